@@ -1,0 +1,3 @@
+"""chatmem: a terminal chat app that remembers you."""
+
+__version__ = "0.1.0"
