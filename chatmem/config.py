@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -48,3 +51,203 @@ class Settings:
     def configured(self) -> bool:
         """A model is known and there is a way to reach it (a key, or a non-OpenAI server)."""
         return bool(self.effective_model) and (bool(self.api_key) or not self.is_openai)
+
+
+# ---------------------------------------------------------------- loading
+
+_ENV = {
+    "OPENAI_API_KEY": "api_key",
+    "OPENAI_BASE_URL": "base_url",
+    "CHATMEM_MODEL": "model",
+    "CHATMEM_PROFILE": "profile",
+    "CHATMEM_THEME": "theme",
+    "CHATMEM_CONTEXT_WINDOW": "context_window",
+    "CHATMEM_TIMEOUT": "request_timeout",
+    "CHATMEM_MAX_RETRIES": "max_retries",
+    "CHATMEM_MEMORY_BUDGET": "memory_budget",
+    "CHATMEM_OLLAMA_URL": "ollama_url",
+}
+_TYPES: dict[str, type] = {
+    "base_url": str,
+    "api_key": str,
+    "model": str,
+    "profile": str,
+    "theme": str,
+    "request_timeout": float,
+    "max_retries": int,
+    "context_window": int,
+    "memory_budget": int,
+    "ollama_url": str,
+}
+_MODEL_KEYS = {
+    "context_window": int,
+    "max_output_tokens": int,
+    "input_price": float,
+    "output_price": float,
+}
+
+
+def _coerce(key: str, value: object, where: str, problems: list[str]) -> object | None:
+    kind = _TYPES[key]
+    try:
+        if isinstance(value, bool) or (kind is str and not isinstance(value, str)):
+            raise ValueError
+        converted = kind(value)
+        if kind is not str and converted < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        shown = "(hidden)" if key == "api_key" else repr(value)
+        problems.append(f"{where}: {key} = {shown} is not a valid {kind.__name__}; ignored.")
+        return None
+    if kind is str:
+        converted = str(converted).strip()
+        if key in ("base_url", "ollama_url"):
+            converted = converted.rstrip("/")
+    return converted or None
+
+
+def _read_config(path: Path, problems: list[str]) -> dict:
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        problems.append(f"The config file {path} could not be read ({exc}); using defaults.")
+        return {}
+
+
+def _models(raw: object, where: str, problems: list[str]) -> dict[str, ModelOverride]:
+    models: dict[str, ModelOverride] = {}
+    if not isinstance(raw, dict):
+        return models
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: [models.{name!r}] is not a table; ignored.")
+            continue
+        values = {}
+        for key, kind in _MODEL_KEYS.items():
+            if key in entry:
+                try:
+                    values[key] = kind(entry[key])
+                except (TypeError, ValueError):
+                    problems.append(f"{where}: models.{name}.{key} is not a number; ignored.")
+        models[str(name)] = ModelOverride(**values)
+    return models
+
+
+def load_settings(
+    flags: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[Settings, list[str]]:
+    """Settings from every layer, and plain-language problems found on the way (never raises)."""
+    from dotenv import dotenv_values
+
+    from chatmem.paths import resolve_paths
+
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    paths = resolve_paths(env)
+    problems: list[str] = []
+    values: dict[str, object] = {}
+
+    config = _read_config(paths.config_file, problems)
+    for key, value in config.items():
+        if key in _TYPES:
+            converted = _coerce(key, value, str(paths.config_file), problems)
+            if converted is not None:
+                values[key] = converted
+    models = _models(config.get("models", {}), str(paths.config_file), problems)
+
+    dotenv = {}
+    if (cwd / ".env").is_file():
+        dotenv = {k: v for k, v in dotenv_values(cwd / ".env").items() if v is not None}
+    for source, mapping in (
+        (".env", {k: v for k, v in dotenv.items() if k not in env}),
+        ("environment", env),
+    ):
+        for var, key in _ENV.items():
+            if mapping.get(var):
+                converted = _coerce(key, mapping[var], f"{source} {var}", problems)
+                if converted is not None:
+                    values[key] = converted
+    for key, value in (flags or {}).items():
+        if value is not None and key in _TYPES:
+            converted = _coerce(key, value, f"--{key.replace('_', '-')}", problems)
+            if converted is not None:
+                values[key] = converted
+
+    settings = Settings(
+        **values,  # type: ignore[arg-type]
+        models=models,
+        config_path=str(paths.config_file),
+        data_dir=str(paths.data_dir),
+        state_dir=str(paths.state_dir),
+    )
+    return settings, problems
+
+
+# ---------------------------------------------------------------- saving
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    import json
+
+    from chatmem.tokens import clean_text
+
+    # JSON's string escapes are a subset of TOML's basic-string escapes; DEL must be escaped too.
+    return json.dumps(clean_text(str(value)), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_key(key: str) -> str:
+    return (
+        key
+        if key.replace("_", "").replace("-", "").isalnum() and key.isascii()
+        else _toml_value(key)
+    )
+
+
+def dump_toml(data: Mapping[str, object]) -> str:
+    """Top-level scalars, then tables (one or two levels) of scalars."""
+    lines = [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)
+    ]
+
+    def tables(prefix: str, mapping: Mapping[str, object]) -> None:
+        scalars = {k: v for k, v in mapping.items() if not isinstance(v, dict)}
+        if scalars or not mapping:
+            lines.extend(["", f"[{prefix}]"])
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items())
+        for k, v in mapping.items():
+            if isinstance(v, dict):
+                tables(f"{prefix}.{_toml_key(k)}", v)
+
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables(_toml_key(key), value)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def save_settings(path: Path, values: Mapping[str, str | int | float | bool]) -> None:
+    """Set these top-level keys in the config file, keeping everything else in it."""
+    import tomllib
+
+    from chatmem.paths import write_private
+
+    try:
+        current = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        current = {}
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        from chatmem.store.atomic import move_aside
+
+        move_aside(path)  # unreadable: kept beside, never overwritten
+        current = {}
+    current.update(values)
+    write_private(path, dump_toml(current))

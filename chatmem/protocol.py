@@ -38,8 +38,10 @@ class ChatMessage:
     role: str  # "user" | "assistant"
     content: str
     created: float
-    tokens: int = 0
+    tokens: int = 0  # what this message adds to a request
     status: str = "ok"  # "ok" | "cut" (partial reply) | "failed" (user message not answered)
+    prompt_tokens: int = 0  # assistant replies: the usage of the request that produced them
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ class SessionInfo:
 class ErrorInfo:
     """A failure the user can act on; ``message`` names the base URL and model."""
 
-    kind: str  # no_model | no_key | auth | not_found | rate_limit | server | timeout | connection | bad_request | too_large | cut | unknown
+    # no_model | no_key | auth | not_found | rate_limit | server | timeout | connection
+    # | bad_request | too_large | cut | unknown
+    kind: str
     title: str
     message: str
 

@@ -1,0 +1,1 @@
+"""LLM access: the OpenAI-compatible client, error mapping, and the model table."""

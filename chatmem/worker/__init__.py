@@ -1,0 +1,1 @@
+"""The worker: the one owner of the store, the network and summarization."""

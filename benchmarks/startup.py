@@ -1,0 +1,108 @@
+"""Time from launch until the prompt accepts keys: chatmem next to a bare Textual app.
+
+Each app runs in a pseudo-terminal; a marker character is typed every few milliseconds
+from the moment the process starts, and the clock stops when the app paints it. Both apps
+are measured alternately in the same run. Prints the medians and the ratio (target <= 1.25).
+
+    python benchmarks/startup.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pty
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MARK = "ζ"
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Footer, Header, Input
+
+class Bare(App):
+    def compose(self):
+        yield Header()
+        yield Input(placeholder="Message")
+        yield Footer()
+
+Bare().run()
+"""
+
+
+def time_to_echo(argv: list[str], env: dict[str, str], timeout: float = 30.0) -> float:
+    """Seconds from spawn until MARK, typed into the terminal, shows on the screen."""
+    master, slave = pty.openpty()
+    os.set_blocking(master, False)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdin=slave, stdout=slave, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+    )
+    os.close(slave)
+    seen = b""
+    mark = MARK.encode()
+    next_key = start
+    try:
+        while time.perf_counter() - start < timeout:
+            now = time.perf_counter()
+            if now >= next_key:
+                os.write(master, mark)
+                next_key = now + 0.02
+            ready, _, _ = select.select([master], [], [], 0.005)
+            if ready:
+                try:
+                    seen = (seen + os.read(master, 65536))[-4096:]
+                except OSError:
+                    break
+                if mark in seen:
+                    return time.perf_counter() - start
+        raise RuntimeError(f"{argv} never echoed the key")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        os.close(master)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "TERM": "xterm-256color",
+            "COLUMNS": "100",
+            "LINES": "30",
+            "XDG_CONFIG_HOME": f"{tmp}/config",
+            "XDG_DATA_HOME": f"{tmp}/data",
+            "XDG_STATE_HOME": f"{tmp}/state",
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            "CHATMEM_MODEL": "test-model",
+            "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
+        }
+        bare = Path(tmp) / "bare.py"
+        bare.write_text(BARE_APP)
+        apps = {
+            "bare textual": [sys.executable, str(bare)],
+            "chatmem": [sys.executable, "-m", "chatmem", "--new"],
+        }
+        times: dict[str, list[float]] = {name: [] for name in apps}
+        for name, argv in apps.items():  # warm the bytecode caches once
+            time_to_echo(argv, env)
+        for _ in range(args.runs):
+            for name, argv in apps.items():
+                times[name].append(time_to_echo(argv, env))
+    med = {name: statistics.median(t) for name, t in times.items()}
+    for name, t in times.items():
+        print(f"{name:<13} median {med[name] * 1000:7.1f} ms   min {min(t) * 1000:7.1f} ms")
+    print(f"ratio chatmem/bare = {med['chatmem'] / med['bare textual']:.2f} (target <= 1.25)")
+
+
+if __name__ == "__main__":
+    main()

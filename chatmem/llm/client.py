@@ -1,0 +1,99 @@
+"""Streaming chat against OpenAI or any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import openai
+from openai import AsyncOpenAI
+
+from chatmem.config import Settings
+
+log = logging.getLogger(__name__)
+
+LOCAL_KEY = "sk-no-key-needed"  # local servers ignore the key, but the client wants one
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: str | None  # None: the stream ended without saying why (a cut connection)
+    prompt_tokens: int | None = None  # from the server's usage, when it sent one
+    completion_tokens: int | None = None
+
+
+def make_client(
+    settings: Settings,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+) -> AsyncOpenAI:
+    return AsyncOpenAI(
+        api_key=api_key or settings.api_key or LOCAL_KEY,
+        base_url=base_url or settings.base_url,
+        timeout=timeout or settings.request_timeout,
+        max_retries=0 if timeout else settings.max_retries,
+    )
+
+
+class LLM:
+    """One AsyncOpenAI client; remembers whether the server takes ``stream_options``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = make_client(settings)
+        self._stream_options = True
+
+    async def stream(
+        self, messages: list[dict[str, str]], model: str
+    ) -> AsyncIterator[str | Finish]:
+        """Yield text deltas, then one ``Finish``."""
+        stream = await self._open(messages, model)
+        reason: str | None = None
+        usage = None
+        async for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                if choice.delta and choice.delta.content:
+                    yield choice.delta.content
+                if choice.finish_reason:
+                    reason = choice.finish_reason
+        yield Finish(
+            reason,
+            usage.prompt_tokens if usage else None,
+            usage.completion_tokens if usage else None,
+        )
+
+    async def _open(self, messages: list[dict[str, str]], model: str):
+        if self._stream_options:
+            try:
+                return await self.client.chat.completions.create(
+                    model=model,
+                    messages=messages,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if "stream_options" not in str(exc):
+                    raise
+                log.info("server rejects stream_options; streaming without usage")
+                self._stream_options = False
+        return await self.client.chat.completions.create(
+            model=model, messages=messages, stream=True
+        )
+
+    async def list_models(
+        self, base_url: str | None = None, api_key: str | None = None, timeout: float | None = None
+    ) -> list[str]:
+        """Model ids the server offers (``/v1/models``)."""
+        if not (base_url or api_key or timeout):
+            page = await self.client.models.list()
+            return sorted(m.id for m in page.data)
+        async with make_client(self.settings, base_url, api_key, timeout) as client:
+            page = await client.models.list()
+        return sorted(m.id for m in page.data)
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,99 @@
+"""Map whatever the client raised to a message the user can act on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chatmem.protocol import ErrorInfo
+
+if TYPE_CHECKING:
+    import openai
+
+
+def _server_text(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message") or (body.get("error") or {}).get("message")
+        if message:
+            return str(message)[:300]
+    return ""
+
+
+def describe(exc: BaseException, base_url: str, model: str, timeout: float) -> ErrorInfo:
+    """An ``ErrorInfo`` naming the server and model, and what to do next."""
+    import openai
+
+    where = f"{base_url} (model {model})"
+    if isinstance(exc, openai.APITimeoutError):
+        return ErrorInfo(
+            "timeout",
+            "The server did not answer in time",
+            f"No answer from {where} within {timeout:g} s. "
+            "Check the server, or raise request_timeout; press Ctrl+R to resend.",
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return ErrorInfo(
+            "connection",
+            "Cannot reach the server",
+            f"Could not connect to {base_url}: is the server running and the base URL right? "
+            "Press Ctrl+R to resend, or F2 for settings.",
+        )
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ErrorInfo(
+            "auth",
+            "The API key was rejected",
+            f"{base_url} refused the API key ({exc.status_code}). Set OPENAI_API_KEY, "
+            "or enter a key in settings (F2), then press Ctrl+R to resend.",
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return ErrorInfo(
+            "not_found",
+            "Model not found",
+            f"{base_url} has no model {model!r} (404). Pick another model in settings (F2), "
+            "or check that the base URL ends in /v1.",
+        )
+    if isinstance(exc, openai.RateLimitError):
+        detail = _server_text(exc)
+        return ErrorInfo(
+            "rate_limit",
+            "Rate limited",
+            f"{where} is rate limiting requests (429), still after retrying. "
+            f"{detail + ' ' if detail else ''}Wait a moment, then press Ctrl+R to resend.",
+        )
+    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+        return ErrorInfo(
+            "server",
+            "The server failed",
+            f"{where} answered with error {exc.status_code}. "
+            f"{_server_text(exc)} Press Ctrl+R to resend.".replace("  ", " "),
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return ErrorInfo(
+            "bad_request",
+            "The server refused the request",
+            f"{where} answered {exc.status_code}: {_server_text(exc) or 'no detail'}",
+        )
+    return ErrorInfo(
+        "unknown",
+        "Something went wrong",
+        f"Talking to {where} failed: {type(exc).__name__}. Press Ctrl+R to resend.",
+    )
+
+
+def no_key(base_url: str) -> ErrorInfo:
+    return ErrorInfo(
+        "no_key",
+        "No API key",
+        f"{base_url} needs an API key. Set OPENAI_API_KEY (environment or .env), "
+        "or press F2 to enter one; your message is kept — press Ctrl+R to send it.",
+    )
+
+
+def no_model(config_path: str) -> ErrorInfo:
+    return ErrorInfo(
+        "no_model",
+        "No model configured",
+        "Set OPENAI_API_KEY (and OPENAI_BASE_URL / CHATMEM_MODEL for another server) in the "
+        f"environment or a .env file, or edit {config_path} — or press F2 for settings. "
+        "Your message is kept: press Ctrl+R to send it once a model is set.",
+    )

@@ -1,0 +1,90 @@
+"""The model table: context windows, output reserves and prices, from data files."""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from chatmem.config import ModelOverride, Settings
+
+log = logging.getLogger(__name__)
+
+TABLE_FILE = Path(__file__).resolve().parent.parent / "data" / "models.toml"
+DEFAULT_WINDOW = 8192  # conservative guess for a model nobody described
+DEFAULT_OUTPUT = 1024
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    context_window: int
+    max_output_tokens: int
+    input_price: float | None  # USD per million tokens
+    output_price: float | None
+    assumed: bool  # not in any table: the window is a guess
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        if self.input_price is None or self.output_price is None:
+            return None
+        return (prompt_tokens * self.input_price + completion_tokens * self.output_price) / 1e6
+
+
+def _read_table(path: Path) -> dict[str, ModelOverride]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8")).get("models", {})
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        log.warning("model table %s ignored: %s", path, exc)
+        return {}
+    names = {f.name for f in fields(ModelOverride)}
+    return {
+        name: ModelOverride(**{k: v for k, v in entry.items() if k in names})
+        for name, entry in raw.items()
+        if isinstance(entry, dict)
+    }
+
+
+def _merge(base: ModelOverride | None, top: ModelOverride) -> ModelOverride:
+    if base is None:
+        return top
+    given = {f.name: getattr(top, f.name) for f in fields(top) if getattr(top, f.name) is not None}
+    return replace(base, **given)
+
+
+def _canonical(model: str) -> str:
+    """``/models/Llama-3.1-8B.Q4.gguf`` -> ``llama-3.1-8b.q4``; ``llama3.1:8b`` stays."""
+    name = model.rsplit("/", 1)[-1].lower()
+    return name.removesuffix(".gguf")
+
+
+class ModelTable:
+    """Shipped table < the user's models.toml < the config's ``[models]`` tables."""
+
+    def __init__(self, settings: Settings, user_file: Path | None = None) -> None:
+        table = _read_table(TABLE_FILE)
+        layers = [_read_table(user_file) if user_file else {}, settings.models]
+        for layer in layers:
+            for name, entry in layer.items():
+                table[name] = _merge(table.get(name), entry)
+        self._table = table
+        self._window_override = settings.context_window
+
+    def lookup(self, model: str) -> ModelInfo:
+        entry = self._table.get(model)
+        if entry is None:
+            name = _canonical(model)
+            matches = [k for k in self._table if name.startswith(k.lower())]
+            entry = self._table[max(matches, key=len)] if matches else None
+        window = self._window_override or (entry and entry.context_window) or DEFAULT_WINDOW
+        output = (entry and entry.max_output_tokens) or DEFAULT_OUTPUT
+        return ModelInfo(
+            name=model,
+            context_window=window,
+            max_output_tokens=min(output, window // 4),
+            input_price=entry.input_price if entry else None,
+            output_price=entry.output_price if entry else None,
+            assumed=entry is None and self._window_override is None,
+        )

@@ -1,0 +1,58 @@
+"""Logging to a private rotating file, never the screen, with secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+from chatmem.paths import private_dir
+
+_SECRETS: set[str] = set()
+_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9_\-\.=]{8,})")
+REDACTED = "[redacted]"
+
+
+def register_secret(secret: str) -> None:
+    """Never let ``secret`` reach a log line (keys typed in later are added here too)."""
+    if len(secret) >= 4:
+        _SECRETS.add(secret)
+
+
+def redact(text: str) -> str:
+    for secret in _SECRETS:
+        text = text.replace(secret, REDACTED)
+    return _KEYLIKE.sub(REDACTED, text)
+
+
+class _Redacting(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class _PrivateRotatingHandler(RotatingFileHandler):
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.chmod(self.baseFilename, 0o600)
+        return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding)
+
+
+def setup_logging(log_dir: Path, name: str, secrets: Iterable[str] = ()) -> Path:
+    """Send this process's logs to ``log_dir/NAME.log`` (1 MB x 3, mode 0600)."""
+    for secret in secrets:
+        register_secret(secret)
+    path = private_dir(log_dir) / f"{name}.log"
+    root = logging.getLogger()
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
+        handler = _PrivateRotatingHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+        handler.setFormatter(
+            _Redacting(
+                "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
+            )
+        )
+        root.addHandler(handler)
+    root.setLevel(os.environ.get("CHATMEM_LOG_LEVEL", "INFO").upper())
+    return path

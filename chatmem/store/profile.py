@@ -1,0 +1,103 @@
+"""A profile: one person's store, locked against a second app, upgraded step by step."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from chatmem.store.atomic import (
+    ForeignFile,
+    StoreError,
+    clean_stale_temps,
+    move_aside,
+    open_db,
+    private_dir,
+)
+from chatmem.store.sessions import SessionStore
+
+SCHEMA = 1
+# MIGRATIONS[n] upgrades a profile from schema n to n + 1.
+MIGRATIONS: dict[int, Callable[[Path], None]] = {}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ProfileLocked(StoreError):
+    """Another chatmem is using this profile."""
+
+
+class Profile:
+    def __init__(self, root: Path, lock_fd: int, notices: list[str]) -> None:
+        self.root = root
+        self._lock_fd = lock_fd
+        self.notices = notices
+        self.sessions = SessionStore(root, notices)
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        name: str,
+        schema: int = SCHEMA,
+        migrations: dict[int, Callable[[Path], None]] | None = None,
+    ) -> Profile:
+        if not _NAME.match(name) or ".." in name:
+            raise StoreError(
+                f"{name!r} is not a valid profile name: use letters, digits, '.', '-' and '_'."
+            )
+        root = private_dir(Path(data_dir) / "profiles" / name)
+        fd = os.open(root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ProfileLocked(
+                f"Profile {name!r} is open in another chatmem. Close that one first, or start "
+                f"this one with another profile (--profile NAME)."
+            ) from None
+        try:
+            notices: list[str] = []
+            clean_stale_temps(root)
+            _upgrade(root, schema, MIGRATIONS if migrations is None else migrations, notices)
+            return cls(root, fd, notices)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def close(self) -> None:
+        if self._lock_fd >= 0:
+            self.sessions.close()
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = -1
+
+    def __enter__(self) -> Profile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _upgrade(
+    root: Path, schema: int, migrations: dict[int, Callable[[Path], None]], notices: list[str]
+) -> None:
+    """Run each step from the profile's schema up to ``schema``, recording progress."""
+    path = root / "profile.json"
+    try:
+        db = open_db(path, "profile", schema)
+    except ForeignFile:
+        moved = move_aside(path)
+        notices.append(f"{path} was not a chatmem profile file and was moved to {moved}.")
+        db = open_db(path, "profile", schema)
+    version = db.storage.file_schema
+    if version is None:  # a new profile
+        db.table("profile").insert({"created_schema": schema})
+        db.close()
+        return
+    while version < schema:
+        migrations[version](root)
+        version += 1
+        db.storage.schema = version  # stamp each step: a crash mid-way resumes from there
+        db.table("profile").upsert({"migrated_to": version}, lambda doc: True)
+    db.close()

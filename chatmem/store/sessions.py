@@ -1,0 +1,191 @@
+"""Sessions: an index file, and one TinyDB file per session so a write costs O(that session)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from tinydb import TinyDB
+
+from chatmem.protocol import ChatMessage, SessionInfo
+from chatmem.store.atomic import ForeignFile, StoreError, move_aside, open_db, private_dir
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+OPEN_SESSIONS = 4  # session files kept parsed in memory at once
+_MESSAGE_FIELDS = {f.name for f in fields(ChatMessage)}
+
+
+def _message(doc: dict) -> ChatMessage:
+    return ChatMessage(**{k: v for k, v in doc.items() if k in _MESSAGE_FIELDS})
+
+
+@dataclass
+class _Open:
+    db: TinyDB
+    messages: list[ChatMessage]
+    index: dict[str, int]  # message id -> position
+
+
+class SessionStore:
+    """Messages are only ever appended, so a message's TinyDB doc id is its position + 1."""
+
+    def __init__(self, root: Path, notices: list[str]) -> None:
+        self.root = root
+        self.notices = notices
+        self.dir = private_dir(root / "sessions")
+        self._open: OrderedDict[str, _Open] = OrderedDict()
+        self._index_db = self._open_index()
+        self._info: dict[str, SessionInfo] = {}
+        self._updated: dict[str, float] = {}
+        for doc in self._index_db.table("sessions").all():
+            info = SessionInfo(doc["id"], doc["title"], doc["created"], doc["message_count"])
+            self._info[info.id] = info
+            self._updated[info.id] = doc.get("updated", info.created)
+        self._dirty: set[str] = set()
+
+    # ------------------------------------------------------------ index
+
+    def _open_index(self) -> TinyDB:
+        path = self.root / "sessions.json"
+        try:
+            return open_db(path, "sessions", SCHEMA)
+        except ForeignFile:
+            moved = move_aside(path)
+            self.notices.append(
+                f"The session index was unreadable and was moved to {moved}; it was rebuilt "
+                "from the session files."
+            )
+            db = open_db(path, "sessions", SCHEMA)
+            self._rebuild(db)
+            return db
+
+    def _rebuild(self, db: TinyDB) -> None:
+        table = db.table("sessions")
+        for path in sorted(self.dir.glob("*.json")):
+            try:
+                session = open_db(path, "session", SCHEMA)
+            except StoreError:
+                continue
+            meta = session.table("meta").get(doc_id=1)
+            count = len(session.table("messages"))
+            session.close()
+            if meta:
+                table.insert({**meta, "message_count": count, "updated": meta["created"]})
+
+    def _write_index(self, ids: set[str]) -> None:
+        from tinydb import Query
+
+        table = self._index_db.table("sessions")
+        for session_id in ids:
+            info = self._info[session_id]
+            doc = {**asdict(info), "updated": self._updated[session_id]}
+            table.upsert(doc, Query().id == session_id)
+
+    # ------------------------------------------------------------ sessions
+
+    def create(self, now: float, title: str = "") -> SessionInfo:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+        info = SessionInfo(f"{stamp}-{secrets.token_hex(3)}", title, now, 0)
+        self._info[info.id] = info
+        self._updated[info.id] = now
+        self._session(info.id).db.table("meta").insert(
+            {"id": info.id, "title": title, "created": now}
+        )
+        self._write_index({info.id})
+        return info
+
+    def get(self, session_id: str) -> SessionInfo | None:
+        return self._info.get(session_id)
+
+    def latest(self) -> SessionInfo | None:
+        if not self._info:
+            return None
+        return self._info[max(self._info, key=lambda sid: (self._updated[sid], sid))]
+
+    def list(self) -> list[SessionInfo]:
+        return sorted(self._info.values(), key=lambda s: (self._updated[s.id], s.id), reverse=True)
+
+    def rename(self, session_id: str, title: str) -> None:
+        self._info[session_id] = replace(self._info[session_id], title=title)
+        self._session(session_id).db.table("meta").update({"title": title}, doc_ids=[1])
+        self._write_index({session_id})
+
+    def flush(self) -> None:
+        """Write the counts and times the index has only in memory so far."""
+        if self._dirty:
+            self._write_index(self._dirty)
+            self._dirty.clear()
+
+    def close(self) -> None:
+        self.flush()
+        for entry in self._open.values():
+            entry.db.close()
+        self._open.clear()
+        self._index_db.close()
+
+    # ------------------------------------------------------------ messages
+
+    def _session(self, session_id: str) -> _Open:
+        entry = self._open.get(session_id)
+        if entry is not None:
+            self._open.move_to_end(session_id)
+            return entry
+        path = self.dir / f"{session_id}.json"
+        try:
+            db = open_db(path, "session", SCHEMA)
+        except ForeignFile:
+            moved = move_aside(path)
+            self.notices.append(
+                f"Session file {path.name} was unreadable and was moved to {moved}; "
+                "that session starts empty."
+            )
+            db = open_db(path, "session", SCHEMA)
+        messages = [_message(doc) for doc in db.table("messages").all()]
+        entry = _Open(db, messages, {m.id: i for i, m in enumerate(messages)})
+        self._open[session_id] = entry
+        while len(self._open) > OPEN_SESSIONS:
+            _, old = self._open.popitem(last=False)
+            old.db.close()
+        return entry
+
+    def append(self, session_id: str, message: ChatMessage) -> None:
+        entry = self._session(session_id)
+        entry.db.table("messages").insert(asdict(message))
+        entry.index[message.id] = len(entry.messages)
+        entry.messages.append(message)
+        info = self._info[session_id]
+        self._info[session_id] = replace(info, message_count=len(entry.messages))
+        self._updated[session_id] = max(message.created, self._updated[session_id])
+        self._dirty.add(session_id)
+
+    def update(self, session_id: str, message: ChatMessage) -> None:
+        entry = self._session(session_id)
+        position = entry.index[message.id]
+        entry.db.table("messages").update(asdict(message), doc_ids=[position + 1])
+        entry.messages[position] = message
+
+    def get_message(self, session_id: str, message_id: str) -> ChatMessage | None:
+        entry = self._session(session_id)
+        position = entry.index.get(message_id)
+        return None if position is None else entry.messages[position]
+
+    def recent(self, session_id: str, limit: int) -> tuple[list[ChatMessage], bool]:
+        """The last ``limit`` messages, oldest first, and whether older ones exist."""
+        messages = self._session(session_id).messages
+        start = max(0, len(messages) - limit)
+        return messages[start:], start > 0
+
+    def before(
+        self, session_id: str, message_id: str, limit: int
+    ) -> tuple[list[ChatMessage], bool]:
+        """The ``limit`` messages just before ``message_id``, and whether older ones exist."""
+        entry = self._session(session_id)
+        end = entry.index.get(message_id, 0)
+        start = max(0, end - limit)
+        return entry.messages[start:end], start > 0

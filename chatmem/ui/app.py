@@ -1,0 +1,111 @@
+"""The Textual app: paints at once, starts the worker, renders the worker's events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.theme import Theme
+
+from chatmem import protocol as p
+from chatmem.config import Settings
+from chatmem.ui.screens.chat import ChatScreen
+from chatmem.ui.screens.settings import SettingsScreen
+
+
+class Link(Protocol):
+    def start(self, on_event) -> None: ...
+    def send(self, request: p.Request) -> None: ...
+    async def close(self, timeout: float = 2.0) -> None: ...
+
+
+class WorkerEvent(Message):
+    """A protocol event, delivered through Textual's message queue."""
+
+    def __init__(self, event: p.Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ChatmemApp(App[None]):
+    CSS_PATH = "chatmem.tcss"
+    TITLE = "chatmem"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        link: Link | None = None,
+        new_session: bool = False,
+        themes: Iterable[Theme] = (),
+        problems: Iterable[str] = (),
+        blink: bool = True,
+    ) -> None:
+        super().__init__()
+        if link is None:
+            from chatmem.ui.link import SubprocessLink
+
+            link = SubprocessLink()
+        self.settings = settings
+        self.link = link
+        self.new_session = new_session
+        self.blink = blink
+        self.local: p.LocalServerFound | None = None
+        self.chat = ChatScreen()
+        self._problems = list(problems)
+        self._closed = False
+        for theme in themes:
+            self.register_theme(theme)
+        if settings.theme in self.available_themes:
+            self.theme = settings.theme
+
+    def on_mount(self) -> None:
+        self.push_screen(self.chat)
+        self.link.start(lambda event: self.post_message(WorkerEvent(event)))
+        self.send(p.Start(self.settings, self.new_session))
+        for problem in self._problems:
+            self.notify(problem, severity="warning", timeout=10)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def send(self, request: p.Request) -> None:
+        self.link.send(request)
+
+    async def on_worker_event(self, message: WorkerEvent) -> None:
+        event = message.event
+        match event:
+            case p.SessionLoaded() | p.SettingsSaved():
+                self.settings = event.settings
+            case p.LocalServerFound():
+                self.local = event
+            case p.ModelsListed():
+                if isinstance(self.screen, SettingsScreen):
+                    self.screen.models_listed(event)
+                return
+            case p.Notice():
+                self.notify(event.text, severity=event.level, timeout=10)  # type: ignore[arg-type]
+                return
+        await self.chat.handle(event)
+
+    def action_settings(self) -> None:
+        if not isinstance(self.screen, SettingsScreen):
+            self.push_screen(SettingsScreen(self.settings, self.local))
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name != self.settings.theme:
+            self.send(p.SaveSettings({"theme": theme.name}))
+
+    async def action_quit(self) -> None:
+        await self._close_link()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self._close_link()
+
+    async def _close_link(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.link.close()

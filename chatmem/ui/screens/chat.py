@@ -1,0 +1,217 @@
+"""The chat screen: messages, the prompt, the error banner and the usage sidebar."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from chatmem import protocol as p
+from chatmem.ui.widgets.banner import Banner
+from chatmem.ui.widgets.prompt import PromptInput
+from chatmem.ui.widgets.sidebar import Sidebar
+
+if TYPE_CHECKING:
+    from chatmem.ui.widgets.message import MessageView
+
+MAX_MOUNTED = 80  # every mounted message slows layout: older ones are unmounted, reloaded on scroll
+
+
+def _message_view(message: p.ChatMessage, streaming: bool = False) -> MessageView:
+    # Imported on first use: the Markdown widget is not needed to paint the first frame.
+    from chatmem.ui.widgets.message import MessageView
+
+    return MessageView(message, streaming)
+
+
+class ChatScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "cancel", "Stop reply", show=False),
+        Binding("ctrl+r", "resend", "Resend"),
+        Binding("f2", "app.settings", "Settings"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inflight: str | None = None  # request id of the reply being streamed
+        self.streaming: MessageView | None = None
+        self.failed_id: str | None = None  # the user message Ctrl+R resends
+        self.unsent = ""  # text of the last SendMessage, until the worker stored it
+        self.has_older = False
+        self.loading_older = False
+        self.configured = True
+        self.local_hint = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with Horizontal():
+            with Vertical(id="chat"):
+                yield VerticalScroll(id="messages", can_focus=False)
+                yield Banner(id="banner")
+                yield PromptInput(
+                    id="prompt", placeholder="Message…  (Enter sends, Ctrl+J new line)"
+                )
+            yield Sidebar(id="sidebar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Banner).hide()
+        self.query_one("#messages").anchor()
+        self.watch(self.query_one("#messages"), "scroll_y", self._maybe_load_older, init=False)
+        prompt = self.query_one(PromptInput)
+        prompt.cursor_blink = self.app.blink
+        prompt.focus()
+
+    # ------------------------------------------------------------ user actions
+
+    def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
+        if self.inflight is not None:
+            self.notify(
+                "A reply is still coming: wait, or press Esc to stop it.", severity="warning"
+            )
+            return
+        self.unsent = event.text
+        self.query_one(PromptInput).clear()
+        self.app.send(p.SendMessage(event.text))
+
+    def action_cancel(self) -> None:
+        if self.inflight is not None:
+            self.app.send(p.Cancel(self.inflight))
+
+    def action_resend(self) -> None:
+        if self.failed_id is None:
+            self.notify("Nothing to resend.")
+            return
+        if self.inflight is not None:
+            return
+        self.query_one(Banner).hide()
+        self.app.send(p.Resend(self.failed_id))
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = not sidebar.display
+
+    def _maybe_load_older(self, scroll_y: float) -> None:
+        views = self.query_one("#messages").children
+        if scroll_y <= 0 and self.has_older and not self.loading_older and views:
+            self.loading_older = True
+            self.app.send(p.LoadOlder(views[0].message.id))
+
+    # ------------------------------------------------------------ worker events
+
+    async def handle(self, event: p.Event) -> None:
+        match event:
+            case p.SessionLoaded():
+                await self._load(event)
+            case p.MessageSaved():
+                self.unsent = ""
+                await self._append(_message_view(event.message))
+            case p.ReplyStarted():
+                self.inflight = event.request_id
+                placeholder = p.ChatMessage(event.message_id, "assistant", "", 0.0)
+                self.streaming = _message_view(placeholder, streaming=True)
+                await self._append(self.streaming)
+            case p.ReplyDelta():
+                if self.streaming is not None:
+                    await self.streaming.write(event.text)
+            case p.ReplyDone():
+                await self._done(event.message)
+                self.failed_id = None
+                self.query_one(Banner).hide()
+            case p.ReplyFailed():
+                await self._failed(event)
+            case p.UsageUpdated():
+                self.query_one(Sidebar).show(event.usage)
+            case p.OlderMessages():
+                await self._prepend(event)
+            case p.SettingsSaved():
+                self.configured = event.configured
+                self.sub_title = event.settings.effective_model
+                if event.configured:
+                    self.query_one(Banner).hide()
+            case p.LocalServerFound():
+                names = ", ".join(event.models[:3]) or "no models yet"
+                self.local_hint = (
+                    f"\nA local server answers at {event.base_url} ({names}): F2 to use it."
+                )
+                if not self.configured:
+                    self._show_first_run()
+            case p.WorkerDown():
+                if self.inflight is not None:
+                    await self._done(None)
+                self.notify(
+                    f"The worker stopped ({event.reason}); restarting it…", severity="error"
+                )
+
+    async def _load(self, event: p.SessionLoaded) -> None:
+        self.configured = event.configured
+        self.has_older = event.has_older
+        self.inflight = None
+        self.streaming = None
+        self.sub_title = event.settings.effective_model or "no model"
+        messages = self.query_one("#messages", VerticalScroll)
+        await messages.remove_children()
+        await messages.mount_all([_message_view(m) for m in event.messages])
+        messages.anchor()
+        failed = [m for m in event.messages if m.role == "user" and m.status == "failed"]
+        self.failed_id = failed[-1].id if failed else None
+        if not event.configured:
+            self._show_first_run()
+
+    def _show_first_run(self) -> None:
+        self.query_one(Banner).show(
+            "[b]No model is configured yet.[/b]\n"
+            "Set OPENAI_API_KEY (and OPENAI_BASE_URL, CHATMEM_MODEL for another server) in the "
+            "environment or a .env file, edit the config file (`chatmem paths` shows it), or "
+            f"press [b]F2[/b] to open settings.{self.local_hint}",
+            "info",
+        )
+
+    async def _append(self, view: MessageView) -> None:
+        messages = self.query_one("#messages", VerticalScroll)
+        await messages.mount(view)
+        excess = len(messages.children) - MAX_MOUNTED
+        if excess > 0 and messages.is_anchored and view is not self.streaming:
+            await messages.remove_children(list(messages.children[:excess]))
+            self.has_older = True
+
+    async def _prepend(self, event: p.OlderMessages) -> None:
+        self.loading_older = False
+        self.has_older = event.has_older
+        messages = self.query_one("#messages", VerticalScroll)
+        if not event.messages:
+            return
+        first = messages.children[0] if messages.children else None
+        views = [_message_view(m) for m in event.messages]
+        await messages.mount_all(views, before=first)
+        if first is not None:
+            messages.scroll_to_widget(first, top=True, animate=False)
+
+    async def _done(self, message: p.ChatMessage | None) -> None:
+        view, self.streaming, self.inflight = self.streaming, None, None
+        if view is None:
+            return
+        if message is None or not message.content:
+            await view.remove()
+        else:
+            await view.finish(message)
+
+    async def _failed(self, event: p.ReplyFailed) -> None:
+        await self._done(event.partial)
+        self.query_one(Banner).show_error(event.error)
+        if not event.user_message_id:  # refused before it was stored: back into the editor
+            prompt = self.query_one(PromptInput)
+            if not prompt.text:
+                prompt.load_text(self.unsent)
+            self.unsent = ""
+            return
+        self.failed_id = event.user_message_id
+        for view in self.query_one("#messages").children:
+            if view.message.id == event.user_message_id and event.partial is None:
+                view.update(replace(view.message, status="failed"))

@@ -1,0 +1,112 @@
+"""Settings: base URL, API key and model, saved to the config file by the worker."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+
+from chatmem import protocol as p
+from chatmem.config import Settings
+
+
+class SettingsScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape", "dismiss", "Close")]
+
+    def __init__(self, settings: Settings, local: p.LocalServerFound | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.local = local
+        self.pending: str | None = None  # id of the ListModels request we wait for
+
+    def compose(self) -> ComposeResult:
+        s = self.settings
+        with Vertical(id="dialog"):
+            yield Label("[b]Settings[/b]")
+            yield Label("Base URL (OpenAI, or any OpenAI-compatible server)")
+            yield Input(s.base_url, id="base_url")
+            yield Label("API key" + (" — one is set; type to replace it" if s.api_key else ""))
+            yield Input(
+                "", id="api_key", password=True, placeholder="sk-…  (local servers need none)"
+            )
+            yield Label("Model")
+            yield Input(s.model, id="model", placeholder=s.effective_model or "model name")
+            yield Static("", id="hint")
+            yield OptionList(id="models")
+            with Horizontal(id="buttons"):
+                yield Button("List models", id="list")
+                if self.local is not None:
+                    yield Button("Use local server", id="local")
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel")
+            yield Static(f"[dim]Saved to {s.config_path}[/dim]", id="where", markup=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#models", OptionList).display = False
+        if self.local is not None:
+            names = ", ".join(self.local.models[:5]) or "no models pulled yet"
+            self._hint(f"A local server answers at {self.local.base_url}: {names}")
+        self.query_one("#base_url", Input).focus()
+
+    def _hint(self, text: str) -> None:
+        self.query_one("#hint", Static).update(text)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        match event.button.id:
+            case "list":
+                self._list_models()
+            case "local":
+                assert self.local is not None
+                self.query_one("#base_url", Input).value = self.local.base_url
+                self._show_models(self.local.models)
+            case "save":
+                self._save()
+            case "cancel":
+                self.dismiss()
+
+    def on_input_submitted(self) -> None:
+        self._save()
+
+    def _list_models(self) -> None:
+        request = p.ListModels(
+            self.query_one("#base_url", Input).value.strip(),
+            self.query_one("#api_key", Input).value.strip(),
+        )
+        self.pending = request.id
+        self._hint("Asking the server for its models…")
+        self.app.send(request)
+
+    def models_listed(self, event: p.ModelsListed) -> None:
+        if event.request_id != self.pending:
+            return
+        self.pending = None
+        if event.error:
+            self._hint(f"[b $error]{event.error}[/]")
+        else:
+            self._show_models(event.models)
+
+    def _show_models(self, models: tuple[str, ...]) -> None:
+        options = self.query_one("#models", OptionList)
+        options.clear_options()
+        options.add_options(models)
+        options.display = bool(models)
+        self._hint(f"{len(models)} models: pick one with Enter" if models else "No models listed.")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#model", Input).value = str(event.option.prompt)
+        self.query_one("#model", Input).focus()
+
+    def _save(self) -> None:
+        values = {
+            "base_url": self.query_one("#base_url", Input).value.strip(),
+            "model": self.query_one("#model", Input).value.strip(),
+            "api_key": self.query_one("#api_key", Input).value.strip(),
+        }
+        values = {k: v for k, v in values.items() if v}
+        if not values.get("base_url"):
+            self._hint("[b $error]The base URL is required.[/]")
+            return
+        self.app.send(p.SaveSettings(values))
+        self.dismiss()

@@ -1,0 +1,51 @@
+"""The token-usage sidebar: context against the window, turn and session totals, cost."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from chatmem.protocol import Usage
+
+GAUGE_WIDTH = 24
+
+
+def gauge(used: int, window: int, width: int = GAUGE_WIDTH) -> str:
+    """A bar coloured by how full the window is."""
+    share = min(used / window, 1.0) if window else 0.0
+    filled = round(share * width)
+    colour = "$success" if share < 0.6 else "$warning" if share < 0.85 else "$error"
+    return f"[{colour}]{'█' * filled}[/][dim]{'░' * (width - filled)}[/] {share:>4.0%}"
+
+
+def usage_text(u: Usage) -> str:
+    approx = "≈" if u.estimated else ""
+    window = f"{u.context_window:,}" + (" [i](assumed)[/i]" if u.window_assumed else "")
+    cost = "price unknown" if u.session_cost is None else f"${u.session_cost:,.4f}"
+    lines = [
+        "[b]Model[/b]",
+        f"{u.model or '[i]none set[/i]'}",
+        "",
+        f"[b]Context{' (estimated)' if u.estimated else ''}[/b]",
+        gauge(u.context_tokens, u.context_window),
+        f"{approx}{u.context_tokens:,} / {window}",
+        "",
+        "[b]Last turn[/b]",
+        f"prompt  {approx}{u.last_prompt:,}",
+        f"reply   {approx}{u.last_completion:,}",
+        "",
+        "[b]This session[/b]",
+        f"prompt  {approx}{u.session_prompt:,}",
+        f"reply   {approx}{u.session_completion:,}",
+        f"cost    {cost}",
+    ]
+    return "\n".join(lines)
+
+
+class Sidebar(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static("[dim]Starting…[/dim]", id="usage")
+
+    def show(self, usage: Usage) -> None:
+        self.query_one("#usage", Static).update(usage_text(usage))

@@ -1,0 +1,3 @@
+from chatmem.worker.process import main
+
+main()

@@ -1,0 +1,404 @@
+"""The worker's logic: owns the store, the LLM client and token counting.
+
+Runs in the worker process (``chatmem.worker.process``) or in-process for tests and the
+headless CLI. It speaks only ``chatmem.protocol``: ``handle`` takes requests, ``emit``
+sends events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chatmem import protocol as p
+from chatmem.config import Settings, save_settings
+from chatmem.context import TooLarge, fit
+from chatmem.llm import errors
+from chatmem.llm.models import ModelInfo, ModelTable
+from chatmem.logs import register_secret
+from chatmem.paths import resolve_paths
+from chatmem.prompts import load_prompt
+from chatmem.store.atomic import StoreError
+from chatmem.store.profile import Profile
+from chatmem.tokens import TokenCounter, clean_text
+
+if TYPE_CHECKING:
+    from chatmem.llm.client import LLM
+
+log = logging.getLogger(__name__)
+
+RECENT = 50  # messages sent to the UI when a session opens
+FLUSH_EVERY = 0.03  # seconds between ReplyDelta events: the UI renders batches, not tokens
+PROBE_TIMEOUT = 1.5
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Worker:
+    def __init__(self, emit: Callable[[p.Event], None], clock: Callable[[], float] = time.time):
+        self.emit = emit
+        self.clock = clock
+        self.settings = Settings()
+        self.profile: Profile | None = None
+        self.session: p.SessionInfo | None = None
+        self.history: list[p.ChatMessage] = []
+        self.llm: LLM | None = None
+        self.model: ModelInfo | None = None
+        self.counter: TokenCounter | None = None
+        self.replies: dict[str, asyncio.Task] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.session_prompt = 0
+        self.session_completion = 0
+        self._system = ""
+        self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
+
+    # ------------------------------------------------------------ dispatch
+
+    async def handle(self, request: p.Request) -> None:
+        """Handle one request; long work (replies, network look-ups) continues as a task."""
+        match request:
+            case p.Start():
+                await self._start(request)
+            case p.SendMessage():
+                self._spawn(request.id, self._in_turn(self._send(request)))
+            case p.Resend():
+                self._spawn(request.id, self._in_turn(self._resend(request)))
+            case p.Cancel():
+                task = self.replies.get(request.target)
+                if task is not None:
+                    task.cancel()
+            case p.LoadOlder():
+                self._load_older(request)
+            case p.ListModels():
+                self._spawn(request.id, self._list_models(request))
+            case p.SaveSettings():
+                self._save_settings(request)
+            case p.Shutdown():
+                await self.close()
+
+    async def _in_turn(self, coro) -> None:
+        try:
+            async with self._turn:
+                await coro
+        finally:
+            coro.close()  # a no-op once it ran; quiet if it was cancelled while queued
+
+    def _spawn(self, request_id: str, coro) -> None:
+        task = asyncio.create_task(coro)
+        self.replies[request_id] = task
+        self.tasks.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self.tasks.discard(t)
+            self.replies.pop(request_id, None)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("request %s failed", request_id, exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.profile is not None:
+            self.profile.close()
+            self.profile = None
+        if self.llm is not None:
+            await self.llm.close()
+            self.llm = None
+
+    # ------------------------------------------------------------ start and settings
+
+    async def _start(self, request: p.Start) -> None:
+        self._configure(request.settings)
+        if self.profile is None:
+            try:
+                self.profile = Profile.open(Path(self.settings.data_dir), self.settings.profile)
+            except StoreError as exc:
+                self.emit(p.Notice("error", str(exc), request.id))
+                return
+        store = self.profile.sessions
+        for notice in self.profile.notices:
+            self.emit(p.Notice("warning", notice, request.id))
+        self.profile.notices.clear()
+        session = None if request.new_session else store.latest()
+        if session is None:
+            session = store.create(self.clock())
+        self._open_session(session, request.id)
+        if not self.settings.configured:
+            self._spawn(request.id + ":probe", self._probe_local(request.id))
+
+    def _configure(self, settings: Settings) -> None:
+        if settings.api_key:
+            register_secret(settings.api_key)
+        self.settings = settings
+        paths = resolve_paths()
+        self.model = ModelTable(settings, paths.models_file).lookup(settings.effective_model)
+        if self.counter is None or self.counter.model != self.model.name:
+            self.counter = TokenCounter(self.model.name)
+        self._system = load_prompt("system", paths.config_dir)
+        if self.llm is not None:
+            self._spawn("llm-close", self.llm.close())
+        self.llm = None  # built on first use: importing and creating the client is not free
+
+    def _open_session(self, session: p.SessionInfo, request_id: str) -> None:
+        assert self.profile is not None
+        store = self.profile.sessions
+        self.session = session
+        self.history, _ = store.recent(session.id, 10**9)
+        self.session_prompt = sum(m.prompt_tokens for m in self.history)
+        self.session_completion = sum(m.completion_tokens for m in self.history)
+        recent = self.history[-RECENT:]
+        self.emit(
+            p.SessionLoaded(
+                session=session,
+                messages=tuple(recent),
+                has_older=len(self.history) > len(recent),
+                configured=self.settings.configured,
+                settings=self.settings,
+                request_id=request_id,
+            )
+        )
+        self._emit_usage(request_id)
+
+    def _load_older(self, request: p.LoadOlder) -> None:
+        assert self.profile is not None and self.session is not None
+        messages, has_older = self.profile.sessions.before(
+            self.session.id, request.before_id, request.limit
+        )
+        self.emit(p.OlderMessages(tuple(messages), has_older, request.id))
+
+    def _save_settings(self, request: p.SaveSettings) -> None:
+        values = {k: v for k, v in request.values.items() if k in _SAVABLE}
+        try:
+            save_settings(Path(self.settings.config_path), values)
+        except OSError as exc:
+            self.emit(p.Notice("error", f"Could not save settings: {exc}", request.id))
+            return
+        typed = {k: (str(v).rstrip("/") if k == "base_url" else str(v)) for k, v in values.items()}
+        self._configure(replace(self.settings, **typed))
+        self.emit(
+            p.SettingsSaved(
+                self.settings, self.settings.configured, self.settings.config_path, request.id
+            )
+        )
+        self._emit_usage(request.id)
+
+    async def _probe_local(self, request_id: str) -> None:
+        url = self.settings.ollama_url.rstrip("/") + "/v1"
+        try:
+            models = await self._llm().list_models(url, timeout=PROBE_TIMEOUT)
+        except Exception:
+            return
+        self.emit(p.LocalServerFound(url, tuple(models), request_id))
+
+    async def _list_models(self, request: p.ListModels) -> None:
+        try:
+            models = await self._llm().list_models(request.base_url, request.api_key or None)
+        except Exception as exc:
+            info = errors.describe(exc, request.base_url, "", self.settings.request_timeout)
+            self.emit(p.ModelsListed(request.base_url, (), info.message, request.id))
+            return
+        self.emit(p.ModelsListed(request.base_url, tuple(models), "", request.id))
+
+    def _llm(self) -> LLM:
+        if self.llm is None:
+            from chatmem.llm.client import LLM  # openai is slow to import: not before it is needed
+
+            self.llm = LLM(self.settings)
+        return self.llm
+
+    # ------------------------------------------------------------ chat
+
+    async def _send(self, request: p.SendMessage) -> None:
+        assert self.profile is not None and self.session is not None
+        text = clean_text(request.text)
+        message = p.ChatMessage(
+            id=new_message_id(),
+            role="user",
+            content=text,
+            created=self.clock(),
+            tokens=self._counter().count_message(text),
+        )
+        budget = self._model().context_window - self._model().max_output_tokens
+        if message.tokens + self._counter().count_message(self._system) > budget:
+            error = p.ErrorInfo(
+                "too_large",
+                "Message too long for the model",
+                f"This message is about {message.tokens:,} tokens; {self._model().name} takes "
+                f"{budget:,} for a whole request. It was not sent; shorten it or split it.",
+            )
+            self.emit(p.ReplyFailed("", error, None, request.id))
+            return
+        self.profile.sessions.append(self.session.id, message)  # saved before anything is sent
+        self.history.append(message)
+        self.emit(p.MessageSaved(message, request.id))
+        await self._reply(message, request.id)
+
+    async def _resend(self, request: p.Resend) -> None:
+        message = next((m for m in self.history if m.id == request.message_id), None)
+        if message is None:
+            self.emit(p.Notice("warning", "That message is no longer in this session.", request.id))
+            return
+        await self._reply(message, request.id)
+
+    async def _reply(self, user: p.ChatMessage, request_id: str) -> None:
+        """Stream the answer to ``user``; on failure mark it failed and say why."""
+        assert self.profile is not None and self.session is not None
+        if not self.settings.configured:
+            if self.settings.is_openai and self.settings.effective_model:
+                error = errors.no_key(self.settings.base_url)
+            else:
+                error = errors.no_model(self.settings.config_path)
+            self._fail(user, error, None, request_id)
+            return
+        model = self._model()
+        history = self.history[: self.history.index(user) + 1]
+        try:
+            fitted = fit(
+                self._system,
+                history,
+                self._counter(),
+                model.context_window,
+                model.max_output_tokens,
+            )
+        except TooLarge as exc:
+            error = p.ErrorInfo(
+                "too_large",
+                "Message too long for the model",
+                f"About {exc.tokens:,} tokens; {model.name} takes {exc.budget:,}.",
+            )
+            self._fail(user, error, None, request_id)
+            return
+        reply_id = new_message_id()
+        self.emit(p.ReplyStarted(reply_id, request_id))
+        parts: list[str] = []
+        pending: list[str] = []
+        last_flush = time.monotonic()
+        finish = None
+        try:
+            async for item in self._llm().stream(fitted.messages, model.name):
+                if isinstance(item, str):
+                    parts.append(item)
+                    pending.append(item)
+                    now = time.monotonic()
+                    if now - last_flush >= FLUSH_EVERY:
+                        self.emit(p.ReplyDelta(reply_id, "".join(pending), request_id))
+                        pending.clear()
+                        last_flush = now
+                else:
+                    finish = item
+        except asyncio.CancelledError:
+            self._flush(reply_id, pending, request_id)
+            self._finish(user, reply_id, parts, None, fitted.prompt_tokens, request_id, "cut")
+            raise
+        except Exception as exc:
+            log.warning("reply failed: %s", type(exc).__name__, exc_info=exc)
+            self._flush(reply_id, pending, request_id)
+            info = errors.describe(
+                exc, self.settings.base_url, model.name, self.settings.request_timeout
+            )
+            partial = None
+            if parts:
+                partial = self._finish(user, reply_id, parts, None, fitted.prompt_tokens, "", "cut")
+                info = replace(info, kind="cut") if info.kind == "connection" else info
+            self._fail(user, info, partial, request_id)
+            return
+        self._flush(reply_id, pending, request_id)
+        status = "ok" if finish is not None and finish.reason is not None else "cut"
+        self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, request_id, status)
+
+    def _flush(self, reply_id: str, pending: list[str], request_id: str) -> None:
+        if pending:
+            self.emit(p.ReplyDelta(reply_id, "".join(pending), request_id))
+            pending.clear()
+
+    def _finish(self, user, reply_id, parts, finish, counted_prompt, request_id, status):
+        """Store the reply (whole or cut off), update totals, tell the UI."""
+        assert self.profile is not None and self.session is not None
+        text = "".join(parts)
+        counter = self._counter()
+        prompt = (
+            finish.prompt_tokens if finish and finish.prompt_tokens is not None else counted_prompt
+        )
+        completion = (
+            finish.completion_tokens
+            if finish and finish.completion_tokens is not None
+            else counter.count(text)
+        )
+        reply = p.ChatMessage(
+            id=reply_id,
+            role="assistant",
+            content=text,
+            created=self.clock(),
+            tokens=counter.count_message(text),
+            status=status,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+        )
+        if text:
+            self.profile.sessions.append(self.session.id, reply)
+            self.history.append(reply)
+        if user.status == "failed":
+            self._set_status(user, "ok")
+        self.session_prompt += prompt
+        self.session_completion += completion
+        if request_id:
+            self.emit(p.ReplyDone(reply, request_id))
+        self._emit_usage(request_id, prompt, completion)
+        return reply
+
+    def _fail(self, user, error: p.ErrorInfo, partial, request_id: str) -> None:
+        if user.status != "failed" and partial is None:
+            self._set_status(user, "failed")
+        self.emit(p.ReplyFailed(user.id, error, partial, request_id))
+
+    def _set_status(self, message: p.ChatMessage, status: str) -> None:
+        assert self.profile is not None and self.session is not None
+        updated = replace(message, status=status)
+        self.profile.sessions.update(self.session.id, updated)
+        self.history[self.history.index(message)] = updated
+
+    # ------------------------------------------------------------ usage
+
+    def _emit_usage(self, request_id: str, last_prompt: int = 0, last_completion: int = 0) -> None:
+        model, counter = self._model(), self._counter()
+        try:
+            context = fit(
+                self._system, self.history, counter, model.context_window, 0
+            ).prompt_tokens
+        except TooLarge as exc:
+            context = exc.tokens
+        usage = p.Usage(
+            model=model.name,
+            context_tokens=context,
+            context_window=model.context_window,
+            window_assumed=model.assumed,
+            estimated=counter.estimated,
+            last_prompt=last_prompt,
+            last_completion=last_completion,
+            session_prompt=self.session_prompt,
+            session_completion=self.session_completion,
+            session_cost=model.cost(self.session_prompt, self.session_completion),
+        )
+        self.emit(p.UsageUpdated(usage, request_id))
+
+    def _model(self) -> ModelInfo:
+        assert self.model is not None
+        return self.model
+
+    def _counter(self) -> TokenCounter:
+        assert self.counter is not None
+        return self.counter
+
+
+_SAVABLE = {"base_url", "api_key", "model", "theme"}

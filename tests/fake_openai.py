@@ -1,0 +1,451 @@
+"""A fake OpenAI-compatible server on 127.0.0.1, for tests, benchmarks and trying the app.
+
+Speaks the real wire format (JSON, SSE streaming, usage chunks, OpenAI's error bodies), records
+every request, and plays scripted behaviours: replies, error statuses, hangs, connections cut
+mid-stream, malformed SSE. ``flavor="llama.cpp"`` behaves like llama.cpp's server.
+
+    python -m tests.fake_openai --port 8765 [--flavor llama.cpp] [--delay 0.02]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    text: str
+    chunks: list[str] | None = None
+    finish_reason: str = "stop"
+    usage: tuple[int, int] | None = None
+
+
+@dataclass
+class Error:
+    status: int
+    message: str = "Something went wrong"
+    code: str | None = None
+    headers: dict[str, str] | None = None
+    times: int = 1
+
+
+@dataclass
+class Hang:
+    seconds: float = 30.0
+
+
+@dataclass
+class Cut:
+    text: str
+    after: int = 3
+
+
+@dataclass
+class Malformed:
+    pass
+
+
+Behaviour = Reply | Error | Hang | Cut | Malformed
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+def split(text: str, size: int = 4) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _embed(text: str, dims: int = 64) -> list[float]:
+    vec = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big")
+        vec[h % dims] += 1.0 if (h >> 8) & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [v / norm for v in vec]
+
+
+class FakeOpenAI:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        models: Sequence[str] = ("gpt-4o-mini", "test-model"),
+        flavor: str = "openai",
+        reject_stream_options: bool = False,
+        chunk_delay: float = 0.0,
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.models = list(models)
+        self.flavor = flavor
+        self.reject_stream_options = reject_stream_options
+        self.chunk_delay = chunk_delay
+        self.requests: list[Recorded] = []
+        self._queue: deque[Behaviour] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.fake = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.close_all()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def script(self, *behaviours: Behaviour) -> None:
+        """Queue behaviours for the next chat completion requests, one each (FIFO)."""
+        with self._lock:
+            for b in behaviours:
+                if isinstance(b, Error):
+                    self._queue.extend([b] * b.times)
+                else:
+                    self._queue.append(b)
+
+    def chat_requests(self) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def _record(self, rec: Recorded) -> None:
+        with self._lock:
+            self.requests.append(rec)
+
+    def _next(self, body: dict) -> Behaviour:
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+        last = next(
+            (
+                m.get("content", "")
+                for m in reversed(body.get("messages", []))
+                if m.get("role") == "user"
+            ),
+            "",
+        )
+        return Reply(f"Echo: {last}")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeOpenAI
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._sockets: set[socket.socket] = set()
+        self._sockets_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+        with self._sockets_lock:
+            self._sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:  # type: ignore[override]
+        with self._sockets_lock:
+            self._sockets.discard(request)
+        super().shutdown_request(request)
+
+    def close_all(self) -> None:
+        with self._sockets_lock:
+            sockets = list(self._sockets)
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def fake(self) -> FakeOpenAI:
+        return self.server.fake
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, code: str | None = None, headers=None) -> None:
+        kind = {
+            400: "invalid_request_error",
+            401: "invalid_request_error",
+            404: "invalid_request_error",
+            429: "rate_limit_exceeded",
+        }.get(status, "server_error")
+        payload = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        self._json(status, payload, headers)
+
+    def _authorized(self) -> bool:
+        if self.fake.api_key is None:
+            return True
+        if self.headers.get("Authorization", "") == f"Bearer {self.fake.api_key}":
+            return True
+        self._error(401, "Incorrect API key provided: sk-...redacted.", code="invalid_api_key")
+        return False
+
+    def _read_body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    def _record(self, body: Any) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.fake._record(Recorded(self.command, self.path, headers, body))
+
+    # ------------------------------------------------------------ routes
+
+    def do_GET(self) -> None:
+        self._record(None)
+        if not self._authorized():
+            return
+        if self.path.rstrip("/").endswith("/models"):
+            ids = self.fake.models
+            if self.fake.flavor == "llama.cpp":
+                ids = [f"/models/{m}.gguf" for m in ids]
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in ids]
+            self._json(200, {"object": "list", "data": data})
+        else:
+            self._error(404, f"Unknown path {self.path}")
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        self._record(body)
+        if not self._authorized():
+            return
+        if body is None:
+            self._error(400, "We could not parse the JSON body of your request.")
+        elif self.path.endswith("/chat/completions"):
+            self._chat(body)
+        elif self.path.endswith("/embeddings"):
+            self._embeddings(body)
+        else:
+            self._error(404, f"Unknown path {self.path}")
+
+    def _embeddings(self, body: dict) -> None:
+        if self.fake.flavor == "llama.cpp":
+            self._error(404, "File Not Found")
+            return
+        inputs = body.get("input", [])
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        data = [
+            {"object": "embedding", "index": i, "embedding": _embed(text)}
+            for i, text in enumerate(inputs)
+        ]
+        tokens = sum(len(t) // 4 + 1 for t in inputs)
+        self._json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
+
+    def _chat(self, body: dict) -> None:
+        fake = self.fake
+        model = body.get("model", "")
+        llama = fake.flavor == "llama.cpp"
+        if fake.reject_stream_options and "stream_options" in body:
+            self._error(400, "Unrecognized request argument supplied: stream_options")
+            return
+        if llama and (body.get("response_format") or {}).get("type") == "json_schema":
+            self._error(500, "Unsupported response_format type: json_schema")
+            return
+        if not llama and model not in fake.models:
+            self._error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
+            return
+        behaviour = fake._next(body)
+        match behaviour:
+            case Error():
+                self._error(behaviour.status, behaviour.message, behaviour.code, behaviour.headers)
+            case Hang():
+                fake._stopping.wait(behaviour.seconds)
+                self.close_connection = True
+            case Malformed():
+                self._sse_headers()
+                self._send_raw(b"data: {not json\n\ndata: [[[\n\n")
+                self.close_connection = True
+            case Cut():
+                self._stream(body, split(behaviour.text)[: behaviour.after], None, None, cut=True)
+            case Reply():
+                chunks = behaviour.chunks or split(behaviour.text)
+                usage = behaviour.usage or (
+                    sum(len(str(m.get("content", ""))) // 4 + 1 for m in body.get("messages", [])),
+                    len(chunks),
+                )
+                if body.get("stream"):
+                    self._stream(body, chunks, behaviour.finish_reason, usage)
+                else:
+                    self._complete(body, "".join(chunks), behaviour.finish_reason, usage)
+
+    def _complete(self, body: dict, text: str, finish: str, usage: tuple[int, int]) -> None:
+        self._json(
+            200,
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model", ""),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": usage[0],
+                    "completion_tokens": usage[1],
+                    "total_tokens": sum(usage),
+                },
+            },
+        )
+
+    def _sse_headers(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+    def _send_raw(self, data: bytes) -> None:
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _event(self, payload: Any) -> None:
+        self._send_raw(f"data: {json.dumps(payload)}\n\n".encode())
+
+    def _chunk(self, body: dict, delta: dict, finish: str | None, **extra: Any) -> dict:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+
+    def _stream(
+        self,
+        body: dict,
+        chunks: list[str],
+        finish: str | None,
+        usage: tuple[int, int] | None,
+        cut: bool = False,
+    ) -> None:
+        fake = self.fake
+        self._sse_headers()
+        try:
+            self._event(self._chunk(body, {"role": "assistant", "content": ""}, None))
+            for piece in chunks:
+                if fake._stopping.is_set():
+                    return
+                if fake.chunk_delay:
+                    time.sleep(fake.chunk_delay)
+                self._event(self._chunk(body, {"content": piece}, None))
+            if cut:
+                self.connection.shutdown(socket.SHUT_RDWR)  # drop it: no finish, no [DONE]
+                return
+            self._event(self._chunk(body, {}, finish))
+            wants_usage = (body.get("stream_options") or {}).get("include_usage")
+            if usage and wants_usage and fake.flavor != "llama.cpp":
+                self._event(
+                    {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": body.get("model", ""),
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": usage[0],
+                            "completion_tokens": usage[1],
+                            "total_tokens": sum(usage),
+                        },
+                    }
+                )
+            self._send_raw(b"data: [DONE]\n\n")
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass  # the client went away (cancelled): nothing to do
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Serve a fake OpenAI-compatible API on 127.0.0.1.")
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--flavor", choices=["openai", "llama.cpp"], default="openai")
+    ap.add_argument("--delay", type=float, default=0.02, help="seconds between streamed chunks")
+    ap.add_argument("--api-key", default=None, help="require this key")
+    args = ap.parse_args()
+    server = FakeOpenAI(
+        port=args.port, flavor=args.flavor, chunk_delay=args.delay, api_key=args.api_key
+    )
+    with server:
+        print(f"fake OpenAI server at {server.url} (Ctrl+C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""The real app driven by Textual's pilot, against the fake server and real store files."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+from chatmem.store.profile import Profile
+
+from chatmem import protocol as p
+from chatmem.ui.widgets.banner import Banner
+from chatmem.ui.widgets.prompt import PromptInput
+from tests.fake_openai import Error, Reply
+from tests.harness import make_app, settle
+
+SIZE = (100, 30)
+
+
+def views(app):
+    return list(app.screen.query_one("#messages").children)
+
+
+def stored(settings) -> list[p.ChatMessage]:
+    with Profile.open(Path(settings.data_dir), settings.profile) as profile:
+        session = profile.sessions.latest()
+        return profile.sessions.recent(session.id, 1000)[0] if session else []
+
+
+async def type_and_send(pilot, text: str) -> None:
+    pilot.app.screen.query_one(PromptInput).insert(text)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_send_and_stream_a_reply(settings):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_and_send(pilot, "Hello")
+        shown = [v.message for v in views(app)]
+        assert [m.content for m in shown] == ["Hello", "Echo: Hello"]
+        assert app.screen.query_one(PromptInput).text == ""
+    assert [m.content for m in stored(settings)] == ["Hello", "Echo: Hello"]
+
+
+async def test_enter_on_empty_prompt_sends_nothing_and_ctrl_j_adds_a_line(settings, fake_openai):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not fake_openai.chat_requests()
+        await pilot.press("a", "ctrl+j", "b")
+        assert app.screen.query_one(PromptInput).text == "a\nb"
+        await pilot.press("enter")
+        await settle(pilot)
+    assert fake_openai.chat_requests()[-1].body["messages"][-1]["content"] == "a\nb"
+
+
+async def test_escape_cancels_and_keeps_the_partial_reply(settings, fake_openai):
+    fake_openai.chunk_delay = 0.05
+    fake_openai.script(Reply("slow words " * 100))
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one(PromptInput).insert("go")
+        await pilot.press("enter")
+        while not app.screen.streaming or not app.screen.streaming.query_one(".body").source:
+            await pilot.pause(0.05)
+        await pilot.press("escape")
+        await settle(pilot)
+        reply = views(app)[-1].message
+        assert reply.status == "cut" and reply.content.startswith("slow words")
+        assert "cut off" in str(views(app)[-1].query_one(".header").render())
+    assert stored(settings)[-1].status == "cut"
+
+
+async def test_an_error_shows_a_banner_and_ctrl_r_resends(settings, fake_openai):
+    fake_openai.script(Error(500, "overloaded"))
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_and_send(pilot, "are you there?")
+        banner = app.screen.query_one(Banner)
+        assert banner.display and "500" in str(banner.render())
+        assert views(app)[-1].message.status == "failed"
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert not banner.display
+        assert [v.message.content for v in views(app)] == ["are you there?", "Echo: are you there?"]
+    assert [m.status for m in stored(settings)] == ["ok", "ok"]
+
+
+async def test_a_reply_in_flight_keeps_the_next_message_in_the_editor(settings, fake_openai):
+    fake_openai.chunk_delay = 0.05
+    fake_openai.script(Reply("x " * 60))
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one(PromptInput).insert("first")
+        await pilot.press("enter")
+        while app.screen.inflight is None:
+            await pilot.pause(0.02)
+        app.screen.query_one(PromptInput).insert("second")
+        await pilot.press("enter")
+        assert app.screen.query_one(PromptInput).text == "second"
+        await settle(pilot)
+
+
+async def test_too_large_message_goes_back_into_the_editor(settings):
+    app = make_app(replace(settings, context_window=300))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_and_send(pilot, "long " * 500)
+        assert app.screen.query_one(PromptInput).text == "long " * 500
+        assert "too long" in str(app.screen.query_one(Banner).render())
+    assert stored(settings) == []
+
+
+async def test_quit_and_resume(settings):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_and_send(pilot, "keep me")
+        await pilot.press("ctrl+q")
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert [v.message.content for v in views(app)] == ["keep me", "Echo: keep me"]
+    app = make_app(settings, new_session=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert views(app) == []
+
+
+async def test_first_run_then_settings_then_the_kept_message_is_sent(settings, fake_openai):
+    blank = replace(settings, api_key="", model="", base_url="https://api.openai.com/v1")
+    app = make_app(blank)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        banner = app.screen.query_one(Banner)
+        assert banner.display and "No model is configured" in str(banner.render())
+        await type_and_send(pilot, "waiting for a model")
+        assert views(app)[-1].message.status == "failed"
+        await pilot.press("f2")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#base_url").value = fake_openai.url
+        screen.query_one("#api_key").value = "sk-test"
+        await pilot.click("#list")
+        await settle(pilot)
+        assert "test-model" in [
+            str(screen.query_one("#models").get_option_at_index(i).prompt)
+            for i in range(screen.query_one("#models").option_count)
+        ]
+        screen.query_one("#model").value = "test-model"
+        await pilot.click("#save")
+        await settle(pilot)
+        assert app.settings.model == "test-model"
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert views(app)[-1].message.content == "Echo: waiting for a model"
+    assert 'model = "test-model"' in Path(settings.config_path).read_text()
+
+
+async def test_older_messages_load_when_scrolled_to_the_top(settings):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for i in range(30):
+            app.send(p.SendMessage(f"m{i}"))
+        await settle(pilot)
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert len(views(app)) == 50 and app.screen.has_older
+        app.screen.query_one("#messages").scroll_home(animate=False)
+        await pilot.pause(0.1)
+        await settle(pilot)
+        assert len(views(app)) == 60 and views(app)[0].message.content == "m0"
+
+
+async def test_theme_choice_persists(settings):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.theme = "chatmem-light"
+        await settle(pilot)
+    assert 'theme = "chatmem-light"' in Path(settings.config_path).read_text()
+
+
+async def test_mounted_messages_are_capped(settings):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for i in range(50):
+            app.send(p.SendMessage(f"m{i}"))
+            await settle(pilot)
+        assert len(views(app)) <= 80 and app.screen.has_older
+        await asyncio.sleep(0)

@@ -1,0 +1,104 @@
+"""Token counting, the model table, and fitting a request into the window."""
+
+from __future__ import annotations
+
+import tiktoken
+
+from chatmem.config import ModelOverride, Settings
+from chatmem.context import TooLarge, fit
+from chatmem.llm.models import DEFAULT_WINDOW, ModelTable
+from chatmem.protocol import ChatMessage
+from chatmem.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, clean_text, estimate
+
+
+def msg(i: int, text: str, counter: TokenCounter, role: str = "user") -> ChatMessage:
+    return ChatMessage(str(i), role, text, 0.0, tokens=counter.count_message(text))
+
+
+def test_counts_match_tiktoken_exactly():
+    counter = TokenCounter("gpt-4o-mini")
+    text = "Hello, world! 日本語 and code: `print(1)`"
+    assert not counter.estimated
+    assert counter.count(text) == len(tiktoken.get_encoding("o200k_base").encode(text))
+    assert counter.count_message(text) == counter.count(text) + MESSAGE_OVERHEAD
+    assert TokenCounter("gpt-4").count(text) == len(
+        tiktoken.get_encoding("cl100k_base").encode(text)
+    )
+
+
+def test_unknown_models_are_estimated():
+    counter = TokenCounter("llama3.1:8b")
+    assert counter.estimated
+    assert counter.count("abcd" * 10) == estimate("abcd" * 10) == 10
+    assert estimate("日本語") == 3
+
+
+def test_lone_surrogates_and_special_tokens_do_not_crash():
+    counter = TokenCounter("gpt-4o")
+    assert counter.count("a\ud800b") > 0
+    assert counter.count("<|endoftext|>") > 1
+    assert clean_text("a\ud800b") == "a\ufffdb"
+    assert clean_text("🧠") == "🧠"
+
+
+def test_fit_keeps_everything_that_fits_with_exact_arithmetic():
+    counter = TokenCounter("gpt-4o-mini")
+    history = [
+        msg(i, f"message {i}", counter, "user" if i % 2 == 0 else "assistant") for i in range(6)
+    ]
+    fitted = fit("system prompt", history, counter, window=10_000, reserve=1_000)
+    assert fitted.dropped == 0
+    expected = (
+        counter.count_message("system prompt") + sum(m.tokens for m in history) + REPLY_PRIMING
+    )
+    assert fitted.prompt_tokens == expected
+    assert [m["content"] for m in fitted.messages] == ["system prompt"] + [
+        m.content for m in history
+    ]
+
+
+def test_fit_drops_the_oldest_first():
+    counter = TokenCounter("gpt-4o-mini")
+    history = [msg(i, "word " * 20, counter) for i in range(10)]
+    per = history[0].tokens
+    system = counter.count_message("sys")
+    window = system + 3 * per + REPLY_PRIMING + 100
+    fitted = fit("sys", history, counter, window=window, reserve=100)
+    assert fitted.dropped == 7 and len(fitted.messages) == 4
+    assert fitted.prompt_tokens == system + 3 * per + REPLY_PRIMING
+
+
+def test_fit_refuses_a_message_larger_than_the_window():
+    counter = TokenCounter("gpt-4o-mini")
+    history = [msg(0, "word " * 500, counter)]
+    try:
+        fit("sys", history, counter, window=200, reserve=50)
+    except TooLarge as exc:
+        assert exc.tokens > exc.budget
+    else:
+        raise AssertionError("expected TooLarge")
+
+
+def test_model_table_prefix_match_overrides_and_unknown():
+    table = ModelTable(Settings())
+    assert table.lookup("gpt-4o-mini-2024-07-18").input_price == 0.15
+    assert table.lookup("gpt-4o").context_window == 128000
+    assert table.lookup("/models/Llama3.1-8B-Instruct.Q4_K_M.gguf").context_window == 131072
+    unknown = table.lookup("mystery-model")
+    assert (
+        unknown.assumed and unknown.context_window == DEFAULT_WINDOW and unknown.cost(1, 1) is None
+    )
+    custom = ModelTable(
+        Settings(
+            models={
+                "mystery-model": ModelOverride(
+                    context_window=4096, input_price=1.0, output_price=2.0
+                )
+            }
+        )
+    )
+    info = custom.lookup("mystery-model")
+    assert not info.assumed and info.context_window == 4096
+    assert info.cost(1_000_000, 500_000) == 2.0
+    forced = ModelTable(Settings(context_window=2048)).lookup("gpt-4o")
+    assert forced.context_window == 2048 and not forced.assumed
