@@ -10,7 +10,9 @@ import pytest
 from chatmem.config import Settings
 from tests.fake_openai import FakeOpenAI
 
-SNAP_PORT_BASE = 47310  # snapshots need a stable URL on screen: one fixed port per xdist worker
+# Snapshots show the base URL, so their server has a fixed port; they all run in one xdist
+# group (see tests/test_snapshots.py), so only one of them listens at a time.
+SNAP_PORT = 47310
 
 
 @pytest.fixture(autouse=True)
@@ -56,12 +58,12 @@ def settings(tmp_path, fake_openai) -> Settings:
 
 
 @pytest.fixture
-def snap_server(worker_id):
-    index = 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
-    with FakeOpenAI(port=SNAP_PORT_BASE + index) as server:
+def snap_server():
+    with FakeOpenAI(port=SNAP_PORT) as server:
         yield server
 
 
 @pytest.fixture
-def snap_settings(tmp_path, snap_server) -> Settings:
-    return settings_for(tmp_path, snap_server.url)
+def snap_settings(snap_server) -> Settings:
+    """Paths relative to the test's own cwd (a tmp dir), so the screen never shows a tmp name."""
+    return settings_for(Path("."), snap_server.url)

@@ -15,6 +15,8 @@ from chatmem.ui.app import WorkerEvent
 from tests.fake_openai import Cut, Error, Hang, Reply
 from tests.harness import make_app, settle
 
+pytestmark = pytest.mark.xdist_group("snapshots")  # one at a time: a fixed port, see conftest
+
 SIZE = (100, 32)
 
 CODE_REPLY = """Here is a small function:

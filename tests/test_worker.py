@@ -193,11 +193,11 @@ async def test_load_older_pages_back(settings):
     await h.close()
     h = await started(settings)
     loaded = h.last(p.SessionLoaded)
-    assert loaded.has_older and len(loaded.messages) == 50
+    assert loaded.has_older and len(loaded.messages) == 30
     await h.request(p.LoadOlder(loaded.messages[0].id, limit=8))
     older = h.last(p.OlderMessages)
-    assert loaded.messages[0].content == "m5"
-    expected = [x for i in range(1, 5) for x in (f"m{i}", f"Echo: m{i}")]
+    assert loaded.messages[0].content == "m15"
+    expected = [x for i in range(11, 15) for x in (f"m{i}", f"Echo: m{i}")]
     assert [m.content for m in older.messages] == expected
     assert older.has_older
     await h.close()

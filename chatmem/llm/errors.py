@@ -15,7 +15,8 @@ def _server_text(exc: openai.APIStatusError) -> str:
     if isinstance(body, dict):
         message = body.get("message") or (body.get("error") or {}).get("message")
         if message:
-            return str(message)[:300]
+            text = str(message)[:300].strip()
+            return text if text.endswith((".", "!", "?")) else text + "."
     return ""
 
 

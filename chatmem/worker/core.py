@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RECENT = 50  # messages sent to the UI when a session opens
+RECENT = 30  # messages sent to the UI when a session opens
 FLUSH_EVERY = 0.03  # seconds between ReplyDelta events: the UI renders batches, not tokens
 PROBE_TIMEOUT = 1.5
 
@@ -379,7 +379,7 @@ class Worker:
         except TooLarge as exc:
             context = exc.tokens
         usage = p.Usage(
-            model=model.name,
+            model=model.name if self.settings.configured else "",
             context_tokens=context,
             context_window=model.context_window,
             window_assumed=model.assumed,

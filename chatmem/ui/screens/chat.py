@@ -19,7 +19,7 @@ from chatmem.ui.widgets.sidebar import Sidebar
 if TYPE_CHECKING:
     from chatmem.ui.widgets.message import MessageView
 
-MAX_MOUNTED = 80  # every mounted message slows layout: older ones are unmounted, reloaded on scroll
+MAX_MOUNTED = 40  # every mounted message slows layout: older ones are unmounted, reloaded on scroll
 
 
 def _message_view(message: p.ChatMessage, streaming: bool = False) -> MessageView:
@@ -177,7 +177,7 @@ class ChatScreen(Screen):
         messages = self.query_one("#messages", VerticalScroll)
         await messages.mount(view)
         excess = len(messages.children) - MAX_MOUNTED
-        if excess > 0 and messages.is_anchored and view is not self.streaming:
+        if excess > 0 and messages.is_anchored:
             await messages.remove_children(list(messages.children[:excess]))
             self.has_older = True
 

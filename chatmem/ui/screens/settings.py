@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 
@@ -13,7 +14,11 @@ from chatmem.config import Settings
 
 
 class SettingsScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape", "dismiss", "Close")]
+    BINDINGS = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+l", "list_models", "List models"),
+    ]
 
     def __init__(self, settings: Settings, local: p.LocalServerFound | None = None) -> None:
         super().__init__()
@@ -23,7 +28,7 @@ class SettingsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         s = self.settings
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             yield Label("[b]Settings[/b]")
             yield Label("Base URL (OpenAI, or any OpenAI-compatible server)")
             yield Input(s.base_url, id="base_url")
@@ -33,21 +38,25 @@ class SettingsScreen(ModalScreen[None]):
             )
             yield Label("Model")
             yield Input(s.model, id="model", placeholder=s.effective_model or "model name")
-            yield Static("", id="hint")
-            yield OptionList(id="models")
             with Horizontal(id="buttons"):
+                yield Button("Save", id="save", variant="primary")
                 yield Button("List models", id="list")
                 if self.local is not None:
                     yield Button("Use local server", id="local")
-                yield Button("Save", id="save", variant="primary")
                 yield Button("Cancel", id="cancel")
-            yield Static(f"[dim]Saved to {s.config_path}[/dim]", id="where", markup=True)
+            yield Static("", id="hint")
+            yield OptionList(id="models")
+            yield Static(
+                f"[dim]Ctrl+S saves to {escape(s.config_path)} · Esc closes[/dim]", id="where"
+            )
 
     def on_mount(self) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = self.app.blink
         self.query_one("#models", OptionList).display = False
         if self.local is not None:
             names = ", ".join(self.local.models[:5]) or "no models pulled yet"
-            self._hint(f"A local server answers at {self.local.base_url}: {names}")
+            self._hint(escape(f"A local server answers at {self.local.base_url}: {names}"))
         self.query_one("#base_url", Input).focus()
 
     def _hint(self, text: str) -> None:
@@ -56,20 +65,20 @@ class SettingsScreen(ModalScreen[None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         match event.button.id:
             case "list":
-                self._list_models()
+                self.action_list_models()
             case "local":
                 assert self.local is not None
                 self.query_one("#base_url", Input).value = self.local.base_url
                 self._show_models(self.local.models)
             case "save":
-                self._save()
+                self.action_save()
             case "cancel":
                 self.dismiss()
 
     def on_input_submitted(self) -> None:
-        self._save()
+        self.action_save()
 
-    def _list_models(self) -> None:
+    def action_list_models(self) -> None:
         request = p.ListModels(
             self.query_one("#base_url", Input).value.strip(),
             self.query_one("#api_key", Input).value.strip(),
@@ -83,7 +92,7 @@ class SettingsScreen(ModalScreen[None]):
             return
         self.pending = None
         if event.error:
-            self._hint(f"[b $error]{event.error}[/]")
+            self._hint(f"[b $error]{escape(event.error)}[/]")
         else:
             self._show_models(event.models)
 
@@ -98,7 +107,7 @@ class SettingsScreen(ModalScreen[None]):
         self.query_one("#model", Input).value = str(event.option.prompt)
         self.query_one("#model", Input).focus()
 
-    def _save(self) -> None:
+    def action_save(self) -> None:
         values = {
             "base_url": self.query_one("#base_url", Input).value.strip(),
             "model": self.query_one("#model", Input).value.strip(),

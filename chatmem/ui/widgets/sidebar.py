@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.widgets import Static
 
 from chatmem.protocol import Usage
@@ -19,13 +20,19 @@ def gauge(used: int, window: int, width: int = GAUGE_WIDTH) -> str:
     return f"[{colour}]{'█' * filled}[/][dim]{'░' * (width - filled)}[/] {share:>4.0%}"
 
 
+def money(usd: float) -> str:
+    if usd == 0:
+        return "$0"
+    return "< $0.0001" if usd < 0.0001 else f"${usd:,.4f}"
+
+
 def usage_text(u: Usage) -> str:
     approx = "≈" if u.estimated else ""
     window = f"{u.context_window:,}" + (" [i](assumed)[/i]" if u.window_assumed else "")
-    cost = "price unknown" if u.session_cost is None else f"${u.session_cost:,.4f}"
+    cost = "price unknown" if u.session_cost is None else money(u.session_cost)
     lines = [
         "[b]Model[/b]",
-        f"{u.model or '[i]none set[/i]'}",
+        escape(u.model) if u.model else "[i]none set[/i]",
         "",
         f"[b]Context{' (estimated)' if u.estimated else ''}[/b]",
         gauge(u.context_tokens, u.context_window),
