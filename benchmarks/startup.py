@@ -93,7 +93,7 @@ def main() -> None:
             "chatmem": [sys.executable, "-m", "chatmem", "--new"],
         }
         times: dict[str, list[float]] = {name: [] for name in apps}
-        for name, argv in apps.items():  # warm the bytecode caches once
+        for argv in apps.values():  # warm the bytecode caches once
             time_to_echo(argv, env)
         for _ in range(args.runs):
             for name, argv in apps.items():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_openai import FakeOpenAI, Reply  # noqa: E402
+from tests.fake_openai import FakeOpenAI, Reply
 
 TICK = 0.005
 

@@ -44,7 +44,6 @@ class WorkerHarness:
 def make_app(settings: Settings, **kwargs):
     """The real app on an in-process worker, a fixed clock, no cursor blink, shipped themes."""
     from chatmem.paths import resource_dir
-
     from chatmem.ui.app import ChatmemApp
     from chatmem.ui.themes import load_themes
     from chatmem.worker.inprocess import InProcessLink

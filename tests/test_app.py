@@ -6,9 +6,8 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-from chatmem.store.profile import Profile
-
 from chatmem import protocol as p
+from chatmem.store.profile import Profile
 from chatmem.ui.widgets.banner import Banner
 from chatmem.ui.widgets.prompt import PromptInput
 from tests.fake_openai import Error, Reply

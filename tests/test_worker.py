@@ -9,9 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from chatmem.store.profile import Profile
 
 from chatmem import protocol as p
+from chatmem.store.profile import Profile
 from tests.fake_openai import Cut, Error, Hang, Reply
 from tests.harness import WorkerHarness
 
