@@ -89,6 +89,7 @@ async def test_an_error_shows_a_banner_and_ctrl_r_resends(settings, fake_openai)
         await settle(pilot)
         assert not banner.display
         assert [v.message.content for v in views(app)] == ["are you there?", "Echo: are you there?"]
+        assert views(app)[0].message.status == "ok"
     assert [m.status for m in stored(settings)] == ["ok", "ok"]
 
 

@@ -114,11 +114,11 @@ def test_settings_screen(snap_compare, snap_settings):
 def test_sidebar_near_a_full_window(snap_compare, snap_settings):
     async def run_before(pilot) -> None:
         await settle(pilot)
-        for text in ("a question with some words in it " * 6, "and another one " * 8):
-            pilot.app.send(p.SendMessage(text))
+        for i in range(4):
+            pilot.app.send(p.SendMessage(f"question {i}: " + "some words in it " * 8))
             await settle(pilot)
 
-    app = make_app(replace(snap_settings, context_window=520))
+    app = make_app(replace(snap_settings, context_window=400))
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 

@@ -123,6 +123,8 @@ async def test_a_cut_stream_keeps_the_partial_reply_marked_cut(settings, fake_op
     h = await started(settings)
     fake_openai.script(Cut("The answer is forty-two, because", after=3))
     await h.request(p.SendMessage("why?"))
+    failed = h.last(p.ReplyFailed)
+    assert failed.error.kind == "cut" and failed.partial is not None
     stored = h.worker.history[-1]
     assert stored.role == "assistant" and stored.status == "cut" and stored.content
     assert "The answer is forty-two, because".startswith(stored.content)

@@ -314,8 +314,17 @@ class Worker:
             self._fail(user, info, partial, request_id)
             return
         self._flush(reply_id, pending, request_id)
-        status = "ok" if finish is not None and finish.reason is not None else "cut"
-        self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, request_id, status)
+        if finish is not None and finish.reason is not None:
+            self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok")
+            return
+        partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
+        error = p.ErrorInfo(
+            "cut",
+            "The reply was cut off",
+            f"The connection to {self.settings.base_url} ended before {model.name} finished. "
+            "What arrived is kept; press Ctrl+R to ask again.",
+        )
+        self._fail(user, error, partial if parts else None, request_id)
 
     def _flush(self, reply_id: str, pending: list[str], request_id: str) -> None:
         if pending:

@@ -91,6 +91,7 @@ class ChatScreen(Screen):
         if self.inflight is not None:
             return
         self.query_one(Banner).hide()
+        self._set_status(self.failed_id, "ok")
         self.app.send(p.Resend(self.failed_id))
 
     def action_toggle_sidebar(self) -> None:
@@ -212,6 +213,10 @@ class ChatScreen(Screen):
             self.unsent = ""
             return
         self.failed_id = event.user_message_id
+        if event.partial is None:
+            self._set_status(event.user_message_id, "failed")
+
+    def _set_status(self, message_id: str, status: str) -> None:
         for view in self.query_one("#messages").children:
-            if view.message.id == event.user_message_id and event.partial is None:
-                view.update(replace(view.message, status="failed"))
+            if view.message.id == message_id:
+                view.update(replace(view.message, status=status))
