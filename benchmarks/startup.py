@@ -10,14 +10,17 @@ are measured alternately in the same run. Prints the medians and the ratio (targ
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import pty
 import select
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from pathlib import Path
 
@@ -39,10 +42,14 @@ Bare().run()
 def time_to_echo(argv: list[str], env: dict[str, str], timeout: float = 30.0) -> float:
     """Seconds from spawn until MARK, typed into the terminal, shows on the screen."""
     master, slave = pty.openpty()
+    attrs = termios.tcgetattr(slave)
+    attrs[3] &= ~termios.ECHO  # only the app may draw the key, not the terminal's own echo
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     os.set_blocking(master, False)
     start = time.perf_counter()
     proc = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+        argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
     )
     os.close(slave)
     seen = b""

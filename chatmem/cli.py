@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_app(settings, problems: list[str], new_session: bool) -> int:
+    from chatmem.ui.link import SubprocessLink, spawn_worker
+
+    link = SubprocessLink(spawn_worker())  # boots while Textual imports and paints
+
     from chatmem.logs import setup_logging
     from chatmem.paths import resolve_paths, resource_dir
     from chatmem.ui.themes import load_themes
@@ -47,7 +51,11 @@ def run_app(settings, problems: list[str], new_session: bool) -> int:
     from chatmem.ui.app import ChatmemApp
 
     app = ChatmemApp(
-        settings, new_session=new_session, themes=themes, problems=problems + theme_problems
+        settings,
+        link=link,
+        new_session=new_session,
+        themes=themes,
+        problems=problems + theme_problems,
     )
     app.run()
     return app.return_code or 0

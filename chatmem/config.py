@@ -143,8 +143,6 @@ def load_settings(
     cwd: Path | None = None,
 ) -> tuple[Settings, list[str]]:
     """Settings from every layer, and plain-language problems found on the way (never raises)."""
-    from dotenv import dotenv_values
-
     from chatmem.paths import resolve_paths
 
     env = os.environ if env is None else env
@@ -163,6 +161,8 @@ def load_settings(
 
     dotenv = {}
     if (cwd / ".env").is_file():
+        from dotenv import dotenv_values  # only when there is a .env: it costs 10 ms to import
+
         dotenv = {k: v for k, v in dotenv_values(cwd / ".env").items() if v is not None}
     for source, mapping in (
         (".env", {k: v for k, v in dotenv.items() if k not in env}),

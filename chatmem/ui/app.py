@@ -13,7 +13,6 @@ from textual.theme import Theme
 from chatmem import protocol as p
 from chatmem.config import Settings
 from chatmem.ui.screens.chat import ChatScreen
-from chatmem.ui.screens.settings import SettingsScreen
 
 
 class Link(Protocol):
@@ -82,7 +81,7 @@ class ChatmemApp(App[None]):
             case p.LocalServerFound():
                 self.local = event
             case p.ModelsListed():
-                if isinstance(self.screen, SettingsScreen):
+                if hasattr(self.screen, "models_listed"):  # the settings screen is open
                     self.screen.models_listed(event)
                 return
             case p.Notice():
@@ -91,6 +90,8 @@ class ChatmemApp(App[None]):
         await self.chat.handle(event)
 
     def action_settings(self) -> None:
+        from chatmem.ui.screens.settings import SettingsScreen  # not needed for the first paint
+
         if not isinstance(self.screen, SettingsScreen):
             self.push_screen(SettingsScreen(self.settings, self.local))
 

@@ -1,13 +1,15 @@
 """The UI's end of the worker: a child process spoken to in protocol frames.
 
 Nothing here blocks the event loop: requests are written to a pipe, events are read by a
-task. If the process dies, the link says so with ``WorkerDown``, starts a new one and
-replays the last ``Start`` so the session resumes.
+task. The process can be spawned before Textual is even imported (``spawn_worker``), so
+the worker boots while the UI paints. If it dies, the link says so with ``WorkerDown``,
+starts a new one and replays the last ``Start`` so the session resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -17,17 +19,28 @@ from chatmem import protocol as p
 
 MAX_RESTARTS = 3  # within RESTART_WINDOW seconds; beyond that the worker stays down
 RESTART_WINDOW = 60.0
+COMMAND = [sys.executable, "-m", "chatmem.worker"]
+
+
+def spawn_worker() -> subprocess.Popen:
+    return subprocess.Popen(
+        COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
 
 
 class SubprocessLink:
-    def __init__(self, command: list[str] | None = None) -> None:
-        self.command = command or [sys.executable, "-m", "chatmem.worker"]
-        self._proc: asyncio.subprocess.Process | None = None
+    def __init__(self, process: subprocess.Popen | None = None) -> None:
+        self._proc = process
+        self._writer: asyncio.WriteTransport | None = None
         self._backlog: list[bytes] = []
         self._start: p.Start | None = None
         self._closing = False
         self._task: asyncio.Task | None = None
         self._on_event: Callable[[p.Event], None] = lambda event: None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
 
     def start(self, on_event: Callable[[p.Event], None]) -> None:
         self._on_event = on_event
@@ -37,36 +50,36 @@ class SubprocessLink:
         if isinstance(request, p.Start):
             self._start = request
         frame = p.pack(request)
-        proc = self._proc
-        if proc is not None and proc.stdin is not None and proc.returncode is None:
-            proc.stdin.write(frame)
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(frame)
         else:
             self._backlog.append(frame)
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         restarts: list[float] = []
         while not self._closing:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.command,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-                limit=2**26,
+            proc = self._proc or spawn_worker()
+            self._proc = proc
+            assert proc.stdin is not None and proc.stdout is not None
+            reader = asyncio.StreamReader(limit=2**26)
+            read_transport, _ = await loop.connect_read_pipe(
+                lambda r=reader: asyncio.StreamReaderProtocol(r), proc.stdout
             )
-            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._writer, _ = await loop.connect_write_pipe(asyncio.Protocol, proc.stdin)
             backlog, self._backlog = self._backlog, []
             for frame in backlog:
-                self._proc.stdin.write(frame)
+                self._writer.write(frame)
             try:
                 while True:
-                    self._on_event(await p.read_frame(self._proc.stdout))
+                    self._on_event(await p.read_frame(reader))
             except (asyncio.IncompleteReadError, ConnectionError):
                 pass
-            code = await self._proc.wait()
+            self._writer.close()
+            self._writer = None
+            read_transport.close()
+            code = await asyncio.to_thread(proc.wait)
+            self._proc = None
             if self._closing:
                 break
             now = time.monotonic()
@@ -82,12 +95,11 @@ class SubprocessLink:
         """Ask the worker to finish (it saves and releases the store), then make sure."""
         self._closing = True
         proc = self._proc
-        if proc is not None and proc.returncode is None and proc.stdin is not None:
-            proc.stdin.write(p.pack(p.Shutdown()))
+        if proc is not None and proc.poll() is None:
+            self.send(p.Shutdown())
             try:
-                await asyncio.wait_for(proc.wait(), timeout)
+                await asyncio.wait_for(asyncio.to_thread(proc.wait), timeout)
             except TimeoutError:
                 proc.kill()
-                await proc.wait()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
