@@ -201,3 +201,26 @@ async def test_mounted_messages_are_capped(settings):
             await settle(pilot)
         assert len(views(app)) <= 40 and app.screen.has_older
         await asyncio.sleep(0)
+
+
+async def test_pasted_text_keeps_its_lines_and_a_huge_paste_is_kept(settings, fake_openai):
+    from textual import events
+
+    app = make_app(replace(settings, context_window=4000))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        prompt = app.screen.query_one(PromptInput)
+        app.post_message(events.Paste("line one\nline two\n\tindented"))
+        await pilot.pause()
+        assert prompt.text == "line one\nline two\n\tindented"
+        await pilot.press("enter")
+        await settle(pilot)
+        sent = fake_openai.chat_requests()[-1].body["messages"][-1]["content"]
+        assert sent == "line one\nline two\n\tindented"
+        huge = "a paragraph of pasted text.\n" * 20_000
+        app.post_message(events.Paste(huge))
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert prompt.text == huge  # too long for the window: refused, and still in the editor
+        assert len(fake_openai.chat_requests()) == 1

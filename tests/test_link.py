@@ -54,7 +54,7 @@ async def test_chat_through_the_worker_process(settings):
     done = await events.wait_for(p.ReplyDone)
     assert done.message.content == "Echo: over the pipe"
     await worker.close()
-    assert worker._proc.returncode == 0
+    assert worker.exit_code == 0
 
 
 async def test_a_dead_worker_is_restarted_and_the_session_resumes(settings):

@@ -31,6 +31,7 @@ def spawn_worker() -> subprocess.Popen:
 class SubprocessLink:
     def __init__(self, process: subprocess.Popen | None = None) -> None:
         self._proc = process
+        self.exit_code: int | None = None  # of the last worker process that ended
         self._writer: asyncio.WriteTransport | None = None
         self._backlog: list[bytes] = []
         self._start: p.Start | None = None
@@ -78,7 +79,7 @@ class SubprocessLink:
             self._writer.close()
             self._writer = None
             read_transport.close()
-            code = await asyncio.to_thread(proc.wait)
+            code = self.exit_code = await asyncio.to_thread(proc.wait)
             self._proc = None
             if self._closing:
                 break

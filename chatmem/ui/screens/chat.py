@@ -29,6 +29,10 @@ def _message_view(message: p.ChatMessage, streaming: bool = False) -> MessageVie
     return MessageView(message, streaming)
 
 
+def _warm_markdown() -> None:
+    import chatmem.ui.widgets.message  # noqa: F401
+
+
 class ChatScreen(Screen):
     BINDINGS = [
         Binding("escape", "cancel", "Stop reply", show=False),
@@ -67,6 +71,7 @@ class ChatScreen(Screen):
         prompt = self.query_one(PromptInput)
         prompt.cursor_blink = self.app.blink
         prompt.focus()
+        self.set_timer(0.5, _warm_markdown)  # import it while idle, not when the first reply lands
 
     # ------------------------------------------------------------ user actions
 
