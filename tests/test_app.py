@@ -224,3 +224,24 @@ async def test_pasted_text_keeps_its_lines_and_a_huge_paste_is_kept(settings, fa
         await settle(pilot)
         assert prompt.text == huge  # too long for the window: refused, and still in the editor
         assert len(fake_openai.chat_requests()) == 1
+
+
+async def test_settings_refuse_a_local_server_without_a_model(settings, fake_openai):
+    blank = replace(settings, api_key="", model="", base_url="https://api.openai.com/v1")
+    app = make_app(blank)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#base_url").value = fake_openai.url
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen and "Name a model" in str(screen.query_one("#hint").render())
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        await pilot.press("down", "enter")  # the list has focus: pick the second model
+        assert screen.query_one("#model").value == "test-model"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is not screen and app.settings.configured

@@ -141,6 +141,8 @@ class ChatScreen(Screen):
                 self.sub_title = event.settings.effective_model
                 if event.configured:
                     self.query_one(Banner).hide()
+                else:
+                    self._show_first_run()
             case p.LocalServerFound():
                 names = ", ".join(event.models[:3]) or "no models yet"
                 self.local_hint = (

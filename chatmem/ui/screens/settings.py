@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -101,6 +103,9 @@ class SettingsScreen(ModalScreen[None]):
         options.clear_options()
         options.add_options(models)
         options.display = bool(models)
+        if models:
+            options.highlighted = 0
+            options.focus()
         self._hint(f"{len(models)} models: pick one with Enter" if models else "No models listed.")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -116,6 +121,10 @@ class SettingsScreen(ModalScreen[None]):
         values = {k: v for k, v in values.items() if v}
         if not values.get("base_url"):
             self._hint("[b $error]The base URL is required.[/]")
+            return
+        openai = replace(self.settings, base_url=values["base_url"].rstrip("/")).is_openai
+        if not values.get("model") and not openai:
+            self._hint("[b $error]Name a model: Ctrl+L lists the ones this server has.[/]")
             return
         self.app.send(p.SaveSettings(values))
         self.dismiss()
