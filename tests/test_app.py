@@ -135,19 +135,27 @@ async def test_quit_and_resume(settings):
         assert views(app) == []
 
 
+def unconfigured(settings):
+    return replace(settings, api_key="", model="", base_url="https://api.openai.com/v1")
+
+
+async def open_settings(pilot, base_url: str):
+    await settle(pilot)
+    await pilot.press("f2")
+    await pilot.pause()
+    pilot.app.screen.query_one("#base_url").value = base_url
+    return pilot.app.screen
+
+
 async def test_first_run_then_settings_then_the_kept_message_is_sent(settings, fake_openai):
-    blank = replace(settings, api_key="", model="", base_url="https://api.openai.com/v1")
-    app = make_app(blank)
+    app = make_app(unconfigured(settings))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         banner = app.screen.query_one(Banner)
         assert banner.display and "No model is configured" in str(banner.render())
         await type_and_send(pilot, "waiting for a model")
         assert views(app)[-1].message.status == "failed"
-        await pilot.press("f2")
-        await pilot.pause()
-        screen = app.screen
-        screen.query_one("#base_url").value = fake_openai.url
+        screen = await open_settings(pilot, fake_openai.url)
         screen.query_one("#api_key").value = "sk-test"
         await pilot.press("ctrl+l")
         await settle(pilot)
@@ -227,14 +235,9 @@ async def test_pasted_text_keeps_its_lines_and_a_huge_paste_is_kept(settings, fa
 
 
 async def test_settings_refuse_a_local_server_without_a_model(settings, fake_openai):
-    blank = replace(settings, api_key="", model="", base_url="https://api.openai.com/v1")
-    app = make_app(blank)
+    app = make_app(unconfigured(settings))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("f2")
-        await pilot.pause()
-        screen = app.screen
-        screen.query_one("#base_url").value = fake_openai.url
+        screen = await open_settings(pilot, fake_openai.url)
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert app.screen is screen and "Name a model" in str(screen.query_one("#hint").render())

@@ -41,15 +41,16 @@ def child_imports_this_checkout(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
 
 
-def link() -> SubprocessLink:
-    return SubprocessLink()
+def started(settings) -> tuple[SubprocessLink, Events]:
+    events = Events()
+    worker = SubprocessLink()
+    worker.start(events)
+    worker.send(p.Start(settings))
+    return worker, events
 
 
 async def test_chat_through_the_worker_process(settings):
-    events = Events()
-    worker = link()
-    worker.start(events)
-    worker.send(p.Start(settings))
+    worker, events = started(settings)
     worker.send(p.SendMessage("over the pipe"))
     done = await events.wait_for(p.ReplyDone)
     assert done.message.content == "Echo: over the pipe"
@@ -58,10 +59,7 @@ async def test_chat_through_the_worker_process(settings):
 
 
 async def test_a_dead_worker_is_restarted_and_the_session_resumes(settings):
-    events = Events()
-    worker = link()
-    worker.start(events)
-    worker.send(p.Start(settings))
+    worker, events = started(settings)
     worker.send(p.SendMessage("before the crash"))
     await events.wait_for(p.ReplyDone)
     os.kill(worker.pid, signal.SIGKILL)
@@ -77,10 +75,7 @@ async def test_a_dead_worker_is_restarted_and_the_session_resumes(settings):
 async def test_the_api_key_reaches_no_log(settings, fake_openai):
     key = "sk-live-DoNotLogMe-0123456789abcdef"
     fake_openai.api_key = "sk-something-else"
-    events = Events()
-    worker = link()
-    worker.start(events)
-    worker.send(p.Start(replace(settings, api_key=key)))
+    worker, events = started(replace(settings, api_key=key))
     worker.send(p.SendMessage("hello"))
     failed = await events.wait_for(p.ReplyFailed)
     assert failed.error.kind == "auth" and key not in failed.error.message
@@ -94,10 +89,7 @@ async def test_the_api_key_reaches_no_log(settings, fake_openai):
 
 async def test_an_error_from_the_server_crosses_as_an_event(settings, fake_openai):
     fake_openai.script(Error(500, "down for maintenance"))
-    events = Events()
-    worker = link()
-    worker.start(events)
-    worker.send(p.Start(settings))
+    worker, events = started(settings)
     worker.send(p.SendMessage("hi"))
     failed = await events.wait_for(p.ReplyFailed)
     assert failed.error.kind == "server" and "maintenance" in failed.error.message

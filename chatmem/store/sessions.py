@@ -51,19 +51,21 @@ class SessionStore:
 
     # ------------------------------------------------------------ index
 
-    def _open_index(self) -> TinyDB:
-        path = self.root / "sessions.json"
+    def _open_or_set_aside(self, path: Path, kind: str, consequence: str) -> tuple[TinyDB, bool]:
+        """Open a store file; one that is not ours is moved aside (never overwritten)."""
         try:
-            return open_db(path, "sessions", SCHEMA)
+            return open_db(path, kind, SCHEMA), False
         except ForeignFile:
             moved = move_aside(path)
-            self.notices.append(
-                f"The session index was unreadable and was moved to {moved}; it was rebuilt "
-                "from the session files."
-            )
-            db = open_db(path, "sessions", SCHEMA)
+            self.notices.append(f"{path} was unreadable and was moved to {moved}; {consequence}")
+            return open_db(path, kind, SCHEMA), True
+
+    def _open_index(self) -> TinyDB:
+        path = self.root / "sessions.json"
+        db, fresh = self._open_or_set_aside(path, "sessions", "it was rebuilt from the sessions.")
+        if fresh:
             self._rebuild(db)
-            return db
+        return db
 
     def _rebuild(self, db: TinyDB) -> None:
         table = db.table("sessions")
@@ -137,15 +139,7 @@ class SessionStore:
             self._open.move_to_end(session_id)
             return entry
         path = self.dir / f"{session_id}.json"
-        try:
-            db = open_db(path, "session", SCHEMA)
-        except ForeignFile:
-            moved = move_aside(path)
-            self.notices.append(
-                f"Session file {path.name} was unreadable and was moved to {moved}; "
-                "that session starts empty."
-            )
-            db = open_db(path, "session", SCHEMA)
+        db, _ = self._open_or_set_aside(path, "session", "that session starts empty.")
         messages = [_message(doc) for doc in db.table("messages").all()]
         entry = _Open(db, messages, {m.id: i for i, m in enumerate(messages)})
         self._open[session_id] = entry
