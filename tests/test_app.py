@@ -17,7 +17,7 @@ SIZE = (100, 30)
 
 
 def views(app):
-    return list(app.screen.query_one("#messages").children)
+    return list(app.screen.transcript.views)
 
 
 def stored(settings) -> list[p.ChatMessage]:
@@ -65,14 +65,14 @@ async def test_escape_cancels_and_keeps_the_partial_reply(settings, fake_openai)
         await settle(pilot)
         app.screen.query_one(PromptInput).insert("go")
         await pilot.press("enter")
-        while not app.screen.streaming or not app.screen.streaming.query_one(".body").source:
+        while not app.screen.streaming or not app.screen.streaming.parts[-1].source:
             await pilot.pause(0.05)
         await pilot.press("escape")
         await settle(pilot)
         reply = views(app)[-1].message
         assert reply.status == "cut" and reply.content
         assert ("slow words " * 100).startswith(reply.content)
-        assert "cut off" in str(views(app)[-1].query_one(".header").render())
+        assert "cut off" in str(views(app)[-1].header.render())
     assert stored(settings)[-1].status == "cut"
 
 

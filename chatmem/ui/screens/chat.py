@@ -7,19 +7,19 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from chatmem import protocol as p
+from chatmem.ui.collector import Collector
 from chatmem.ui.widgets.banner import Banner
 from chatmem.ui.widgets.prompt import PromptInput
 from chatmem.ui.widgets.sidebar import Sidebar
+from chatmem.ui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
     from chatmem.ui.widgets.message import MessageView
-
-MAX_MOUNTED = 40  # every mounted message slows layout: older ones are unmounted, reloaded on scroll
 
 
 def _message_view(message: p.ChatMessage, streaming: bool = False) -> MessageView:
@@ -51,12 +51,13 @@ class ChatScreen(Screen):
         self.loading_older = False
         self.configured = True
         self.local_hint = ""
+        self.collector = Collector()
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
         with Horizontal():
             with Vertical(id="chat"):
-                yield VerticalScroll(id="messages", can_focus=False)
+                yield Transcript(id="messages")
                 yield Banner(id="banner")
                 yield PromptInput(
                     id="prompt", placeholder="Message…  (Enter sends, Ctrl+J new line)"
@@ -66,12 +67,16 @@ class ChatScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(Banner).hide()
-        self.query_one("#messages").anchor()
-        self.watch(self.query_one("#messages"), "scroll_y", self._maybe_load_older, init=False)
+        self.transcript = self.query_one(Transcript)
+        self.watch(self.transcript, "scroll_y", self._maybe_load_older, init=False)
         prompt = self.query_one(PromptInput)
         prompt.cursor_blink = self.app.blink
         prompt.focus()
-        self.set_timer(0.5, _warm_markdown)  # import it while idle, not when the first reply lands
+        self.set_timer(0.5, self._warm_up)
+
+    def _warm_up(self) -> None:
+        _warm_markdown()  # while idle, not when the first reply lands
+        self.collector.started()
 
     # ------------------------------------------------------------ user actions
 
@@ -104,7 +109,7 @@ class ChatScreen(Screen):
         sidebar.display = not sidebar.display
 
     def _maybe_load_older(self, scroll_y: float) -> None:
-        views = self.query_one("#messages").children
+        views = self.transcript.views
         if scroll_y <= 0 and self.has_older and not self.loading_older and views:
             self.loading_older = True
             self.app.send(p.LoadOlder(views[0].message.id))
@@ -119,13 +124,14 @@ class ChatScreen(Screen):
                 self.unsent = ""
                 await self._append(_message_view(event.message))
             case p.ReplyStarted():
+                self.collector.reply_started()
                 self.inflight = event.request_id
                 placeholder = p.ChatMessage(event.message_id, "assistant", "", 0.0)
                 self.streaming = _message_view(placeholder, streaming=True)
                 await self._append(self.streaming)
             case p.ReplyDelta():
                 if self.streaming is not None:
-                    await self.streaming.write(event.text)
+                    self.streaming.write(event.text)
             case p.ReplyDone():
                 await self._done(event.message)
                 self.failed_id = None
@@ -163,10 +169,7 @@ class ChatScreen(Screen):
         self.inflight = None
         self.streaming = None
         self.sub_title = event.settings.effective_model or "no model"
-        messages = self.query_one("#messages", VerticalScroll)
-        await messages.remove_children()
-        await messages.mount_all([_message_view(m) for m in event.messages])
-        messages.anchor()
+        await self.transcript.show([_message_view(m) for m in event.messages])
         failed = [m for m in event.messages if m.role == "user" and m.status == "failed"]
         self.failed_id = failed[-1].id if failed else None
         if not event.configured:
@@ -182,33 +185,24 @@ class ChatScreen(Screen):
         )
 
     async def _append(self, view: MessageView) -> None:
-        messages = self.query_one("#messages", VerticalScroll)
-        await messages.mount(view)
-        excess = len(messages.children) - MAX_MOUNTED
-        if excess > 0 and messages.is_anchored:
-            await messages.remove_children(list(messages.children[:excess]))
+        if await self.transcript.append(view):
             self.has_older = True
 
     async def _prepend(self, event: p.OlderMessages) -> None:
         self.loading_older = False
         self.has_older = event.has_older
-        messages = self.query_one("#messages", VerticalScroll)
-        if not event.messages:
-            return
-        first = messages.children[0] if messages.children else None
-        views = [_message_view(m) for m in event.messages]
-        await messages.mount_all(views, before=first)
-        if first is not None:
-            messages.scroll_to_widget(first, top=True, animate=False)
+        await self.transcript.prepend([_message_view(m) for m in event.messages])
 
     async def _done(self, message: p.ChatMessage | None) -> None:
         view, self.streaming, self.inflight = self.streaming, None, None
         if view is None:
             return
         if message is None or not message.content:
-            await view.remove()
+            await self.transcript.remove([view])
         else:
-            await view.finish(message)
+            await view.finish(message)  # the text still queued is shown first
+        self.collector.reply_ended()
+        self.set_timer(1.0, self.collector.idle)
 
     async def _failed(self, event: p.ReplyFailed) -> None:
         await self._done(event.partial)
@@ -224,6 +218,6 @@ class ChatScreen(Screen):
             self._set_status(event.user_message_id, "failed")
 
     def _set_status(self, message_id: str, status: str) -> None:
-        for view in self.query_one("#messages").children:
+        for view in self.transcript.views:
             if view.message.id == message_id:
                 view.update(replace(view.message, status=status))

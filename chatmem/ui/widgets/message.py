@@ -1,15 +1,46 @@
-"""One chat message: a header line and the body (Markdown for the assistant)."""
+"""One chat message, shown as a run of sibling widgets: a header line, then the body.
+
+The parts are direct children of the scrolling message list, not children of one container
+per message: Textual lays out every widget under a container whenever one of them changes,
+so a long reply inside one container re-arranges all its blocks on each streamed line. For
+the same reason an assistant body is split into Markdown widgets of at most
+``SEGMENT_BLOCKS`` top-level blocks each.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from itertools import pairwise
+
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
 from chatmem.protocol import ChatMessage
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
+PACE_CHARS = 240  # Markdown appended per step: each append mounts a few blocks, never hundreds
+SEGMENT_BLOCKS = 16  # top-level blocks per Markdown widget; re-arranging one costs O(this)
+_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.MULTILINE)
+_BOUNDARY = re.compile(r"\n\n(?=\S)")  # a blank line, then a new top-level block
+
+
+def split_blocks(text: str, size: int = SEGMENT_BLOCKS) -> list[str]:
+    """Split Markdown into pieces of at most ``size`` top-level blocks each."""
+    from markdown_it import MarkdownIt
+
+    starts = [
+        token.map[0]
+        for token in MarkdownIt("gfm-like").parse(text)
+        if token.level == 0 and token.map is not None and token.nesting != -1
+    ]
+    cuts = starts[size::size]
+    if not cuts:
+        return [text]
+    lines = text.splitlines(keepends=True)
+    bounds = [0, *cuts, len(lines)]
+    return ["".join(lines[a:b]) for a, b in pairwise(bounds) if a < b]
 
 
 def header_text(role: str, tokens: int, status: str, streaming: bool = False) -> str:
@@ -26,44 +57,99 @@ def header_text(role: str, tokens: int, status: str, streaming: bool = False) ->
     return text
 
 
-class MessageView(Vertical):
-    """A stored message, or an assistant reply still streaming in."""
+class MessageView:
+    """A stored message, or an assistant reply still streaming in, and the widgets showing it."""
 
     def __init__(self, message: ChatMessage, streaming: bool = False) -> None:
-        super().__init__(classes=f"message -{message.role}")
         self.message = message
         self.streaming = streaming
-        self._stream = None
-
-    def compose(self) -> ComposeResult:
-        m = self.message
-        yield Static(header_text(m.role, m.tokens, m.status, self.streaming), classes="header")
-        if m.role == "assistant":
-            yield Markdown(m.content, classes="body")
+        self._backlog = ""  # streamed text not yet handed to a Markdown widget
+        self._segment = ""  # source of the Markdown widget being streamed into
+        self._feeder: asyncio.Task | None = None
+        m = message
+        self.header = Static(header_text(m.role, m.tokens, m.status, streaming))
+        if m.role != "assistant":
+            bodies: list[Widget] = [Static(Text(m.content))]
+        elif streaming:
+            bodies = [Markdown()]
         else:
-            yield Static(Text(m.content), classes="body")
+            bodies = [Markdown(piece) for piece in split_blocks(m.content)]
+        self.parts: list[Widget] = [self.header, *bodies]
+        self.header.add_class("-header")
+        bodies[-1].add_class("-last")
+        for part in self.parts:
+            part.add_class("message", f"-{m.role}")
+        self._set_status_class(m.status, True)
 
-    def on_mount(self) -> None:
-        self.set_class(self.message.status != "ok", f"-{self.message.status}")
-        if self.streaming:
-            self._stream = Markdown.get_stream(self.query_one(Markdown))
+    def write(self, fragment: str) -> None:
+        """Queue streamed text; it is appended in bounded steps so no frame stalls.
 
-    async def write(self, fragment: str) -> None:
-        if self._stream is not None:
-            await self._stream.write(fragment)
+        Like ``Markdown.get_stream()`` this appends incrementally (the widget parses only
+        the new lines), but it also bounds each step, and starts a new Markdown widget every
+        ``SEGMENT_BLOCKS`` blocks: a fast server can deliver kilobytes between two frames.
+        """
+        self._backlog += fragment
+        if self._feeder is None:
+            self._feeder = asyncio.create_task(self._feed())
+
+    async def _feed(self) -> None:
+        markdown = self.parts[-1]
+        assert isinstance(markdown, Markdown)
+        while self._backlog:
+            text = self._backlog
+            split = self._boundary(text) if len(markdown.children) >= SEGMENT_BLOCKS else None
+            if split is not None:
+                head, text = text[:split], text[split:]
+            cut = text.rfind("\n", 0, PACE_CHARS) + 1 if len(text) > PACE_CHARS else len(text)
+            piece, self._backlog = text[: cut or PACE_CHARS], text[cut or PACE_CHARS :]
+            # No await above this line: write() may add to the backlog at any await.
+            if split is not None:
+                if head:
+                    await markdown.append(head)
+                markdown = await self._new_segment(markdown)
+            self._segment += piece
+            await markdown.append(piece)
+            await asyncio.sleep(0)  # let keys and paints in between steps
+        self._feeder = None
+
+    async def _new_segment(self, last: Markdown) -> Markdown:
+        segment = Markdown(classes=" ".join(last.classes))
+        last.remove_class("-last")
+        self.parts.append(segment)
+        self._segment = ""
+        await last.parent.mount(segment, after=last)  # type: ignore[union-attr]
+        return segment
+
+    def _boundary(self, text: str) -> int | None:
+        """Where in ``text`` a new top-level block starts outside a code fence."""
+        tail = self._segment[-2:]
+        for match in _BOUNDARY.finditer(tail + text):
+            split = match.end() - len(tail)
+            if split >= 0 and len(_FENCE.findall(self._segment + text[:split])) % 2 == 0:
+                return split
+        return None
 
     async def finish(self, message: ChatMessage) -> None:
-        """The reply is complete (or cut off): stop streaming, show the final state."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        """The reply is complete (or cut off): show what is queued, then the final state."""
+        if self._feeder is not None:
+            await self._feeder
         self.streaming = False
         self.update(message)
 
     def update(self, message: ChatMessage) -> None:
-        self.remove_class(f"-{self.message.status}")
+        """Show a new state of the same message (its tokens and status)."""
+        self._set_status_class(self.message.status, False)
         self.message = message
-        self.set_class(message.status != "ok", f"-{message.status}")
-        self.query_one(".header", Static).update(
-            header_text(message.role, message.tokens, message.status)
-        )
+        self._set_status_class(message.status, True)
+        self.header.update(header_text(message.role, message.tokens, message.status))
+
+    def _set_status_class(self, status: str, on: bool) -> None:
+        if status != "ok":
+            for part in self.parts:
+                part.set_class(on, f"-{status}")
+
+    def cancel(self) -> None:
+        """Stop feeding streamed text (the message is leaving the screen)."""
+        if self._feeder is not None:
+            self._feeder.cancel()
+            self._feeder = None

@@ -1,0 +1,64 @@
+"""Long replies: split into Markdown segments, folded above the viewport, unfolded on scroll."""
+
+from __future__ import annotations
+
+from textual.widgets import Markdown
+
+from chatmem.ui.widgets.message import SEGMENT_BLOCKS, split_blocks
+from tests.fake_openai import Reply
+from tests.harness import make_app, settle
+
+SIZE = (100, 30)
+
+
+def test_split_keeps_every_line_and_never_cuts_a_code_fence():
+    fence = "```python\n" + "\n\n".join(f"x = {i}" for i in range(40)) + "\n```\n"
+    text = "\n\n".join(f"Paragraph {i}." for i in range(40)) + "\n\n" + fence + "\nThe end.\n"
+    pieces = split_blocks(text)
+    assert "".join(pieces) == text
+    assert len(pieces) > 2
+    assert any(fence in piece for piece in pieces)
+    from markdown_it import MarkdownIt
+
+    for piece in pieces:
+        tokens = MarkdownIt("gfm-like").parse(piece)
+        assert len([t for t in tokens if t.level == 0 and t.nesting != -1]) <= SEGMENT_BLOCKS
+
+
+def test_short_text_is_one_piece():
+    assert split_blocks("just one line") == ["just one line"]
+    assert split_blocks("") == [""]
+
+
+async def test_a_long_streamed_reply_is_segmented_folded_and_unfolded(settings, fake_openai):
+    paragraphs = [f"Paragraph {i} " + "word " * 30 for i in range(120)]
+    fence = "```\n" + "\n\n".join(f"line {i}" for i in range(30)) + "\n```"
+    text = "\n\n".join([*paragraphs[:60], fence, *paragraphs[60:]]) + "\n"
+    chunks = [text[i : i + 7] for i in range(0, len(text), 7)]
+    fake_openai.script(Reply(text, chunks=chunks))
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("PromptInput").insert("tell me a lot")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        transcript = app.screen.transcript
+        reply = transcript.views[-1]
+        segments = [part for part in reply.parts if isinstance(part, Markdown)]
+        assert len(segments) >= 120 // SEGMENT_BLOCKS
+        assert "".join(s.source for s in segments) == text
+        assert all(s.source.count("```") % 2 == 0 for s in segments)
+        assert all(len(s.children) <= SEGMENT_BLOCKS + 1 for s in segments)
+
+        height = transcript.virtual_size.height
+        shown = [child for child in transcript.children if child.display]
+        assert len(shown) < len(transcript.children) // 2  # folded above the viewport
+        assert transcript.spacer.display and transcript.scroll_y == transcript.max_scroll_y
+
+        transcript.scroll_home(animate=False)
+        await pilot.pause(0.3)
+        assert all(child.display for child in transcript.children[1:])
+        assert not transcript.spacer.display
+        assert transcript.virtual_size.height == height  # folding never changed the length
+        assert reply.parts[0].region.y <= transcript.region.y + 4
