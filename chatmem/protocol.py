@@ -79,6 +79,16 @@ class Usage:
     session_cost: float | None = None  # USD; None when the price is unknown
 
 
+@dataclass(frozen=True)
+class RecallItem:
+    """A memory (or an earlier message) that went into a request, and what it cost."""
+
+    kind: str  # person | event | fact | conversation | message
+    id: str
+    title: str
+    tokens: int
+
+
 # ---------------------------------------------------------------- requests (UI -> worker)
 
 
@@ -136,11 +146,57 @@ class SaveSettings:
 
 
 @dataclass(frozen=True)
-class Shutdown:
+class Remember:
+    """``/remember TEXT``: store it as a fact, as the user said it."""
+
+    text: str
     id: str = field(default_factory=new_id)
 
 
-Request = Start | SendMessage | Resend | Cancel | LoadOlder | ListModels | SaveSettings | Shutdown
+@dataclass(frozen=True)
+class Forget:
+    """``/forget TEXT-OR-ID``: delete the memory with that id, or the best match."""
+
+    query: str
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class Undo:
+    """Take back a memory change (``MemoryChanged.change_id``)."""
+
+    change_id: str
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class EndSession:
+    """``/bye``: write this session's journal entry and open a new session."""
+
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """The app is quitting: journal the session if it can be done quickly, then stop."""
+
+    id: str = field(default_factory=new_id)
+
+
+Request = (
+    Start
+    | SendMessage
+    | Resend
+    | Cancel
+    | LoadOlder
+    | ListModels
+    | SaveSettings
+    | Remember
+    | Forget
+    | Undo
+    | EndSession
+    | Shutdown
+)
 
 
 # ---------------------------------------------------------------- events (worker -> UI)
@@ -235,6 +291,26 @@ class SettingsSaved:
 
 
 @dataclass(frozen=True)
+class MemoryChanged:
+    """A memory was added, updated, superseded, forgotten or restored."""
+
+    change_id: str  # for Undo; "" when the change cannot be undone
+    verb: str  # Remembered | Updated | Superseded | Forgot | Undone
+    kind: str
+    title: str
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class RecallUsed:
+    """What memory went into the last request (the sidebar lists it)."""
+
+    items: tuple[RecallItem, ...]
+    tokens: int
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
 class WorkerDown:
     """Sent by the link, not the worker: the worker process died and is restarting."""
 
@@ -255,6 +331,8 @@ Event = (
     | ModelsListed
     | LocalServerFound
     | SettingsSaved
+    | MemoryChanged
+    | RecallUsed
     | WorkerDown
 )
 

@@ -99,7 +99,8 @@ class FakeOpenAI:
         self.reject_stream_options = reject_stream_options
         self.chunk_delay = chunk_delay
         self.requests: list[Recorded] = []
-        self._queue: deque[Behaviour] = deque()
+        self._queue: deque[Behaviour] = deque()  # streamed chat replies
+        self._completions: deque[Behaviour] = deque()  # whole answers (extraction, journal)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _Server(("127.0.0.1", port), _Handler)
@@ -134,15 +135,27 @@ class FakeOpenAI:
         self.stop()
 
     def script(self, *behaviours: Behaviour) -> None:
-        """Queue behaviours for the next chat completion requests, one each (FIFO)."""
+        """Queue behaviours for the next streamed chat requests, one each (FIFO)."""
+        self._enqueue(self._queue, behaviours)
+
+    def script_completion(self, *behaviours: Behaviour) -> None:
+        """Queue behaviours for the next non-streamed requests (memory extraction, journal)."""
+        self._enqueue(self._completions, behaviours)
+
+    def _enqueue(self, queue: deque[Behaviour], behaviours: Sequence[Behaviour]) -> None:
         with self._lock:
             for b in behaviours:
-                if isinstance(b, Error):
-                    self._queue.extend([b] * b.times)
-                else:
-                    self._queue.append(b)
+                queue.extend([b] * b.times if isinstance(b, Error) else [b])
 
     def chat_requests(self) -> list[Recorded]:
+        """Streamed chat requests: the conversation itself."""
+        return [r for r in self._completion_posts() if r.body.get("stream")]
+
+    def completion_requests(self) -> list[Recorded]:
+        """Non-streamed requests: memory extraction and journal entries."""
+        return [r for r in self._completion_posts() if not r.body.get("stream")]
+
+    def _completion_posts(self) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
@@ -151,9 +164,12 @@ class FakeOpenAI:
             self.requests.append(rec)
 
     def _next(self, body: dict) -> Behaviour:
+        queue = self._queue if body.get("stream") else self._completions
         with self._lock:
-            if self._queue:
-                return self._queue.popleft()
+            if queue:
+                return queue.popleft()
+        if not body.get("stream") and body.get("response_format"):
+            return Reply('{"memories": []}')
         last = next(
             (
                 m.get("content", "")

@@ -44,6 +44,7 @@ class LLM:
         self.settings = settings
         self.client = make_client(settings)
         self._stream_options = True
+        self._json_modes = ["json_schema", "json_object", "text"]  # tried in this order
 
     async def stream(
         self, messages: list[dict[str, str]], model: str
@@ -83,6 +84,41 @@ class LLM:
         return await self.client.chat.completions.create(
             model=model, messages=messages, stream=True
         )
+
+    async def complete(self, messages: list[dict[str, str]], model: str, **extra) -> str:
+        """One whole (non-streamed) answer."""
+        response = await self.client.chat.completions.create(
+            model=model, messages=messages, stream=False, **extra
+        )
+        return (response.choices[0].message.content or "") if response.choices else ""
+
+    async def complete_json(
+        self, messages: list[dict[str, str]], model: str, name: str, schema: dict
+    ) -> str:
+        """An answer asked for as JSON: a schema if the server takes one, else JSON mode,
+        else plain text (the caller finds the JSON in it). Remembers what the server refused.
+        """
+        while True:
+            mode = self._json_modes[0]
+            extra: dict = {}
+            if mode == "json_schema":
+                extra["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": name, "schema": schema},
+                }
+            elif mode == "json_object":
+                extra["response_format"] = {"type": "json_object"}
+            try:
+                return await self.complete(messages, model, **extra)
+            except (
+                openai.BadRequestError,
+                openai.UnprocessableEntityError,
+                openai.InternalServerError,
+            ) as exc:
+                if mode == "text" or ("response_format" not in str(exc) and mode not in str(exc)):
+                    raise
+                log.info("server refuses response_format %s; trying the next way", mode)
+                self._json_modes.pop(0)
 
     async def list_models(
         self, base_url: str | None = None, api_key: str | None = None, timeout: float | None = None

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from chatmem.memory.store import MemoryStore
 from chatmem.store.atomic import (
     ForeignFile,
     StoreError,
@@ -34,6 +35,7 @@ class Profile:
         self._lock_fd = lock_fd
         self.notices = notices
         self.sessions = SessionStore(root, notices)
+        self.memories = MemoryStore(root, notices)
 
     @classmethod
     def open(
@@ -69,6 +71,7 @@ class Profile:
     def close(self) -> None:
         if self._lock_fd >= 0:
             self.sessions.close()
+            self.memories.close()
             os.close(self._lock_fd)  # releases the lock
             self._lock_fd = -1
 

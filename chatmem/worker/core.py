@@ -27,6 +27,7 @@ from chatmem.prompts import load_prompt
 from chatmem.store.atomic import StoreError
 from chatmem.store.profile import Profile
 from chatmem.tokens import TokenCounter, clean_text
+from chatmem.worker.memory import MemoryService
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 RECENT = 30  # messages sent to the UI when a session opens
 FLUSH_EVERY = 0.03  # seconds between ReplyDelta events: the UI renders batches, not tokens
 PROBE_TIMEOUT = 1.5
+JOURNAL_AT_QUIT = 1.0  # seconds quitting may wait for the journal entry; else at next start
 
 
 def new_message_id() -> str:
@@ -48,6 +50,7 @@ class Worker:
         self.clock = clock
         self.settings = Settings()
         self.profile: Profile | None = None
+        self.memory: MemoryService | None = None
         self.session: p.SessionInfo | None = None
         self.history: list[p.ChatMessage] = []
         self.llm: LLM | None = None
@@ -58,6 +61,7 @@ class Worker:
         self.session_prompt = 0
         self.session_completion = 0
         self._system = ""
+        self._prompts: dict[str, str] = {}
         self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
 
     # ------------------------------------------------------------ dispatch
@@ -81,7 +85,16 @@ class Worker:
                 self._spawn(request.id, self._list_models(request))
             case p.SaveSettings():
                 self._save_settings(request)
+            case p.Remember():
+                self._memory().remember(request.text, self._session_id(), request.id)
+            case p.Forget():
+                self._memory().forget(request.query, request.id)
+            case p.Undo():
+                self._memory().undo(request.change_id, request.id)
+            case p.EndSession():
+                self._spawn(request.id, self._in_turn(self._end_session(request)))
             case p.Shutdown():
+                await self._journal_at_quit()
                 await self.close()
 
     async def _in_turn(self, coro) -> None:
@@ -126,6 +139,10 @@ class Worker:
             except StoreError as exc:
                 self.emit(p.Notice("error", str(exc), request.id))
                 return
+            self.memory = MemoryService(
+                self.profile.memories, self.profile.sessions, self.clock, self.emit
+            )
+            self.memory.load()
         store = self.profile.sessions
         for notice in self.profile.notices:
             self.emit(p.Notice("warning", notice, request.id))
@@ -136,6 +153,8 @@ class Worker:
         self._open_session(session, request.id)
         if not self.settings.configured:
             self._spawn(request.id + ":probe", self._probe_local(request.id))
+        else:
+            self._spawn(request.id + ":journal", self._journal_waiting())
 
     def _configure(self, settings: Settings) -> None:
         if settings.api_key:
@@ -146,6 +165,9 @@ class Worker:
         if self.counter is None or self.counter.model != self.model.name:
             self.counter = TokenCounter(self.model.name)
         self._system = load_prompt("system", paths.config_dir)
+        self._prompts = {
+            name: load_prompt(name, paths.config_dir) for name in ("extract", "summarize")
+        }
         if self.llm is not None:
             self._spawn("llm-close", self.llm.close())
         self.llm = None  # built on first use: importing and creating the client is not free
@@ -240,6 +262,7 @@ class Worker:
             self.emit(p.ReplyFailed("", error, None, request.id))
             return
         self.profile.sessions.append(self.session.id, message)  # saved before anything is sent
+        self._memory().add_turn(self.session.id, message)
         self.history.append(message)
         self.emit(p.MessageSaved(message, request.id))
         await self._reply(message, request.id)
@@ -263,9 +286,19 @@ class Worker:
             return
         model = self._model()
         history = self.history[: self.history.index(user) + 1]
+        recalled = self._memory().build(
+            user.content,
+            self._counter(),
+            min(self.settings.memory_budget, model.context_window // 4),
+            self.session.id,
+        )
+        self.emit(p.RecallUsed(recalled.items, recalled.tokens, request_id))
+        system = self._system
+        if recalled.text:
+            system += "\n\n# Your memory\n\n" + recalled.text
         try:
             fitted = fit(
-                self._system,
+                system,
                 history,
                 self._counter(),
                 model.context_window,
@@ -315,7 +348,10 @@ class Worker:
             return
         self._flush(reply_id, pending, request_id)
         if finish is not None and finish.reason is not None:
-            self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok")
+            reply = self._finish(
+                user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok"
+            )
+            self._spawn(request_id + ":extract", self._extract(user, reply, request_id))
             return
         partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
         error = p.ErrorInfo(
@@ -356,6 +392,7 @@ class Worker:
         )
         if text:
             self.profile.sessions.append(self.session.id, reply)
+            self._memory().add_turn(self.session.id, reply)
             self.history.append(reply)
         if user.status == "failed":
             self._set_status(user, "ok")
@@ -376,6 +413,62 @@ class Worker:
         updated = replace(message, status=status)
         self.profile.sessions.update(self.session.id, updated)
         self.history[self.history.index(message)] = updated
+
+    # ------------------------------------------------------------ memory
+
+    async def _extract(self, user: p.ChatMessage, reply: p.ChatMessage, request_id: str) -> None:
+        assert self.session is not None
+        await self._memory().extract(
+            self._llm(),
+            self._model().name,
+            self._prompts["extract"],
+            user,
+            reply,
+            self.session.id,
+            request_id,
+        )
+
+    async def _journal(self, session: p.SessionInfo, request_id: str = "") -> bool:
+        if not self.settings.configured:
+            return False
+        return await self._memory().summarize(
+            self._llm(), self._model().name, self._prompts["summarize"], session, request_id
+        )
+
+    async def _journal_waiting(self) -> None:
+        """Sessions that ended while the model was slow or down get their entry now."""
+        for session in self._memory().unjournaled(self._session_id()):
+            if not await self._journal(session):
+                break
+
+    async def _journal_at_quit(self) -> None:
+        if self.memory is None or self.session is None or not self.settings.configured:
+            return
+        assert self.profile is not None
+        self.profile.sessions.flush()  # everything is saved before the model is asked
+        try:
+            await asyncio.wait_for(self._journal(self.session), JOURNAL_AT_QUIT)
+        except TimeoutError:
+            log.info("journal entry deferred to the next start")
+
+    async def _end_session(self, request: p.EndSession) -> None:
+        assert self.profile is not None and self.session is not None
+        ended = self.session
+        self.profile.sessions.flush()
+        self._open_session(self.profile.sessions.create(self.clock()), request.id)
+        if not await self._journal(ended, request.id):
+            self.emit(
+                p.Notice(
+                    "info", "The journal entry for that session will be written later.", request.id
+                )
+            )
+
+    def _memory(self) -> MemoryService:
+        assert self.memory is not None
+        return self.memory
+
+    def _session_id(self) -> str:
+        return self.session.id if self.session is not None else ""
 
     # ------------------------------------------------------------ usage
 

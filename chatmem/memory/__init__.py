@@ -1,0 +1,1 @@
+"""Long-term memory: typed records, their store, their index and recall. No Textual here."""

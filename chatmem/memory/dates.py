@@ -1,0 +1,67 @@
+"""Turn the dates people say ("yesterday", "next Friday", "March 3") into ISO dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_MONTHS = [
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+]  # fmt: skip
+_UNITS = {"day": 1, "week": 7, "month": 30, "year": 365}
+_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+
+
+def resolve_date(text: str, when: float) -> str | None:
+    """An ISO date for ``text`` said at ``when`` (epoch seconds, local time), or None."""
+    today = dt.datetime.fromtimestamp(when).date()
+    s = text.strip().lower().rstrip(".")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+        return s
+    if re.fullmatch(r"\d{4}-\d{2}|\d{4}", s):
+        return s  # a month or a year is absolute too
+    simple = {"today": 0, "tonight": 0, "yesterday": -1, "tomorrow": 1}
+    if s in simple:
+        return (today + dt.timedelta(days=simple[s])).isoformat()
+    if m := re.fullmatch(r"(last|next|this) (week|month|year)", s):
+        sign = {"last": -1, "next": 1, "this": 0}[m.group(1)]
+        return (today + dt.timedelta(days=sign * _UNITS[m.group(2)])).isoformat()
+    if m := re.fullmatch(r"(\d+|an?|one|two|three|four|five|six) (day|week|month|year)s? ago", s):
+        n = _NUMBERS.get(m.group(1)) or int(m.group(1))
+        return (today - dt.timedelta(days=n * _UNITS[m.group(2)])).isoformat()
+    if m := re.fullmatch(r"in (\d+|an?|one|two|three|four|five|six) (day|week|month|year)s?", s):
+        n = _NUMBERS.get(m.group(1)) or int(m.group(1))
+        return (today + dt.timedelta(days=n * _UNITS[m.group(2)])).isoformat()
+    if m := re.fullmatch(r"(last|next|this|on)? ?(" + "|".join(_WEEKDAYS) + ")", s):
+        target = _WEEKDAYS.index(m.group(2))
+        delta = target - today.weekday()
+        if m.group(1) == "last":
+            delta = delta - 7 if delta >= 0 else delta
+        elif m.group(1) == "next":
+            delta = delta + 7 if delta <= 0 else delta
+        return (today + dt.timedelta(days=delta)).isoformat()
+    month_names = "|".join(_MONTHS)
+    if m := re.fullmatch(rf"({month_names}) (\d{{1,2}})(?:st|nd|rd|th)?,? ?(\d{{4}})?", s):
+        return _month_day(m.group(1), m.group(2), m.group(3), today)
+    if m := re.fullmatch(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({month_names}),? ?(\d{{4}})?", s):
+        return _month_day(m.group(2), m.group(1), m.group(3), today)
+    return None
+
+
+def _month_day(month: str, day: str, year: str | None, today: dt.date) -> str | None:
+    try:
+        return dt.date(int(year or today.year), _MONTHS.index(month) + 1, int(day)).isoformat()
+    except ValueError:
+        return None
+
+
+def resolve_dates(values: list[str], when: float) -> list[str]:
+    """The ISO forms of ``values``; what cannot be pinned to a date is dropped."""
+    out = []
+    for value in values:
+        iso = resolve_date(str(value), when)
+        if iso and iso not in out:
+            out.append(iso)
+    return out

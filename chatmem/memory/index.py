@@ -1,0 +1,111 @@
+"""An incremental BM25 index kept in the worker's memory.
+
+rank-bm25 rebuilds its statistics from the whole corpus, so every added memory would cost
+O(corpus); this index updates its postings in O(document) and scores a query in
+O(postings of its terms).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STOP = """
+    a about above after again against all am an and any are aren't as at be because been
+    before being below between both but by can can't cannot could couldn't did didn't do
+    does doesn't doing don't down during each few for from further had hadn't has hasn't
+    have haven't having he he'd he'll he's her here here's hers herself him himself his
+    how how's i i'd i'll i'm i've if in into is isn't it it's its itself let's me more
+    most mustn't my myself no nor not of off on once only or other ought our ours
+    ourselves out over own same shan't she she'd she'll she's should shouldn't so some
+    such than that that's the their theirs them themselves then there there's these they
+    they'd they'll they're they've this those through to too under until up very was
+    wasn't we we'd we'll we're we've were weren't what what's when when's where where's
+    which while who who's whom why why's with won't would wouldn't you you'd you'll
+    you're you've your yours yourself yourselves also just like get got really yeah oh s
+    t d ll m re ve
+"""
+STOP_WORDS = frozenset(_STOP.split())
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens without stop words."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to match 'sisters' with 'sister', 'painting' with 'paint'."""
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)] + keep
+    return word
+
+
+def terms(text: str) -> list[str]:
+    return [stem(w) for w in words(text)]
+
+
+class BM25Index:
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.postings: dict[str, dict[str, int]] = {}
+        self.lengths: dict[str, int] = {}
+        self.total = 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self.lengths
+
+    def add(self, doc_id: str, text: str) -> None:
+        if doc_id in self.lengths:
+            self.remove(doc_id)
+        counts = Counter(terms(text))
+        for term, tf in counts.items():
+            self.postings.setdefault(term, {})[doc_id] = tf
+        length = sum(counts.values())
+        self.lengths[doc_id] = length
+        self.total += length
+
+    def remove(self, doc_id: str) -> None:
+        length = self.lengths.pop(doc_id, None)
+        if length is None:
+            return
+        self.total -= length
+        for term in list(self.postings):  # rare (edits and deletes): a full sweep is fine
+            docs = self.postings[term]
+            if docs.pop(doc_id, None) is not None and not docs:
+                del self.postings[term]
+
+    def scores(self, query: str, keep: Callable[[str], bool] | None = None) -> dict[str, float]:
+        """BM25 score of every document sharing a term with ``query``."""
+        n = len(self.lengths)
+        if not n:
+            return {}
+        avg = self.total / n or 1.0
+        k1, b = self.k1, self.b
+        out: dict[str, float] = {}
+        lengths = self.lengths
+        for term in set(terms(query)):
+            docs = self.postings.get(term)
+            if not docs:
+                continue
+            idf = math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
+            for doc_id, tf in docs.items():
+                if keep is not None and not keep(doc_id):
+                    continue
+                norm = tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc_id] / avg))
+                out[doc_id] = out.get(doc_id, 0.0) + idf * norm
+        return out
+
+    def search(self, query: str, k: int = 10, keep=None) -> list[tuple[str, float]]:
+        ranked = sorted(self.scores(query, keep).items(), key=lambda item: -item[1])
+        return ranked[:k]
+
+    def add_all(self, items: Iterable[tuple[str, str]]) -> None:
+        for doc_id, text in items:
+            self.add(doc_id, text)

@@ -1,0 +1,188 @@
+"""The typed memory records: Person, Event, Fact, Conversation."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+KINDS = ("person", "event", "fact", "conversation")
+# The fields each kind carries; anything else a model or a file offers is dropped.
+FIELDS: dict[str, dict[str, Any]] = {
+    "person": {
+        "name": "",
+        "relation": "",
+        "alive": True,
+        "relationships": [],  # [{"name": ..., "relation": ...}]
+        "objectives": "",
+        "details": "",
+        "personality": "",
+    },
+    "event": {"note": "", "dates": []},  # absolute ISO dates
+    "fact": {"note": "", "source": ""},
+    "conversation": {"summary": "", "session_id": ""},
+}
+REQUIRED = {"person": "name", "event": "note", "fact": "note", "conversation": "summary"}
+
+
+def new_memory_id() -> str:
+    return "m" + uuid.uuid4().hex[:11]
+
+
+@dataclass(frozen=True)
+class Version:
+    """An earlier state of a memory, and who replaced it."""
+
+    at: float
+    by: str  # "user" | "extraction" | "import"
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Memory:
+    id: str
+    kind: str
+    fields: dict[str, Any]
+    created: float
+    updated: float
+    session_id: str = ""  # provenance: where it was learnt
+    message_ids: tuple[str, ...] = ()
+    pinned: bool = False
+    superseded_by: str = ""  # set when a later memory contradicted this one
+    history: tuple[Version, ...] = field(default=())
+
+    @property
+    def is_self(self) -> bool:
+        return self.kind == "person" and self.fields.get("relation") == "self"
+
+    @property
+    def active(self) -> bool:
+        return not self.superseded_by
+
+    @property
+    def title(self) -> str:
+        """A short line naming the memory (for notices and lists)."""
+        value = str(self.fields.get(REQUIRED[self.kind], ""))
+        return value if len(value) <= 80 else value[:79] + "…"
+
+    def text(self) -> str:
+        """The memory as it goes into the prompt and the search index."""
+        f = self.fields
+        match self.kind:
+            case "person":
+                parts = [f"{f['name']} ({f['relation'] or 'person'})"]
+                if not f.get("alive", True):
+                    parts.append("deceased")
+                for key in ("personality", "objectives", "details"):
+                    if f.get(key):
+                        parts.append(f"{key}: {f[key]}")
+                rels = [f"{r['name']} ({r['relation']})" for r in f.get("relationships", [])]
+                if rels:
+                    parts.append("relationships: " + ", ".join(rels))
+                return "; ".join(parts)
+            case "event":
+                dates = ", ".join(f.get("dates") or [])
+                return f"{f['note']} [{dates}]" if dates else f["note"]
+            case "fact":
+                return f"{f['note']} (source: {f['source']})" if f.get("source") else f["note"]
+            case _:
+                return f["summary"]
+
+    def revised(self, fields: dict[str, Any], now: float, by: str) -> Memory:
+        """A new version; the current one goes into the history, never lost."""
+        old = Version(self.updated, by, dict(self.fields))
+        return replace(
+            self,
+            fields=clean_fields(self.kind, {**self.fields, **fields}),
+            updated=now,
+            history=(*self.history, old),
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "fields": self.fields,
+            "created": self.created,
+            "updated": self.updated,
+            "session_id": self.session_id,
+            "message_ids": list(self.message_ids),
+            "pinned": self.pinned,
+            "superseded_by": self.superseded_by,
+            "history": [{"at": v.at, "by": v.by, "fields": v.fields} for v in self.history],
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Memory:
+        return cls(
+            id=doc["id"],
+            kind=doc["kind"],
+            fields=clean_fields(doc["kind"], doc.get("fields", {})),
+            created=float(doc.get("created", 0)),
+            updated=float(doc.get("updated", doc.get("created", 0))),
+            session_id=doc.get("session_id", ""),
+            message_ids=tuple(doc.get("message_ids", ())),
+            pinned=bool(doc.get("pinned", False)),
+            superseded_by=doc.get("superseded_by", ""),
+            history=tuple(
+                Version(v.get("at", 0), v.get("by", ""), v.get("fields", {}))
+                for v in doc.get("history", ())
+            ),
+        )
+
+
+class InvalidMemory(ValueError):
+    """A candidate memory of an unknown kind or without its main field."""
+
+
+def clean_fields(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The kind's fields with defaults filled in and unknown keys dropped."""
+    if kind not in FIELDS:
+        raise InvalidMemory(f"unknown memory type {kind!r}")
+    out: dict[str, Any] = {}
+    for key, default in FIELDS[kind].items():
+        value = fields.get(key, default)
+        if value is None:
+            value = default
+        if isinstance(default, str):
+            value = value if isinstance(value, str) else str(value)
+            value = value.strip()
+        elif isinstance(default, bool):
+            value = bool(value)
+        elif isinstance(default, list):
+            value = list(value) if isinstance(value, list | tuple) else [value]
+        out[key] = value
+    if kind == "person":
+        out["relationships"] = [
+            {"name": str(r.get("name", "")), "relation": str(r.get("relation", ""))}
+            for r in out["relationships"]
+            if isinstance(r, dict) and r.get("name")
+        ]
+    if kind == "event":
+        out["dates"] = [str(d) for d in out["dates"] if d]
+    return out
+
+
+def make_memory(
+    kind: str,
+    fields: dict[str, Any],
+    now: float,
+    session_id: str = "",
+    message_ids: tuple[str, ...] = (),
+    memory_id: str = "",
+    pinned: bool = False,
+) -> Memory:
+    kind = kind.lower().strip()
+    cleaned = clean_fields(kind, fields)
+    if not cleaned[REQUIRED[kind]]:
+        raise InvalidMemory(f"a {kind} needs a {REQUIRED[kind]}")
+    return Memory(
+        id=memory_id or new_memory_id(),
+        kind=kind,
+        fields=cleaned,
+        created=now,
+        updated=now,
+        session_id=session_id,
+        message_ids=message_ids,
+        pinned=pinned,
+    )

@@ -1,0 +1,178 @@
+"""What the assistant remembers for this turn: ranked, and fitted to a token budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from chatmem.memory.index import BM25Index
+from chatmem.memory.models import Memory
+from chatmem.protocol import ChatMessage, RecallItem
+from chatmem.tokens import TokenCounter
+
+KIND_WEIGHT = {"person": 1.2, "fact": 1.0, "event": 1.0, "conversation": 0.8}
+RECENCY_DAYS = 90  # a memory this old counts about 2/3 as much as a fresh one
+SUMMARIES = 3  # most recent past conversations always offered
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A message of an earlier session, as recall sees it."""
+
+    id: str
+    session_id: str
+    role: str
+    content: str
+    created: float
+
+
+@dataclass(frozen=True)
+class Recalled:
+    text: str
+    tokens: int
+    items: tuple[RecallItem, ...]
+
+
+def day(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).date().isoformat()
+
+
+class Recall:
+    """Both indexes (memories and earlier messages) and the ranking over them."""
+
+    def __init__(self) -> None:
+        self.memory_index = BM25Index()
+        self.turn_index = BM25Index()
+        self.turns: dict[str, Turn] = {}
+        self._session_turns: dict[str, list[str]] = {}
+
+    def add_memory(self, memory: Memory) -> None:
+        if memory.active and not memory.is_self:
+            self.memory_index.add(memory.id, memory.text())
+        else:
+            self.memory_index.remove(memory.id)
+
+    def remove_memory(self, memory_id: str) -> None:
+        self.memory_index.remove(memory_id)
+
+    def add_turn(self, session_id: str, message: ChatMessage, speaker: str = "") -> None:
+        if not message.content or message.status == "failed":
+            return
+        turn = Turn(message.id, session_id, message.role, message.content, message.created)
+        self.turns[turn.id] = turn
+        order = self._session_turns.setdefault(session_id, [])
+        previous = self.turns.get(order[-1]) if order else None
+        order.append(turn.id)
+        # A turn is indexed with the one before it: answers often only make sense with it.
+        context = previous.content if previous is not None else ""
+        self.turn_index.add(turn.id, f"{speaker} {message.content} {message.content} {context}")
+
+    def rank_memories(self, query: str, memories: dict[str, Memory], now: float):
+        ranked = []
+        for memory_id, score in self.memory_index.scores(query).items():
+            memory = memories.get(memory_id)
+            if memory is None or not memory.active:
+                continue
+            age_days = max(now - memory.updated, 0) / 86400
+            recency = 1 / (1 + age_days / (2 * RECENCY_DAYS))
+            ranked.append((memory, score * KIND_WEIGHT[memory.kind] * (0.5 + 0.5 * recency)))
+        ranked.sort(key=lambda item: -item[1])
+        return ranked
+
+    def rank_turns(self, query: str, exclude_session: str = "") -> list[tuple[Turn, float]]:
+        turns = self.turns
+
+        def keep(turn_id: str) -> bool:
+            return turns[turn_id].session_id != exclude_session
+
+        ranked = [(turns[i], s) for i, s in self.turn_index.scores(query, keep).items()]
+        ranked.sort(key=lambda item: -item[1])
+        return ranked
+
+    def build(
+        self,
+        query: str,
+        memories: dict[str, Memory],
+        counter: TokenCounter,
+        budget: int,
+        now: float,
+        session_id: str = "",
+    ) -> Recalled:
+        """The memory section of the system prompt, in a stable order, within ``budget``."""
+        used = 0
+        items: list[RecallItem] = []
+        sections: dict[str, list[str]] = {
+            "self": [], "pinned": [], "relevant": [], "messages": [], "journal": []
+        }  # fmt: skip
+
+        def take(section: str, kind: str, item_id: str, title: str, line: str) -> bool:
+            nonlocal used
+            cost = counter.count(line) + 1
+            if used + cost > budget:
+                return False
+            used += cost
+            sections[section].append(line)
+            items.append(RecallItem(kind, item_id, title, cost))
+            return True
+
+        active = [m for m in memories.values() if m.active]
+        for memory in active:
+            if memory.is_self:
+                take("self", "person", memory.id, memory.title, f"- {memory.text()}")
+        for memory in sorted((m for m in active if m.pinned and not m.is_self), key=_created):
+            take("pinned", memory.kind, memory.id, memory.title, f"- {_line(memory)}")
+        shown = {item.id for item in items}
+        share = used + (budget - used) * 2 // 5
+        for memory, _ in self.rank_memories(query, memories, now):
+            if memory.id in shown or memory.kind == "conversation":
+                continue
+            if used >= share or not take(
+                "relevant", memory.kind, memory.id, memory.title, f"- {_line(memory)}"
+            ):
+                break
+            shown.add(memory.id)
+        share = used + (budget - used) * 2 // 3
+        for turn, _ in self.rank_turns(query, session_id)[:20]:
+            who = "I" if turn.role == "assistant" else "The user"
+            line = f"- {day(turn.created)}, {who} said: {_clip(turn.content, 400)}"
+            title = _clip(turn.content, 60)
+            if used >= share or not take("messages", "message", turn.id, title, line):
+                break
+        journals = sorted(
+            (m for m in active if m.kind == "conversation" and m.id not in shown),
+            key=lambda m: -m.created,
+        )[:SUMMARIES]
+        for memory in reversed(journals):
+            line = f"- {day(memory.created)}: {memory.text()}"
+            take("journal", "conversation", memory.id, memory.title, line)
+        text = _render(sections)
+        return Recalled(text, used, tuple(items))
+
+
+def _created(memory: Memory) -> float:
+    return memory.created
+
+
+def _line(memory: Memory) -> str:
+    when = f" ({day(memory.created)})" if memory.kind == "event" else ""
+    return f"[{memory.kind}] {memory.text()}{when}"
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+HEADINGS = {
+    "self": "Who you are",
+    "pinned": "Always remember",
+    "relevant": "What you remember that may matter now",
+    "messages": "From earlier conversations",
+    "journal": "Your journal of recent conversations",
+}
+
+
+def _render(sections: dict[str, list[str]]) -> str:
+    return "\n\n".join(
+        f"## {HEADINGS[name]}\n" + "\n".join(lines) for name, lines in sections.items() if lines
+    )

@@ -1,0 +1,228 @@
+"""The worker's memory: the store and its indexes, extraction, journal entries, undo."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from chatmem import protocol as p
+from chatmem.memory.extract import SCHEMA, Change, Unparsable, parse_candidates, reconcile
+from chatmem.memory.index import terms
+from chatmem.memory.models import Memory, make_memory
+from chatmem.memory.recall import Recall, Recalled, day
+from chatmem.memory.store import MemoryStore
+from chatmem.store.sessions import SessionStore
+from chatmem.tokens import TokenCounter
+
+if TYPE_CHECKING:
+    from chatmem.llm.client import LLM
+
+log = logging.getLogger(__name__)
+
+SIMILAR = 5  # existing memories shown to the model next to its candidates
+SELF = {"name": "Assistant", "relation": "self", "personality": "thoughtful, friendly, candid"}
+
+
+class MemoryService:
+    def __init__(
+        self,
+        store: MemoryStore,
+        sessions: SessionStore,
+        clock: Callable[[], float],
+        emit: Callable[[p.Event], None],
+    ) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.clock = clock
+        self.emit = emit
+        self.recall = Recall()
+        self.undo_log: dict[str, list[Change]] = {}
+
+    # ------------------------------------------------------------ loading
+
+    def load(self) -> None:
+        """Index every memory and every stored message; make sure the self exists."""
+        for memory in self.store:
+            self.recall.add_memory(memory)
+        for session in self.sessions.list():
+            messages, _ = self.sessions.recent(session.id, 10**9)
+            for message in messages:
+                self.recall.add_turn(session.id, message)
+        if not any(m.is_self for m in self.store):
+            self._put(make_memory("person", SELF, self.clock()))
+
+    def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
+        self.recall.add_turn(session_id, message)
+
+    def build(self, query: str, counter: TokenCounter, budget: int, session_id: str) -> Recalled:
+        return self.recall.build(
+            query, self.store.memories, counter, budget, self.clock(), session_id
+        )
+
+    def _put(self, memory: Memory) -> None:
+        self.store.put(memory)
+        self.recall.add_memory(memory)
+
+    def _delete(self, memory_id: str) -> None:
+        self.store.delete(memory_id)
+        self.recall.remove_memory(memory_id)
+
+    # ------------------------------------------------------------ changes
+
+    def apply(self, changes: list[Change], request_id: str = "") -> None:
+        """Write the changes, keep them for undo, tell the UI one line each."""
+        for change in changes:
+            if change.after is not None:
+                self._put(change.after)
+            elif change.before is not None:
+                self._delete(change.before.id)
+            if change.also is not None:
+                self._put(change.also)
+            if change.after is not None and change.before is not None:
+                self._log_self_rename(change.before, change.after)
+            change_id = uuid.uuid4().hex[:8]
+            self.undo_log[change_id] = [change]
+            shown = change.after or change.before
+            assert shown is not None
+            self.emit(p.MemoryChanged(change_id, change.verb, shown.kind, shown.title, request_id))
+
+    def _log_self_rename(self, before: Memory, after: Memory) -> None:
+        old, new = before.fields.get("name"), after.fields.get("name")
+        if after.is_self and old != new:
+            note = f"My name changed from {old} to {new}."
+            self._put(
+                make_memory("event", {"note": note, "dates": [day(self.clock())]}, self.clock())
+            )
+
+    def undo(self, change_id: str, request_id: str) -> None:
+        changes = self.undo_log.pop(change_id, None)
+        if not changes:
+            self.emit(p.Notice("information", "Nothing to undo.", request_id))
+            return
+        for change in reversed(changes):
+            if change.also is not None:
+                self._put(replace(change.also, superseded_by=""))
+            if change.before is not None:
+                self._put(change.before)
+            elif change.after is not None:
+                self._delete(change.after.id)
+            shown = change.before or change.after
+            assert shown is not None
+            self.emit(p.MemoryChanged("", "Undone", shown.kind, shown.title, request_id))
+
+    def remember(self, text: str, session_id: str, request_id: str) -> None:
+        text = text.strip()
+        if not text:
+            self.emit(p.Notice("information", "Say what to remember: /remember TEXT", request_id))
+            return
+        self.apply(
+            [
+                Change(
+                    "Remembered",
+                    make_memory(
+                        "fact", {"note": text, "source": "the user"}, self.clock(), session_id
+                    ),
+                )
+            ],
+            request_id,
+        )
+
+    def forget(self, query: str, request_id: str) -> None:
+        query = query.strip()
+        memory = self.store.get(query)
+        if memory is None and terms(query):
+            ranked = self.recall.rank_memories(query, self.store.memories, self.clock())
+            memory = ranked[0][0] if ranked else None
+        if memory is None or memory.is_self:
+            self.emit(p.Notice("information", f"No memory matches {query!r}.", request_id))
+            return
+        self.apply([Change("Forgot", None, before=memory)], request_id)
+
+    # ------------------------------------------------------------ with the model
+
+    async def extract(
+        self,
+        llm: LLM,
+        model: str,
+        prompt: str,
+        user: p.ChatMessage,
+        reply: p.ChatMessage,
+        session_id: str,
+        request_id: str,
+    ) -> None:
+        """Ask the model what the user's message taught us; apply it. Bad output changes nothing."""
+        similar = [
+            m for m, _ in self.recall.rank_memories(user.content, self.store.memories, user.created)
+        ][:SIMILAR]
+        known = "\n".join(f"- id {m.id} [{m.kind}] {m.text()}" for m in similar) or "(none)"
+        messages = [
+            {"role": "system", "content": prompt},
+            {
+                "role": "user",
+                "content": f"Said on {day(user.created)}.\n\nExisting memories:\n{known}\n\n"
+                f"The user's message:\n{user.content}\n\nThe assistant's reply:\n{reply.content}",
+            },
+        ]
+        try:
+            answer = await llm.complete_json(messages, model, "memories", SCHEMA)
+            candidates = parse_candidates(answer)
+        except Unparsable as exc:
+            log.info("extraction: the model's answer was not usable (%s)", exc)
+            return
+        except Exception as exc:
+            log.info("extraction failed: %s", type(exc).__name__)
+            return
+        changes = reconcile(
+            candidates, self.store.memories, self.clock(), user.created, session_id, (user.id,)
+        )
+        self.apply(changes, request_id)
+
+    async def summarize(
+        self, llm: LLM, model: str, prompt: str, session: p.SessionInfo, request_id: str = ""
+    ) -> bool:
+        """Write the journal entry of a finished session; False if the model did not answer."""
+        messages, _ = self.sessions.recent(session.id, 10**9)
+        said = [m for m in messages if m.content and m.status != "failed"]
+        if len(said) < 2 or self.journaled(session.id):
+            return True
+        transcript = "\n\n".join(
+            f"[{day(m.created)}] {'Me' if m.role == 'assistant' else 'User'}: {m.content}"
+            for m in said
+        )
+        try:
+            summary = await llm.complete(
+                [{"role": "system", "content": prompt}, {"role": "user", "content": transcript}],
+                model,
+            )
+        except Exception as exc:
+            log.info("journal entry for %s failed: %s", session.id, type(exc).__name__)
+            return False
+        if not summary.strip():
+            return False
+        entry = make_memory(
+            "conversation",
+            {"summary": summary.strip(), "session_id": session.id},
+            said[-1].created,
+            session.id,
+        )
+        self.apply([Change("Remembered", entry)], request_id)
+        return True
+
+    def journaled(self, session_id: str) -> bool:
+        return any(
+            m.kind == "conversation" and m.fields.get("session_id") == session_id
+            for m in self.store
+        )
+
+    def unjournaled(self, current: str, limit: int = 5) -> list[p.SessionInfo]:
+        """Finished sessions still waiting for their journal entry (newest first)."""
+        done = {m.fields.get("session_id") for m in self.store if m.kind == "conversation"}
+        waiting = [
+            s
+            for s in self.sessions.list()
+            if s.id != current and s.id not in done and s.message_count >= 2
+        ]
+        return sorted(waiting, key=lambda s: -s.created)[:limit]

@@ -1,0 +1,155 @@
+"""Memory through the worker: extraction scripted on the fake server, recall in the next request."""
+
+from __future__ import annotations
+
+import json
+
+from chatmem import protocol as p
+from chatmem.store.profile import Profile
+from tests.conftest import settings_for
+from tests.fake_openai import Error, FakeOpenAI, Reply
+from tests.harness import FIXED_TIME, WorkerHarness
+
+SISTER = {
+    "memories": [
+        {
+            "action": "add",
+            "type": "person",
+            "target": "",
+            "fields": {"name": "Anna", "relation": "sister", "details": "lives in Lisbon, paints"},
+        },
+        {
+            "action": "add",
+            "type": "event",
+            "fields": {"note": "Anna's exhibition", "dates": ["tomorrow"]},
+        },
+    ]
+}
+
+
+async def started(settings, day: int = 0, **kwargs) -> WorkerHarness:
+    h = WorkerHarness(settings)
+    h.worker.clock = lambda: FIXED_TIME + day * 86400
+    await h.request(p.Start(settings, **kwargs))
+    return h
+
+
+def system_prompt(request) -> str:
+    return request.body["messages"][0]["content"]
+
+
+async def test_told_about_a_sister_one_day_asked_about_her_the_next(settings, fake_openai):
+    fake_openai.script_completion(Reply(json.dumps(SISTER)))
+    h = await started(settings)
+    await h.request(p.SendMessage("My sister Anna lives in Lisbon; her exhibition opens tomorrow."))
+    changed = h.of(p.MemoryChanged)
+    assert [(c.verb, c.kind, c.title) for c in changed] == [
+        ("Remembered", "person", "Anna"),
+        ("Remembered", "event", "Anna's exhibition"),
+    ]
+    extraction = fake_openai.completion_requests()[0]
+    assert extraction.body["response_format"]["type"] == "json_schema"
+    fake_openai.script_completion(Reply("Today the user told me about Anna, their sister."))
+    await h.request(p.Shutdown())  # the journal entry is written on the way out
+    await h.close()
+
+    h = await started(settings, day=1, new_session=True)
+    await h.request(p.SendMessage("What could I bring my sister Anna?"))
+    prompt = system_prompt(fake_openai.chat_requests()[-1])
+    assert "Anna (sister)" in prompt and "Lisbon" in prompt
+    assert "2026-09-22" in prompt  # "tomorrow", said on 2026-09-21
+    assert "Today the user told me about Anna" in prompt  # the journal of the last session
+    assert "My sister Anna lives in Lisbon" in prompt  # the earlier message itself
+    used = h.last(p.RecallUsed)
+    assert {"person", "event", "conversation", "message"} <= {item.kind for item in used.items}
+    assert used.tokens <= settings.memory_budget
+    await h.close()
+
+
+async def test_malformed_or_empty_extraction_changes_nothing(settings, fake_openai):
+    fake_openai.script_completion(
+        Reply("I think you like tea {not json"), Reply('{"memories": []}')
+    )
+    h = await started(settings)
+    await h.request(p.SendMessage("I like tea."))
+    await h.request(p.SendMessage("And biscuits."))
+    assert not h.of(p.MemoryChanged)
+    assert len(h.worker.memory.store) == 1  # the assistant's self only
+    await h.close()
+
+
+async def test_a_contradiction_supersedes_and_undo_restores(settings, fake_openai):
+    h = await started(settings)
+    await h.request(p.Remember("I live in Berlin"))
+    old_id = next(m.id for m in h.worker.memory.store if m.kind == "fact")
+    moved = {
+        "memories": [
+            {
+                "action": "supersede",
+                "type": "fact",
+                "target": old_id,
+                "fields": {"note": "I live in Madrid"},
+            }
+        ]
+    }
+    fake_openai.script_completion(Reply(json.dumps(moved)))
+    await h.request(p.SendMessage("I moved to Madrid last month."))
+    change = h.last(p.MemoryChanged)
+    assert change.verb == "Superseded"
+    store = h.worker.memory.store
+    assert store.get(old_id).superseded_by  # kept, marked, not deleted
+    await h.request(p.SendMessage("Where do I live?"))
+    prompt = system_prompt(fake_openai.chat_requests()[-1])
+    assert "Madrid" in prompt and "Berlin" not in prompt
+    await h.request(p.Undo(change.change_id))
+    assert not store.get(old_id).superseded_by
+    assert not any("Madrid" in m.text() for m in store)
+    await h.close()
+
+
+async def test_remember_and_forget_by_words_or_id(settings):
+    h = await started(settings)
+    await h.request(p.Remember("My bike is a green Brompton"))
+    await h.request(p.Remember("I am allergic to peanuts"))
+    await h.request(p.Forget("bike"))
+    assert h.last(p.MemoryChanged).verb == "Forgot"
+    notes = [m.fields.get("note") for m in h.worker.memory.store if m.kind == "fact"]
+    assert notes == ["I am allergic to peanuts"]
+    await h.request(p.Forget("nothing like this"))
+    assert "No memory matches" in h.last(p.Notice).text
+    await h.close()
+    with Profile.open(settings.data_dir, settings.profile) as profile:  # it was on disk
+        assert [m.fields.get("note") for m in profile.memories if m.kind == "fact"] == notes
+
+
+async def test_llama_cpp_rejecting_json_schema_falls_back_to_json_mode(tmp_path):
+    with FakeOpenAI(flavor="llama.cpp") as server:
+        settings = settings_for(tmp_path, server.url)
+        server.script_completion(Reply(json.dumps(SISTER)))
+        h = await started(settings)
+        await h.request(p.SendMessage("My sister Anna lives in Lisbon."))
+        kinds = [
+            r.body.get("response_format", {}).get("type") for r in server.completion_requests()
+        ]
+        assert kinds == ["json_schema", "json_object"]
+        assert h.last(p.MemoryChanged).title in ("Anna", "Anna's exhibition")
+        await h.close()
+
+
+async def test_a_journal_the_model_could_not_write_is_written_at_the_next_start(
+    settings, fake_openai
+):
+    fake_openai.script_completion(Reply('{"memories": []}'), Error(503))
+    h = await started(settings)
+    await h.request(p.SendMessage("Let's plan the trip."))
+    ended = h.worker.session.id
+    await h.request(p.Shutdown())
+    await h.close()
+    with Profile.open(settings.data_dir, settings.profile) as profile:
+        assert not any(m.kind == "conversation" for m in profile.memories)
+
+    fake_openai.script_completion(Reply("We planned the trip."))
+    h = await started(settings, new_session=True)
+    journal = [m for m in h.worker.memory.store if m.kind == "conversation"]
+    assert [m.fields["session_id"] for m in journal] == [ended]
+    await h.close()
