@@ -248,3 +248,18 @@ async def test_settings_refuse_a_local_server_without_a_model(settings, fake_ope
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert app.screen is not screen and app.settings.configured
+
+
+async def test_slash_commands_remember_forget_and_undo(settings):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_and_send(pilot, "/remember my locker code is 4512")
+        assert not views(app)  # a command, not a message
+        notes = [n.message for n in app._notifications]
+        assert any("Remembered (fact): my locker code is 4512" in str(n) for n in notes)
+        await pilot.press("f4")
+        await settle(pilot)
+        assert any("Undone" in str(n.message) for n in app._notifications)
+        await type_and_send(pilot, "/forget locker")
+        assert any("No memory matches" in str(n.message) for n in app._notifications)

@@ -126,3 +126,15 @@ def test_light_theme(snap_compare, snap_settings, snap_server):
     snap_server.script(Reply(CODE_REPLY))
     app = make_app(replace(snap_settings, theme="chatmem-light"))
     assert snap_compare(app, terminal_size=SIZE, run_before=send("Write a greeting function"))
+
+
+def test_memory_notice_and_recall_in_the_sidebar(snap_compare, snap_settings, snap_server):
+    extracted = '{"memories": [{"action": "add", "type": "person", "fields": {"name": "Anna", "relation": "sister"}}]}'  # noqa: E501
+    snap_server.script_completion(Reply(extracted))
+
+    async def run_before(pilot) -> None:
+        await send("/remember I prefer tea to coffee")(pilot)
+        await send("My sister Anna likes tea too")(pilot)
+        await pilot.pause(0.1)
+
+    assert snap_compare(make_app(snap_settings), terminal_size=SIZE, run_before=run_before)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
@@ -29,6 +30,19 @@ def _message_view(message: p.ChatMessage, streaming: bool = False) -> MessageVie
     return MessageView(message, streaming)
 
 
+def slash_command(text: str) -> p.Request | None:
+    """``/remember TEXT``, ``/forget TEXT-OR-ID`` and ``/bye`` as requests; else None."""
+    word, _, rest = text.strip().partition(" ")
+    match word.lower():
+        case "/remember":
+            return p.Remember(rest)
+        case "/forget":
+            return p.Forget(rest)
+        case "/bye":
+            return p.EndSession()
+    return None
+
+
 def _warm_markdown() -> None:
     import chatmem.ui.widgets.message  # noqa: F401
 
@@ -39,6 +53,7 @@ class ChatScreen(Screen):
         Binding("ctrl+r", "resend", "Resend"),
         Binding("f2", "app.settings", "Settings"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
+        Binding("f4", "undo_memory", "Undo memory", show=False),  # Ctrl+Z is the editor's undo
     ]
 
     def __init__(self) -> None:
@@ -52,6 +67,7 @@ class ChatScreen(Screen):
         self.configured = True
         self.local_hint = ""
         self.collector = Collector()
+        self.last_change = ""  # the memory change F4 takes back
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -81,6 +97,11 @@ class ChatScreen(Screen):
     # ------------------------------------------------------------ user actions
 
     def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
+        command = slash_command(event.text)
+        if command is not None:
+            self.query_one(PromptInput).clear()
+            self.app.send(command)
+            return
         if self.inflight is not None:
             self.notify(
                 "A reply is still coming: wait, or press Esc to stop it.", severity="warning"
@@ -103,6 +124,13 @@ class ChatScreen(Screen):
         self.query_one(Banner).hide()
         self._set_status(self.failed_id, "ok")
         self.app.send(p.Resend(self.failed_id))
+
+    def action_undo_memory(self) -> None:
+        if self.last_change:
+            self.app.send(p.Undo(self.last_change))
+            self.last_change = ""
+        else:
+            self.notify("No memory change to undo.")
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one(Sidebar)
@@ -140,6 +168,10 @@ class ChatScreen(Screen):
                 await self._failed(event)
             case p.UsageUpdated():
                 self.query_one(Sidebar).show(event.usage)
+            case p.RecallUsed():
+                self.query_one(Sidebar).show_recall(event)
+            case p.MemoryChanged():
+                self._memory_changed(event)
             case p.OlderMessages():
                 await self._prepend(event)
             case p.SettingsSaved():
@@ -162,6 +194,13 @@ class ChatScreen(Screen):
                 self.notify(
                     f"The worker stopped ({event.reason}); restarting it…", severity="error"
                 )
+
+    def _memory_changed(self, event: p.MemoryChanged) -> None:
+        line = f"{event.verb} ({event.kind}): {escape(event.title)}"
+        if event.change_id:
+            self.last_change = event.change_id
+            line += "  [dim]F4 to undo[/dim]"
+        self.notify(line, title="Memory", timeout=6)
 
     async def _load(self, event: p.SessionLoaded) -> None:
         self.configured = event.configured

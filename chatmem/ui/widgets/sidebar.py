@@ -7,7 +7,7 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Static
 
-from chatmem.protocol import Usage
+from chatmem.protocol import RecallUsed, Usage
 
 GAUGE_WIDTH = 24
 
@@ -50,9 +50,26 @@ def usage_text(u: Usage) -> str:
     return "\n".join(lines)
 
 
+def recall_text(event: RecallUsed, limit: int = 8) -> str:
+    lines = [f"[b]Memory in the request[/b]  {event.tokens:,}"]
+    for item in event.items[:limit]:
+        lines.append(f"[dim]{item.tokens:>4}[/dim] {item.kind[:4]} {escape(_short(item.title))}")
+    if len(event.items) > limit:
+        lines.append(f"[dim]… and {len(event.items) - limit} more[/dim]")
+    return "\n".join(lines)
+
+
 class Sidebar(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("[dim]Starting…[/dim]", id="usage")
+        yield Static("", id="recall")
 
     def show(self, usage: Usage) -> None:
         self.query_one("#usage", Static).update(usage_text(usage))
+
+    def show_recall(self, event: RecallUsed) -> None:
+        self.query_one("#recall", Static).update(recall_text(event))
+
+
+def _short(title: str, width: int = 24) -> str:
+    return title if len(title) <= width else title[: width - 1] + "…"
