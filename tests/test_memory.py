@@ -1,0 +1,109 @@
+"""Memory domain code on its own: dates, reconcile, the index, the sharded store, recall."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from chatmem.memory import store as store_module
+from chatmem.memory.dates import resolve_dates
+from chatmem.memory.extract import Candidate, Unparsable, parse_candidates, reconcile
+from chatmem.memory.index import BM25Index
+from chatmem.memory.models import make_memory
+from chatmem.memory.recall import Recall
+from chatmem.memory.store import MemoryStore
+from chatmem.tokens import TokenCounter
+
+SAID = dt.datetime(2024, 11, 2, 19, 4).timestamp()  # a Saturday
+
+
+def test_relative_dates_become_absolute_and_vague_ones_are_dropped():
+    got = resolve_dates(
+        ["yesterday", "tomorrow", "next Friday", "last Monday", "3 days ago", "March 3", "soon"],
+        SAID,
+    )
+    assert got == [
+        "2024-11-01",
+        "2024-11-03",
+        "2024-11-08",
+        "2024-10-28",
+        "2024-10-30",
+        "2024-03-03",
+    ]
+
+
+def test_answers_are_parsed_from_json_a_fenced_block_or_plain_text():
+    plain = 'Sure! {"memories": [{"action": "add", "type": "fact", "fields": {"note": "x"}}]}'
+    fenced = '```json\n{"memories": []}\n```'
+    assert parse_candidates(plain)[0].fields == {"note": "x"}
+    assert parse_candidates(fenced) == []
+    for bad in ("no json here", '{"other": 1}', "{broken"):
+        try:
+            parse_candidates(bad)
+        except Unparsable:
+            continue
+        raise AssertionError(bad)
+
+
+def test_reconcile_adds_updates_supersedes_and_skips_what_is_known():
+    tea = make_memory("fact", {"note": "The user likes green tea"}, 1.0)
+    city = make_memory("fact", {"note": "The user lives in Berlin"}, 1.0)
+    known = {tea.id: tea, city.id: city}
+    changes = reconcile(
+        [
+            Candidate("add", "fact", {"note": "The user likes green tea"}),  # known: none
+            Candidate("update", "fact", {"note": "The user likes green tea, no sugar"}, tea.id),
+            Candidate("supersede", "fact", {"note": "The user lives in Madrid"}, city.id),
+            Candidate("add", "event", {"note": "Dentist", "dates": ["tomorrow"]}),
+            Candidate("add", "alien", {"note": "?"}),  # unknown type: skipped
+            Candidate("none", "fact", {"note": "whatever"}),
+        ],
+        known, 2.0, SAID, "s1", ("m1",),
+    )  # fmt: skip
+    assert [c.verb for c in changes] == ["Updated", "Superseded", "Remembered"]
+    updated = changes[0].after
+    assert updated.fields["note"].endswith("no sugar") and updated.history[0].fields == tea.fields
+    assert changes[1].also.superseded_by == changes[1].after.id
+    assert changes[2].after.fields["dates"] == ["2024-11-03"]
+    assert changes[2].after.message_ids == ("m1",)
+
+
+def test_index_adds_and_removes_incrementally():
+    index = BM25Index()
+    index.add("a", "My sister Anna paints landscapes")
+    index.add("b", "Bought a new bike")
+    assert index.search("who paints? my sisters")[0][0] == "a"
+    index.remove("a")
+    assert index.search("sister") == [] and len(index) == 1
+
+
+def test_store_writes_shards_of_bounded_size_and_reloads(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "SHARD_SIZE", 3)
+    store = MemoryStore(tmp_path, [])
+    made = [make_memory("fact", {"note": f"fact {i}"}, float(i)) for i in range(7)]
+    for memory in made:
+        store.put(memory)
+    store.put(made[0].revised({"note": "fact zero"}, 9.0, "user"))
+    store.delete(made[1].id)
+    store.close()
+    assert len(list((tmp_path / "memories").glob("shard-*.json"))) == 3
+    again = MemoryStore(tmp_path, [])
+    assert len(again) == 6 and again.get(made[0].id).fields["note"] == "fact zero"
+    assert again.get(made[0].id).history[0].fields["note"] == "fact 0"
+
+
+def test_recall_keeps_the_budget_and_a_stable_order():
+    me = make_memory("person", {"name": "Ada", "relation": "self"}, 1.0)
+    pin = make_memory("fact", {"note": "Always answer in English"}, 1.0, pinned=True)
+    facts = [make_memory("fact", {"note": f"Anna likes item {i} " * 5}, 1.0) for i in range(50)]
+    memories = {m.id: m for m in [me, pin, *facts]}
+    recall = Recall()
+    for memory in memories.values():
+        recall.add_memory(memory)
+    got = recall.build("what does Anna like?", memories, TokenCounter("gpt-4o-mini"), 300, 2.0)
+    assert got.tokens <= 300
+    assert (
+        got.text.index("Who you are")
+        < got.text.index("Always remember")
+        < got.text.index("may matter now")
+    )
+    assert [i.kind for i in got.items][:2] == ["person", "fact"]
