@@ -11,6 +11,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = """
@@ -36,6 +37,7 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
 
 
+@lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """A light suffix stripper: enough to match 'sisters' with 'sister', 'painting' with 'paint'."""
     for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
@@ -53,6 +55,7 @@ class BM25Index:
         self.k1, self.b = k1, b
         self.postings: dict[str, dict[str, int]] = {}
         self.lengths: dict[str, int] = {}
+        self.doc_terms: dict[str, tuple[str, ...]] = {}  # what to unlink on removal
         self.total = 0
 
     def __len__(self) -> int:
@@ -69,6 +72,7 @@ class BM25Index:
             self.postings.setdefault(term, {})[doc_id] = tf
         length = sum(counts.values())
         self.lengths[doc_id] = length
+        self.doc_terms[doc_id] = tuple(counts)
         self.total += length
 
     def remove(self, doc_id: str) -> None:
@@ -76,9 +80,10 @@ class BM25Index:
         if length is None:
             return
         self.total -= length
-        for term in list(self.postings):  # rare (edits and deletes): a full sweep is fine
+        for term in self.doc_terms.pop(doc_id, ()):
             docs = self.postings[term]
-            if docs.pop(doc_id, None) is not None and not docs:
+            docs.pop(doc_id, None)
+            if not docs:
                 del self.postings[term]
 
     def scores(self, query: str, keep: Callable[[str], bool] | None = None) -> dict[str, float]:

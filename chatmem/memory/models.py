@@ -113,11 +113,17 @@ class Memory:
         }
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Memory:
+    def from_doc(cls, doc: dict[str, Any], trusted: bool = False) -> Memory:
+        """``trusted``: a document this app wrote (its fields were cleaned when stored)."""
+        fields = doc["fields"]
+        if not (
+            trusted and isinstance(fields, dict) and fields.keys() == FIELDS[doc["kind"]].keys()
+        ):
+            fields = clean_fields(doc["kind"], doc.get("fields", {}))
         return cls(
             id=doc["id"],
             kind=doc["kind"],
-            fields=clean_fields(doc["kind"], doc.get("fields", {})),
+            fields=fields,
             created=float(doc.get("created", 0)),
             updated=float(doc.get("updated", doc.get("created", 0))),
             session_id=doc.get("session_id", ""),

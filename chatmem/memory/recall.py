@@ -45,15 +45,26 @@ class Recall:
         self.turn_index = BM25Index()
         self.turns: dict[str, Turn] = {}
         self._session_turns: dict[str, list[str]] = {}
+        # Kept as memories come and go, so building a prompt never scans every memory.
+        self.always: dict[str, set[str]] = {"self": set(), "pinned": set(), "journal": set()}
 
     def add_memory(self, memory: Memory) -> None:
-        if memory.active and not memory.is_self:
-            self.memory_index.add(memory.id, memory.text())
-        else:
-            self.memory_index.remove(memory.id)
+        self.remove_memory(memory.id)
+        if not memory.active:
+            return
+        if memory.is_self:
+            self.always["self"].add(memory.id)
+            return
+        self.memory_index.add(memory.id, memory.text())
+        if memory.pinned:
+            self.always["pinned"].add(memory.id)
+        if memory.kind == "conversation":
+            self.always["journal"].add(memory.id)
 
     def remove_memory(self, memory_id: str) -> None:
         self.memory_index.remove(memory_id)
+        for ids in self.always.values():
+            ids.discard(memory_id)
 
     def add_turn(self, session_id: str, message: ChatMessage, speaker: str = "") -> None:
         if not message.content or message.status == "failed":
@@ -115,11 +126,13 @@ class Recall:
             items.append(RecallItem(kind, item_id, title, cost))
             return True
 
-        active = [m for m in memories.values() if m.active]
-        for memory in active:
-            if memory.is_self:
-                take("self", "person", memory.id, memory.title, f"- {memory.text()}")
-        for memory in sorted((m for m in active if m.pinned and not m.is_self), key=_created):
+        def always(group: str) -> list[Memory]:
+            found = (memories.get(i) for i in self.always[group])
+            return sorted((m for m in found if m is not None and m.active), key=_created)
+
+        for memory in always("self"):
+            take("self", "person", memory.id, memory.title, f"- {memory.text()}")
+        for memory in always("pinned"):
             take("pinned", memory.kind, memory.id, memory.title, f"- {_line(memory)}")
         shown = {item.id for item in items}
         share = used + (budget - used) * 2 // 5
@@ -138,11 +151,8 @@ class Recall:
             title = _clip(turn.content, 60)
             if used >= share or not take("messages", "message", turn.id, title, line):
                 break
-        journals = sorted(
-            (m for m in active if m.kind == "conversation" and m.id not in shown),
-            key=lambda m: -m.created,
-        )[:SUMMARIES]
-        for memory in reversed(journals):
+        journals = [m for m in always("journal") if m.id not in shown][-SUMMARIES:]
+        for memory in journals:
             line = f"- {day(memory.created)}: {memory.text()}"
             take("journal", "conversation", memory.id, memory.title, line)
         text = _render(sections)

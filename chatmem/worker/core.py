@@ -27,7 +27,7 @@ from chatmem.prompts import load_prompt
 from chatmem.store.atomic import StoreError
 from chatmem.store.profile import Profile
 from chatmem.tokens import TokenCounter, clean_text
-from chatmem.worker.memory import MemoryService
+from chatmem.worker.memory import MemoryService, open_profile
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
@@ -135,14 +135,12 @@ class Worker:
         self._configure(request.settings)
         if self.profile is None:
             try:
-                self.profile = Profile.open(Path(self.settings.data_dir), self.settings.profile)
+                self.profile, self.memory = open_profile(
+                    Path(self.settings.data_dir), self.settings.profile, self.clock, self.emit
+                )
             except StoreError as exc:
                 self.emit(p.Notice("error", str(exc), request.id))
                 return
-            self.memory = MemoryService(
-                self.profile.memories, self.profile.sessions, self.clock, self.emit
-            )
-            self.memory.load()
         store = self.profile.sessions
         for notice in self.profile.notices:
             self.emit(p.Notice("warning", notice, request.id))
