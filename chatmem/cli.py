@@ -17,6 +17,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--new", action="store_true", help="start a new session instead of resuming")
     sub = ap.add_subparsers(dest="command")
     sub.add_parser("paths", help="print every path chatmem uses")
+    imp = sub.add_parser("import", help="import data from elsewhere")
+    imp.add_argument("source", choices=["legacy"], help="legacy: the first prototype's files")
+    imp.add_argument("paths", nargs="+", help="memories.json and/or chat.json")
     return ap
 
 
@@ -32,7 +35,26 @@ def main(argv: list[str] | None = None) -> int:
         for label, path in paths.describe():
             print(f"{label:<14} {path}")
         return 0
+    if args.command == "import":
+        return import_legacy(settings, args.paths)
     return run_app(settings, problems, args.new)
+
+
+def import_legacy(settings, paths: list[str]) -> int:
+    from pathlib import Path
+
+    from chatmem.memory.legacy import import_paths
+    from chatmem.store.atomic import StoreError
+    from chatmem.store.profile import Profile
+
+    try:
+        with Profile.open(Path(settings.data_dir), settings.profile) as profile:
+            report = import_paths([Path(p) for p in paths], profile)
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    return 0
 
 
 def run_app(settings, problems: list[str], new_session: bool) -> int:

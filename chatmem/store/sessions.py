@@ -91,9 +91,9 @@ class SessionStore:
 
     # ------------------------------------------------------------ sessions
 
-    def create(self, now: float, title: str = "") -> SessionInfo:
+    def create(self, now: float, title: str = "", session_id: str = "") -> SessionInfo:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
-        info = SessionInfo(f"{stamp}-{secrets.token_hex(3)}", title, now, 0)
+        info = SessionInfo(session_id or f"{stamp}-{secrets.token_hex(3)}", title, now, 0)
         self._info[info.id] = info
         self._updated[info.id] = now
         self._session(info.id).db.table("meta").insert(

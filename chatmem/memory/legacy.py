@@ -1,0 +1,199 @@
+"""Import the first prototype's files: ``memories.json`` and ``chat.json``.
+
+What is understood is imported, the original ids kept as provenance; everything skipped
+is reported with the reason. Importing twice adds nothing (ids are derived from the
+originals).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatmem.memory.models import InvalidMemory, Memory, make_memory
+from chatmem.protocol import ChatMessage
+
+CHAT_TIME = "%b %d %Y %H:%M:%S"  # "Nov 02 2024 19:04:11"
+
+
+@dataclass
+class Report:
+    added: Counter = field(default_factory=Counter)
+    already: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        done = ", ".join(f"{n} {kind}" for kind, n in sorted(self.added.items())) or "nothing"
+        out = [f"Imported {done}."]
+        if self.already:
+            out.append(f"{self.already} already imported before: left as they are.")
+        out += [f"Skipped {why}" for why in self.skipped]
+        return out
+
+
+@dataclass
+class Session:
+    """A past session to create: its id, start and messages."""
+
+    id: str
+    created: float
+    messages: list[ChatMessage]
+
+
+def _person(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": item.get("name"),
+        "relation": "self" if item.get("isSelf") else item.get("relation"),
+        "alive": item.get("alive", True),
+        "relationships": item.get("relationships") or [],
+        "objectives": item.get("currentObjectives"),
+        "details": item.get("miscDetails"),
+        "personality": item.get("personality"),
+    }
+
+
+def read_memories(path: Path, report: Report) -> tuple[list[Memory], list[Session]]:
+    """Memories (and the sessions holding Conversation transcripts) from ``memories.json``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        items = data["memories"]
+        assert isinstance(items, list)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        report.skipped.append(f'{path}: not a prototype memories file ({{"memories": [...]}}).')
+        return [], []
+    memories: list[Memory] = []
+    sessions: list[Session] = []
+    for n, item in enumerate(items, 1):
+        where = f"{path.name} item {n}"
+        if not isinstance(item, dict):
+            report.skipped.append(f"{where}: not an object.")
+            continue
+        kind = str(item.get("mem_type", "")).lower()
+        original = str(item.get("ID", "")).strip()
+        if not original:
+            report.skipped.append(f"{where}: no ID.")
+            continue
+        try:
+            when = float(item.get("entryDate"))
+        except (TypeError, ValueError):
+            report.skipped.append(f"{where} ({original}): no entryDate.")
+            continue
+        memory_id = "legacy-" + original
+        match kind:
+            case "person":
+                fields = _person(item)
+            case "event":
+                fields = {"note": item.get("note"), "dates": item.get("dates") or []}
+            case "fact":
+                fields = {"note": item.get("note"), "source": item.get("source")}
+            case "conversation":
+                session = _transcript_session(original, when, item.get("transcript"))
+                if session is not None:
+                    sessions.append(session)
+                fields = {
+                    "summary": item.get("summary"),
+                    "session_id": session.id if session else "",
+                }
+            case _:
+                report.skipped.append(
+                    f"{where} ({original}): unknown type {item.get('mem_type')!r}."
+                )
+                continue
+        try:
+            memories.append(make_memory(kind, fields, when, memory_id=memory_id))
+        except InvalidMemory as exc:
+            report.skipped.append(f"{where} ({original}): {exc}.")
+    return memories, sessions
+
+
+def _transcript_session(original: str, when: float, transcript: Any) -> Session | None:
+    if not transcript:
+        return None
+    if isinstance(transcript, list):
+        lines = [
+            (str(t.get("role", "user")), str(t.get("content", "")))
+            for t in transcript
+            if isinstance(t, dict)
+        ]
+    else:
+        lines = []
+        for raw in str(transcript).splitlines():
+            role, sep, text = raw.partition(":")
+            if sep and role.strip().lower() in ("user", "assistant", "ai", "you", "me"):
+                role = "assistant" if role.strip().lower() in ("assistant", "ai", "me") else "user"
+                lines.append((role, text.strip()))
+            elif raw.strip():
+                lines.append(("user", raw.strip()))
+    messages = [
+        ChatMessage(
+            f"legacy-{original}-{i}", "assistant" if r == "assistant" else "user", text, when + i
+        )
+        for i, (r, text) in enumerate(lines)
+        if text
+    ]
+    return Session(f"legacy-conversation-{original}", when, messages) if messages else None
+
+
+def read_chat(path: Path, report: Report) -> list[Session]:
+    """``chat.json``: one past session, with the messages' own timestamps."""
+    try:
+        raw = path.read_bytes()
+        items = json.loads(raw)
+        assert isinstance(items, list)
+    except (OSError, ValueError, AssertionError):
+        report.skipped.append(f"{path}: not a prototype chat file (a list of messages).")
+        return []
+    digest = hashlib.sha1(raw).hexdigest()[:12]
+    messages = []
+    for n, item in enumerate(items, 1):
+        try:
+            when = dt.datetime.strptime(item["timestamp"], CHAT_TIME).timestamp()
+            role = {"user": "user", "assistant": "assistant"}[item["role"]]
+            content = str(item["content"])
+        except (KeyError, TypeError, ValueError):
+            report.skipped.append(f"{path.name} message {n}: needs timestamp, role and content.")
+            continue
+        messages.append(ChatMessage(f"legacy-{digest}-{n}", role, content, when))
+    if not messages:
+        return []
+    return [Session(f"legacy-chat-{digest}", messages[0].created, messages)]
+
+
+def import_paths(paths: list[Path], profile, report: Report | None = None) -> Report:
+    """Import every file into ``profile`` (a ``chatmem.store.profile.Profile``)."""
+    report = report or Report()
+    memories: list[Memory] = []
+    sessions: list[Session] = []
+    for path in paths:
+        if path.name == "chat.json" or _looks_like_chat(path):
+            sessions += read_chat(path, report)
+        else:
+            found, held = read_memories(path, report)
+            memories += found
+            sessions += held
+    fresh = [m for m in memories if profile.memories.get(m.id) is None]
+    report.already += len(memories) - len(fresh)
+    profile.memories.put_many(fresh)
+    report.added.update(m.kind for m in fresh)
+    for session in sessions:
+        if profile.sessions.get(session.id) is not None:
+            report.already += 1
+            continue
+        profile.sessions.create(session.created, "Imported", session_id=session.id)
+        for message in session.messages:
+            profile.sessions.append(session.id, message)
+        report.added["session"] += 1
+    profile.sessions.flush()
+    return report
+
+
+def _looks_like_chat(path: Path) -> bool:
+    try:
+        return path.read_text(encoding="utf-8").lstrip().startswith("[")
+    except OSError:
+        return False
