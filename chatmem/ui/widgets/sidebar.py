@@ -71,5 +71,5 @@ class Sidebar(Vertical):
         self.query_one("#recall", Static).update(recall_text(event))
 
 
-def _short(title: str, width: int = 24) -> str:
+def _short(title: str, width: int = 20) -> str:
     return title if len(title) <= width else title[: width - 1] + "…"
