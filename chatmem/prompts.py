@@ -7,9 +7,9 @@ from pathlib import Path
 from chatmem.paths import resource_dir
 
 
-def load_prompt(name: str, config_dir: Path) -> str:
-    """``prompts/NAME.md`` from the config dir if the user has one, else the shipped one."""
-    for folder in (config_dir / "prompts", resource_dir("prompts")):
+def load_prompt(name: str, user_dir: Path) -> str:
+    """``NAME.md`` from the user's prompts dir if they have one, else the shipped one."""
+    for folder in (user_dir, resource_dir("prompts")):
         try:
             return (folder / f"{name}.md").read_text(encoding="utf-8").strip()
         except OSError:

@@ -11,7 +11,7 @@ from chatmem.memory.dates import resolve_dates
 from chatmem.memory.index import words
 from chatmem.memory.models import InvalidMemory, Memory, make_memory
 
-SCHEMA = {
+ANSWER_SCHEMA = {  # the JSON the extraction prompt asks for
     "type": "object",
     "properties": {
         "memories": {

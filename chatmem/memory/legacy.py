@@ -57,13 +57,10 @@ def _person(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read_memories(path: Path, report: Report) -> tuple[list[Memory], list[Session]]:
+def read_memories(path: Path, data: Any, report: Report) -> tuple[list[Memory], list[Session]]:
     """Memories (and the sessions holding Conversation transcripts) from ``memories.json``."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        items = data["memories"]
-        assert isinstance(items, list)
-    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+    items = data.get("memories") if isinstance(data, dict) else None
+    if not isinstance(items, list):
         report.skipped.append(f'{path}: not a prototype memories file ({{"memories": [...]}}).')
         return [], []
     memories: list[Memory] = []
@@ -139,15 +136,8 @@ def _transcript_session(original: str, when: float, transcript: Any) -> Session 
     return Session(f"legacy-conversation-{original}", when, messages) if messages else None
 
 
-def read_chat(path: Path, report: Report) -> list[Session]:
+def read_chat(path: Path, raw: bytes, items: list, report: Report) -> list[Session]:
     """``chat.json``: one past session, with the messages' own timestamps."""
-    try:
-        raw = path.read_bytes()
-        items = json.loads(raw)
-        assert isinstance(items, list)
-    except (OSError, ValueError, AssertionError):
-        report.skipped.append(f"{path}: not a prototype chat file (a list of messages).")
-        return []
     digest = hashlib.sha1(raw).hexdigest()[:12]
     messages = []
     for n, item in enumerate(items, 1):
@@ -170,10 +160,16 @@ def import_paths(paths: list[Path], profile, report: Report | None = None) -> Re
     memories: list[Memory] = []
     sessions: list[Session] = []
     for path in paths:
-        if path.name == "chat.json" or _looks_like_chat(path):
-            sessions += read_chat(path, report)
+        try:
+            raw = path.read_bytes()
+            data = json.loads(raw)
+        except (OSError, ValueError) as exc:
+            report.skipped.append(f"{path}: not readable as JSON ({type(exc).__name__}).")
+            continue
+        if isinstance(data, list):  # chat.json is a list of messages; memories.json an object
+            sessions += read_chat(path, raw, data, report)
         else:
-            found, held = read_memories(path, report)
+            found, held = read_memories(path, data, report)
             memories += found
             sessions += held
     fresh = [m for m in memories if profile.memories.get(m.id) is None]
@@ -190,10 +186,3 @@ def import_paths(paths: list[Path], profile, report: Report | None = None) -> Re
         report.added["session"] += 1
     profile.sessions.flush()
     return report
-
-
-def _looks_like_chat(path: Path) -> bool:
-    try:
-        return path.read_text(encoding="utf-8").lstrip().startswith("[")
-    except OSError:
-        return False

@@ -43,6 +43,16 @@ def split_blocks(text: str, size: int = SEGMENT_BLOCKS) -> list[str]:
     return ["".join(lines[a:b]) for a, b in pairwise(bounds) if a < b]
 
 
+def _boundary(segment: str, text: str) -> int | None:
+    """Where in ``text``, streamed after ``segment``, a top-level block starts outside a fence."""
+    tail = segment[-2:]
+    for match in _BOUNDARY.finditer(tail + text):
+        split = match.end() - len(tail)
+        if split >= 0 and len(_FENCE.findall(segment + text[:split])) % 2 == 0:
+            return split
+    return None
+
+
 def header_text(role: str, tokens: int, status: str, streaming: bool = False) -> str:
     """Textual markup for the line above a message (no user text in it)."""
     text = f"[b]{ROLE_NAMES.get(role, role)}[/b]"
@@ -64,7 +74,6 @@ class MessageView:
         self.message = message
         self.streaming = streaming
         self._backlog = ""  # streamed text not yet handed to a Markdown widget
-        self._segment = ""  # source of the Markdown widget being streamed into
         self._feeder: asyncio.Task | None = None
         m = message
         self.header = Static(header_text(m.role, m.tokens, m.status, streaming))
@@ -97,7 +106,8 @@ class MessageView:
         assert isinstance(markdown, Markdown)
         while self._backlog:
             text = self._backlog
-            split = self._boundary(text) if len(markdown.children) >= SEGMENT_BLOCKS else None
+            full = len(markdown.children) >= SEGMENT_BLOCKS
+            split = _boundary(markdown.source, text) if full else None
             if split is not None:
                 head, text = text[:split], text[split:]
             cut = text.rfind("\n", 0, PACE_CHARS) + 1 if len(text) > PACE_CHARS else len(text)
@@ -107,7 +117,6 @@ class MessageView:
                 if head:
                     await markdown.append(head)
                 markdown = await self._new_segment(markdown)
-            self._segment += piece
             await markdown.append(piece)
             await asyncio.sleep(0)  # let keys and paints in between steps
         self._feeder = None
@@ -116,18 +125,8 @@ class MessageView:
         segment = Markdown(classes=" ".join(last.classes))
         last.remove_class("-last")
         self.parts.append(segment)
-        self._segment = ""
         await last.parent.mount(segment, after=last)  # type: ignore[union-attr]
         return segment
-
-    def _boundary(self, text: str) -> int | None:
-        """Where in ``text`` a new top-level block starts outside a code fence."""
-        tail = self._segment[-2:]
-        for match in _BOUNDARY.finditer(tail + text):
-            split = match.end() - len(tail)
-            if split >= 0 and len(_FENCE.findall(self._segment + text[:split])) % 2 == 0:
-                return split
-        return None
 
     async def finish(self, message: ChatMessage) -> None:
         """The reply is complete (or cut off): show what is queued, then the final state."""
