@@ -61,6 +61,7 @@ class Worker:
         self.session_prompt = 0
         self.session_completion = 0
         self._system = ""
+        self._recalled = ""  # memory text of the latest request: the next one is about as big
         self._prompts: dict[str, str] = {}
         self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
 
@@ -162,9 +163,9 @@ class Worker:
         self.model = ModelTable(settings, paths.models_file).lookup(settings.effective_model)
         if self.counter is None or self.counter.model != self.model.name:
             self.counter = TokenCounter(self.model.name)
-        self._system = load_prompt("system", paths.config_dir)
+        self._system = load_prompt("system", paths.prompts_dir)
         self._prompts = {
-            name: load_prompt(name, paths.config_dir) for name in ("extract", "summarize")
+            name: load_prompt(name, paths.prompts_dir) for name in ("extract", "summarize")
         }
         if self.llm is not None:
             self._spawn("llm-close", self.llm.close())
@@ -291,9 +292,8 @@ class Worker:
             self.session.id,
         )
         self.emit(p.RecallUsed(recalled.items, recalled.tokens, request_id))
-        system = self._system
-        if recalled.text:
-            system += "\n\n# Your memory\n\n" + recalled.text
+        self._recalled = recalled.text
+        system = self._full_system()
         try:
             fitted = fit(
                 system,
@@ -474,7 +474,7 @@ class Worker:
         model, counter = self._model(), self._counter()
         try:
             context = fit(
-                self._system, self.history, counter, model.context_window, 0
+                self._full_system(), self.history, counter, model.context_window, 0
             ).prompt_tokens
         except TooLarge as exc:
             context = exc.tokens
@@ -491,6 +491,12 @@ class Worker:
             session_cost=model.cost(self.session_prompt, self.session_completion),
         )
         self.emit(p.UsageUpdated(usage, request_id))
+
+    def _full_system(self) -> str:
+        """The system prompt with the memory recalled for the latest request."""
+        if not self._recalled:
+            return self._system
+        return f"{self._system}\n\n# Your memory\n\n{self._recalled}"
 
     def _model(self) -> ModelInfo:
         assert self.model is not None

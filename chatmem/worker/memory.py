@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatmem import protocol as p
-from chatmem.memory.extract import SCHEMA, Change, Unparsable, parse_candidates, reconcile
+from chatmem.memory.extract import ANSWER_SCHEMA, Change, Unparsable, parse_candidates, reconcile
 from chatmem.memory.index import terms
 from chatmem.memory.models import Memory, make_memory
 from chatmem.memory.recall import Recall, Recalled, day
@@ -145,17 +145,8 @@ class MemoryService:
         if not text:
             self.emit(p.Notice("information", "Say what to remember: /remember TEXT", request_id))
             return
-        self.apply(
-            [
-                Change(
-                    "Remembered",
-                    make_memory(
-                        "fact", {"note": text, "source": "the user"}, self.clock(), session_id
-                    ),
-                )
-            ],
-            request_id,
-        )
+        fact = make_memory("fact", {"note": text, "source": "the user"}, self.clock(), session_id)
+        self.apply([Change("Remembered", fact)], request_id)
 
     def forget(self, query: str, request_id: str) -> None:
         query = query.strip()
@@ -194,7 +185,7 @@ class MemoryService:
             },
         ]
         try:
-            answer = await llm.complete_json(messages, model, "memories", SCHEMA)
+            answer = await llm.complete_json(messages, model, "memories", ANSWER_SCHEMA)
             candidates = parse_candidates(answer)
         except Unparsable as exc:
             log.info("extraction: the model's answer was not usable (%s)", exc)
@@ -213,7 +204,7 @@ class MemoryService:
         """Write the journal entry of a finished session; False if the model did not answer."""
         messages, _ = self.sessions.recent(session.id, 10**9)
         said = [m for m in messages if m.content and m.status != "failed"]
-        if len(said) < 2 or self.journaled(session.id):
+        if len(said) < 2 or session.id in self._journaled():
             return True
         transcript = "\n\n".join(
             f"[{day(m.created)}] {'Me' if m.role == 'assistant' else 'User'}: {m.content}"
@@ -238,15 +229,14 @@ class MemoryService:
         self.apply([Change("Remembered", entry)], request_id)
         return True
 
-    def journaled(self, session_id: str) -> bool:
-        return any(
-            m.kind == "conversation" and m.fields.get("session_id") == session_id
-            for m in self.store
-        )
+    def _journaled(self) -> set[str]:
+        """Sessions that have their journal entry (from recall's set: no scan of the store)."""
+        entries = (self.store.get(i) for i in self.recall.always["journal"])
+        return {m.fields["session_id"] for m in entries if m is not None}
 
     def unjournaled(self, current: str, limit: int = 5) -> list[p.SessionInfo]:
         """Finished sessions still waiting for their journal entry (newest first)."""
-        done = {m.fields.get("session_id") for m in self.store if m.kind == "conversation"}
+        done = self._journaled()
         waiting = [
             s
             for s in self.sessions.list()
