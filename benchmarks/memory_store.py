@@ -4,7 +4,10 @@ For each size a profile is filled (in bulk), then measured as the worker uses it
 - ready:  open the profile and index every memory (the worker's start-up),
 - insert: store one new memory (one shard file rewritten),
 - update: store a new version of an existing memory,
-- recall: rank and fit memories into the default 2,000-token budget for a message.
+- recall: rank and fit memories into the default 2,000-token budget for a message,
+- vectors: load one 512-dimension embedding per memory (done in the background after ready),
+- recall+meaning: the same with semantic similarity (nearest vectors, then the blended
+  ranking); the query's own embedding is a network call and is not counted.
 Prints median and p95 per operation. Targets at 100k: recall < 50 ms, a write < 20 ms,
 ready < 3 s.
 
@@ -23,12 +26,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np
+
 from chatmem.memory.models import make_memory
+from chatmem.memory.recall import MIN_COSINE
+from chatmem.memory.vectors import encode, unit
 from chatmem.store.profile import Profile
 from chatmem.tokens import TokenCounter
+from chatmem.worker.embeddings import NEAREST, Embeddings
 from chatmem.worker.memory import open_profile
 
 KINDS = ("fact", "event", "person")
+DIMENSIONS = 512
 
 
 def vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
@@ -86,15 +95,43 @@ def measure(size: int, ops: int) -> None:
                 "user",
             )
             updates.append(timed(lambda new=new: service._put(new)))
-        recalls = [
-            timed(lambda: service.build(sentence(rng, vocab), counter, 2000, ""))
-            for _ in range(ops)
-        ]
+        memories = profile.memories.memories
+        recall = service.recall
+
+        def build(similar=None) -> None:
+            recall.build(sentence(rng, vocab), memories, counter, 2000, now, "", similar)
+
+        recalls = [timed(build) for _ in range(ops)]
+        embeddings = fill_vectors(Path(tmp), ids, np.random.default_rng(size))
+        loaded = timed(embeddings.load) / 1000
+        index = embeddings.index
+
+        def build_with_meaning() -> None:
+            query = unit(np.random.default_rng().standard_normal(DIMENSIONS))
+            assert query is not None
+            build(index.nearest(query, NEAREST, MIN_COSINE - 0.35))  # near ones exist at random
+
+        semantic = [timed(build_with_meaning) for _ in range(ops)]
+        embeddings.close()
         profile.close()
-    print(f"{size:>7,} memories  ready {ready:6.2f} s")
+    print(f"{size:>7,} memories  ready {ready:6.2f} s   vectors loaded {loaded:6.2f} s")
     print(f"          insert  {stats(inserts)}")
     print(f"          update  {stats(updates)}")
     print(f"          recall  {stats(recalls)}")
+    print(f"  recall+meaning  {stats(semantic)}")
+
+
+def fill_vectors(root: Path, ids: list[str], rng: np.random.Generator) -> Embeddings:
+    """Store one random unit vector per memory, as the background embedder would have."""
+    with_vectors = Embeddings(root, "bench-embedding", [])
+    docs = []
+    for memory_id in ids:
+        vector = unit(rng.standard_normal(DIMENSIONS))
+        assert vector is not None
+        docs.append({"id": memory_id, "d": "", "v": encode(vector)})
+    with_vectors.table.put_many(docs)
+    with_vectors.close()
+    return Embeddings(root, "bench-embedding", [])
 
 
 def main() -> None:

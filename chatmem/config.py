@@ -9,6 +9,7 @@ from pathlib import Path
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Settings:
     max_retries: int = 2
     context_window: int | None = None  # CHATMEM_CONTEXT_WINDOW: overrides the table for this run
     memory_budget: int = 2000
+    embedding_model: str = ""  # "" = OpenAI's default, or the chat model elsewhere; "off"
     ollama_url: str = "http://127.0.0.1:11434"
     models: dict[str, ModelOverride] = field(default_factory=dict)
     config_path: str = ""
@@ -46,6 +48,15 @@ class Settings:
     def effective_model(self) -> str:
         """The model to use: the one set, or OpenAI's default when talking to OpenAI."""
         return self.model or (DEFAULT_OPENAI_MODEL if self.is_openai else "")
+
+    @property
+    def effective_embedding_model(self) -> str:
+        """The model asked for embeddings ("" when semantic recall is off)."""
+        if self.embedding_model == "off":
+            return ""
+        if self.embedding_model:
+            return self.embedding_model
+        return DEFAULT_OPENAI_EMBEDDING_MODEL if self.is_openai else self.effective_model
 
     @property
     def configured(self) -> bool:
@@ -65,6 +76,7 @@ _ENV = {
     "CHATMEM_TIMEOUT": "request_timeout",
     "CHATMEM_MAX_RETRIES": "max_retries",
     "CHATMEM_MEMORY_BUDGET": "memory_budget",
+    "CHATMEM_EMBEDDING_MODEL": "embedding_model",
     "CHATMEM_OLLAMA_URL": "ollama_url",
 }
 _TYPES: dict[str, type] = {
@@ -77,6 +89,7 @@ _TYPES: dict[str, type] = {
     "max_retries": int,
     "context_window": int,
     "memory_budget": int,
+    "embedding_model": str,
     "ollama_url": str,
 }
 _MODEL_KEYS = {

@@ -307,6 +307,7 @@ class RecallUsed:
 
     items: tuple[RecallItem, ...]
     tokens: int
+    semantic: bool = False  # ranked by meaning (embeddings) as well as by words
     request_id: str = ""
 
 

@@ -73,9 +73,18 @@ def split(text: str, size: int = 4) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
+# Words that mean the same to the fake embedding model (and differ to BM25): enough meaning
+# to tell semantic recall from lexical recall in tests.
+CONCEPTS = {
+    "sister": "sibling", "brother": "sibling", "siblings": "sibling",
+    "paints": "art", "painter": "art", "artist": "art", "art": "art",
+}  # fmt: skip
+
+
 def _embed(text: str, dims: int = 64) -> list[float]:
     vec = [0.0] * dims
     for word in re.findall(r"\w+", text.lower()):
+        word = CONCEPTS.get(word, word)
         h = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big")
         vec[h % dims] += 1.0 if (h >> 8) & 1 else -1.0
     norm = math.sqrt(sum(v * v for v in vec)) or 1.0
@@ -154,6 +163,10 @@ class FakeOpenAI:
     def completion_requests(self) -> list[Recorded]:
         """Non-streamed requests: memory extraction and journal entries."""
         return [r for r in self._completion_posts() if not r.body.get("stream")]
+
+    def embedding_requests(self) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith("/embeddings")]
 
     def _completion_posts(self) -> list[Recorded]:
         with self._lock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TypeVar
 
 from chatmem import protocol as p
@@ -26,8 +25,7 @@ class WorkerHarness:
         await self.settle()
 
     async def settle(self) -> None:
-        while self.worker.tasks:
-            await asyncio.gather(*list(self.worker.tasks), return_exceptions=True)
+        await self.worker.settle()
 
     def of(self, kind: type[E]) -> list[E]:
         return [e for e in self.events if isinstance(e, kind)]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from chatmem.memory import store as store_module
 from chatmem.memory.dates import resolve_dates
 from chatmem.memory.extract import Candidate, Unparsable, parse_candidates, reconcile
 from chatmem.memory.index import BM25Index
 from chatmem.memory.models import make_memory
 from chatmem.memory.recall import Recall
 from chatmem.memory.store import MemoryStore
+from chatmem.store import shards as store_module
 from chatmem.tokens import TokenCounter
 
 SAID = dt.datetime(2024, 11, 2, 19, 4).timestamp()  # a Saturday
@@ -107,3 +107,36 @@ def test_recall_keeps_the_budget_and_a_stable_order():
         < got.text.index("may matter now")
     )
     assert [i.kind for i in got.items][:2] == ["person", "fact"]
+
+
+def test_vector_index_finds_near_ones_and_survives_removal():
+    import numpy as np
+
+    from chatmem.memory.vectors import VectorIndex, decode, encode, unit
+
+    index = VectorIndex()
+    for i in range(100):  # past the first growth of the matrix
+        index.add(f"m{i}", unit(np.eye(128, dtype=np.float32)[i]))
+    index.remove("m5")
+    index.remove("m99")
+    assert len(index) == 98
+    assert index.nearest(unit(np.eye(128)[7]), 5, 0.3) == {"m7": 1.0}
+    assert index.nearest(unit(np.eye(128)[5]), 5, 0.3) == {}
+    assert index.add("m1", unit(np.ones(64))) is False  # other dimensions: refused
+    vector = unit([0.3, -0.2, 0.9])
+    assert np.allclose(decode(encode(vector)), vector, atol=1e-3)
+
+
+def test_meaning_adds_to_words_in_the_ranking():
+    both = make_memory("fact", {"note": "Anna is an artist, she paints"}, 1.0)
+    worded = make_memory("fact", {"note": "the artist colony in Sintra"}, 1.0)
+    meant = make_memory("fact", {"note": "Tom, the painter"}, 1.0)
+    memories = {m.id: m for m in (both, worded, meant)}
+    recall = Recall()
+    for memory in memories.values():
+        recall.add_memory(memory)
+    lexical = recall.rank_memories("artist", memories, 1.0)
+    assert {m.id for m, _ in lexical} == {both.id, worded.id}
+    similar = {both.id: 0.9, meant.id: 0.8, worded.id: 0.2}  # 0.2: below the floor, ignored
+    blended = [m.id for m, _ in recall.rank_memories("artist", memories, 1.0, similar)]
+    assert blended[0] == both.id and set(blended) == set(memories)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from chatmem import protocol as p
 from chatmem.store.profile import Profile
@@ -152,4 +153,56 @@ async def test_a_journal_the_model_could_not_write_is_written_at_the_next_start(
     h = await started(settings, new_session=True)
     journal = [m for m in h.worker.memory.store if m.kind == "conversation"]
     assert [m.fields["session_id"] for m in journal] == [ended]
+    await h.close()
+
+
+def embedded_texts(server: FakeOpenAI) -> list[str]:
+    return [text for r in server.embedding_requests() for text in r.body["input"]]
+
+
+async def test_meaning_recalls_what_shares_no_word_with_the_question(settings, fake_openai):
+    h = await started(settings)
+    await h.request(p.Remember("My sister Anna paints landscapes"))
+    await h.request(p.Remember("I keep bees on the roof"))
+    assert any("Anna paints landscapes" in text for text in embedded_texts(fake_openai))
+    await h.request(p.SendMessage("Who is the artist among my siblings?"))
+    prompt = system_prompt(fake_openai.chat_requests()[-1])
+    assert "Anna paints landscapes" in prompt and "bees" not in prompt
+    assert h.last(p.RecallUsed).semantic
+    assert fake_openai.embedding_requests()[-1].body["input"] == [
+        "Who is the artist among my siblings?"
+    ]
+    await h.close()
+
+    # The vectors were stored: a new start embeds nothing again; an edit is embedded anew.
+    first = embedded_texts(fake_openai)
+    h = await started(settings, new_session=True)  # embeds the journal entry of the first session
+    again = embedded_texts(fake_openai)[len(first) :]
+    assert len(again) == 1 and again[0] not in first
+    await h.request(p.Remember("My brother Tom is a painter"))
+    added = embedded_texts(fake_openai)[len(first) + len(again) :]
+    assert [text.startswith("My brother Tom") for text in added] == [True]
+    await h.close()
+
+
+async def test_without_embeddings_recall_is_lexical_and_nothing_fails(tmp_path):
+    with FakeOpenAI(flavor="llama.cpp") as server:  # answers /v1/embeddings with 404
+        h = await started(settings_for(tmp_path, server.url))
+        await h.request(p.Remember("My sister Anna paints landscapes"))
+        await h.request(p.SendMessage("Who is the artist among my siblings?"))
+        await h.request(p.SendMessage("Does my sister Anna still paint?"))
+        assert h.worker.memory.embeddings.served is False
+        assert len(server.embedding_requests()) == 1  # asked once, then left alone
+        assert "Anna paints" not in system_prompt(server.chat_requests()[0])
+        assert "Anna paints" in system_prompt(server.chat_requests()[1])
+        assert not h.of(p.ReplyFailed) and not h.last(p.RecallUsed).semantic
+        await h.close()
+
+
+async def test_embedding_off_in_the_settings_asks_for_none(tmp_path, fake_openai):
+    settings = replace(settings_for(tmp_path, fake_openai.url), embedding_model="off")
+    h = await started(settings)
+    await h.request(p.Remember("My sister Anna paints landscapes"))
+    await h.request(p.SendMessage("Who is the artist among my siblings?"))
+    assert fake_openai.embedding_requests() == []
     await h.close()

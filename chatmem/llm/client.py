@@ -14,6 +14,7 @@ from chatmem.config import Settings
 log = logging.getLogger(__name__)
 
 LOCAL_KEY = "sk-no-key-needed"  # local servers ignore the key, but the client wants one
+EMBEDDING_DIMENSIONS = 512  # a third of text-embedding-3-small's 1536, nearly as good for recall
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,15 @@ class LLM:
                     raise
                 log.info("server refuses response_format %s; trying the next way", mode)
                 self._json_modes.pop(0)
+
+    async def embed(self, texts: list[str], model: str) -> list[list[float]]:
+        """One vector per text (``/v1/embeddings``); OpenAI's v3 models answer in 512 dimensions."""
+        extra = {"dimensions": EMBEDDING_DIMENSIONS} if model.startswith("text-embedding-3") else {}
+        response = await self.client.embeddings.create(
+            model=model, input=texts, encoding_format="float", **extra
+        )
+        ordered = sorted(response.data, key=lambda item: item.index)
+        return [list(item.embedding) for item in ordered]
 
     async def list_models(
         self, base_url: str | None = None, api_key: str | None = None, timeout: float | None = None

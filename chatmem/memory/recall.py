@@ -13,6 +13,7 @@ from chatmem.tokens import TokenCounter
 KIND_WEIGHT = {"person": 1.2, "fact": 1.0, "event": 1.0, "conversation": 0.8}
 RECENCY_DAYS = 90  # a memory this old counts about 2/3 as much as a fresh one
 SUMMARIES = 3  # most recent past conversations always offered
+MIN_COSINE = 0.3  # embeddings less alike than this are noise, not meaning (OpenAI's v3 too)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Recalled:
     text: str
     tokens: int
     items: tuple[RecallItem, ...]
+    semantic: bool = False
 
 
 def day(ts: float) -> str:
@@ -78,11 +80,25 @@ class Recall:
         context = previous.content if previous is not None else ""
         self.turn_index.add(turn.id, f"{speaker} {message.content} {message.content} {context}")
 
-    def rank_memories(self, query: str, memories: dict[str, Memory], now: float):
+    def rank_memories(
+        self,
+        query: str,
+        memories: dict[str, Memory],
+        now: float,
+        similar: dict[str, float] | None = None,
+    ) -> list[tuple[Memory, float]]:
+        """Memories by relevance: words (BM25, scaled to the best match) plus meaning (cosine
+        of the embeddings, when known), weighed by type and recency."""
+        lexical = self.memory_index.scores(query)
+        best = max(lexical.values(), default=0.0) or 1.0
+        relevance = {memory_id: score / best for memory_id, score in lexical.items()}
+        for memory_id, cosine in (similar or {}).items():
+            meaning = (cosine - MIN_COSINE) / (1 - MIN_COSINE)
+            relevance[memory_id] = relevance.get(memory_id, 0.0) + max(meaning, 0.0)
         ranked = []
-        for memory_id, score in self.memory_index.scores(query).items():
+        for memory_id, score in relevance.items():
             memory = memories.get(memory_id)
-            if memory is None or not memory.active:
+            if memory is None or not memory.active or memory.is_self:
                 continue
             age_days = max(now - memory.updated, 0) / 86400
             recency = 1 / (1 + age_days / (2 * RECENCY_DAYS))
@@ -108,6 +124,7 @@ class Recall:
         budget: int,
         now: float,
         session_id: str = "",
+        similar: dict[str, float] | None = None,
     ) -> Recalled:
         """The memory section of the system prompt, in a stable order, within ``budget``."""
         used = 0
@@ -136,7 +153,7 @@ class Recall:
             take("pinned", memory.kind, memory.id, memory.title, f"- {_line(memory)}")
         shown = {item.id for item in items}
         share = used + (budget - used) * 2 // 5
-        for memory, _ in self.rank_memories(query, memories, now):
+        for memory, _ in self.rank_memories(query, memories, now, similar):
             if memory.id in shown or memory.kind == "conversation":
                 continue
             if used >= share or not take(
@@ -156,7 +173,7 @@ class Recall:
             line = f"- {day(memory.created)}: {memory.text()}"
             take("journal", "conversation", memory.id, memory.title, line)
         text = _render(sections)
-        return Recalled(text, used, tuple(items))
+        return Recalled(text, used, tuple(items), similar is not None)
 
 
 def _created(memory: Memory) -> float:

@@ -40,6 +40,11 @@ PROBE_TIMEOUT = 1.5
 JOURNAL_AT_QUIT = 1.0  # seconds quitting may wait for the journal entry; else at next start
 
 
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())
+
+
 def new_message_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -58,6 +63,7 @@ class Worker:
         self.counter: TokenCounter | None = None
         self.replies: dict[str, asyncio.Task] = {}
         self.tasks: set[asyncio.Task] = set()
+        self.embedder: asyncio.Task | None = None  # lives as long as the settings it was made for
         self.session_prompt = 0
         self.session_completion = 0
         self._system = ""
@@ -118,11 +124,31 @@ class Worker:
 
         task.add_done_callback(done)
 
+    async def settle(self) -> None:
+        """Wait until every task a request started is done and every memory is embedded."""
+        while True:
+            if self.tasks:
+                await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            elif self._embedding():
+                assert self.memory is not None and self.embedder is not None
+                waiting = asyncio.ensure_future(self.memory.caught_up.wait())
+                await asyncio.wait({waiting, self.embedder}, return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+            else:
+                return
+
+    def _embedding(self) -> bool:
+        running = self.embedder is not None and not self.embedder.done()
+        return running and self.memory is not None and not self.memory.caught_up.is_set()
+
     async def close(self) -> None:
-        for task in list(self.tasks):
+        running = [*self.tasks, *([self.embedder] if self.embedder is not None else [])]
+        for task in running:
             task.cancel()
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        if self.memory is not None:
+            self.memory.close()
         if self.profile is not None:
             self.profile.close()
             self.profile = None
@@ -154,6 +180,7 @@ class Worker:
             self._spawn(request.id + ":probe", self._probe_local(request.id))
         else:
             self._spawn(request.id + ":journal", self._journal_waiting())
+            self._embed_memories()
 
     def _configure(self, settings: Settings) -> None:
         if settings.api_key:
@@ -213,6 +240,17 @@ class Worker:
             )
         )
         self._emit_usage(request.id)
+        self._embed_memories()
+
+    def _embed_memories(self) -> None:
+        """(Re)start the background embedder for the current settings."""
+        if self.embedder is not None:
+            self.embedder.cancel()
+        if self.profile is not None and self.settings.configured:
+            model = self.settings.effective_embedding_model
+            coro = self._memory().keep_embedded(self._llm(), self.profile.root, model)
+            self.embedder = asyncio.create_task(coro)
+            self.embedder.add_done_callback(_log_failure)
 
     async def _probe_local(self, request_id: str) -> None:
         url = self.settings.ollama_url.rstrip("/") + "/v1"
@@ -285,13 +323,14 @@ class Worker:
             return
         model = self._model()
         history = self.history[: self.history.index(user) + 1]
-        recalled = self._memory().build(
+        recalled = await self._memory().build(
+            self._llm(),
             user.content,
             self._counter(),
             min(self.settings.memory_budget, model.context_window // 4),
             self.session.id,
         )
-        self.emit(p.RecallUsed(recalled.items, recalled.tokens, request_id))
+        self.emit(p.RecallUsed(recalled.items, recalled.tokens, recalled.semantic, request_id))
         self._recalled = recalled.text
         system = self._full_system()
         try:

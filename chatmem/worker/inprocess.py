@@ -36,8 +36,7 @@ class InProcessLink:
         """Wait until every request sent so far is handled and its replies are done."""
         assert self.worker is not None
         await self._queue.join()
-        while self.worker.tasks:
-            await asyncio.gather(*list(self.worker.tasks), return_exceptions=True)
+        await self.worker.settle()
 
     async def close(self, timeout: float = 2.0) -> None:
         if self._task is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import uuid
@@ -22,6 +23,7 @@ from chatmem.tokens import TokenCounter
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
+    from chatmem.worker.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,9 @@ class MemoryService:
         self.emit = emit
         self.recall = Recall()
         self.undo_log: dict[str, list[Change]] = {}
+        self.embeddings: Embeddings | None = None
+        self.changed = asyncio.Event()  # set on every write: the embedder catches up
+        self.caught_up = asyncio.Event()  # set while every live memory has its vector
 
     # ------------------------------------------------------------ loading
 
@@ -84,18 +89,52 @@ class MemoryService:
     def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
 
-    def build(self, query: str, counter: TokenCounter, budget: int, session_id: str) -> Recalled:
+    async def build(
+        self, llm: LLM | None, query: str, counter: TokenCounter, budget: int, session_id: str
+    ) -> Recalled:
+        similar = await self.embeddings.similar(llm, query) if self.embeddings and llm else None
         return self.recall.build(
-            query, self.store.memories, counter, budget, self.clock(), session_id
+            query, self.store.memories, counter, budget, self.clock(), session_id, similar
         )
 
     def _put(self, memory: Memory) -> None:
         self.store.put(memory)
         self.recall.add_memory(memory)
+        self.changed.set()
+        self.caught_up.clear()
 
     def _delete(self, memory_id: str) -> None:
         self.store.delete(memory_id)
         self.recall.remove_memory(memory_id)
+        if self.embeddings is not None:
+            self.embeddings.forget(memory_id)
+
+    # ------------------------------------------------------------ semantic recall
+
+    async def keep_embedded(self, llm: LLM, root: Path, model: str) -> None:
+        """Embed memories with ``model`` ("" = semantic recall off), each change soon after it
+        is written; runs until the settings change or the server turns out not to embed."""
+        if self.embeddings is not None and self.embeddings.model != model:
+            self.embeddings.close()
+            self.embeddings = None
+        if not model:
+            return
+        if self.embeddings is None:
+            from chatmem.worker.embeddings import Embeddings  # numpy: only when it is used
+
+            self.embeddings = Embeddings(root, model, [])
+        while True:
+            self.changed.clear()
+            await self.embeddings.catch_up(llm, self.store.memories)
+            if self.embeddings.served is False:
+                return
+            if not self.changed.is_set():
+                self.caught_up.set()
+            await self.changed.wait()
+
+    def close(self) -> None:
+        if self.embeddings is not None:
+            self.embeddings.close()
 
     # ------------------------------------------------------------ changes
 
@@ -172,9 +211,9 @@ class MemoryService:
         request_id: str,
     ) -> None:
         """Ask the model what the user's message taught us; apply it. Bad output changes nothing."""
-        similar = [
-            m for m, _ in self.recall.rank_memories(user.content, self.store.memories, user.created)
-        ][:SIMILAR]
+        near = self.embeddings.cached(user.content) if self.embeddings else {}
+        ranked = self.recall.rank_memories(user.content, self.store.memories, user.created, near)
+        similar = [m for m, _ in ranked][:SIMILAR]
         known = "\n".join(f"- id {m.id} [{m.kind}] {m.text()}" for m in similar) or "(none)"
         messages = [
             {"role": "system", "content": prompt},

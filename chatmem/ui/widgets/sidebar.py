@@ -51,7 +51,10 @@ def usage_text(u: Usage) -> str:
 
 
 def recall_text(event: RecallUsed, limit: int = 8) -> str:
-    lines = [f"[b]Memory in the request[/b]  {event.tokens:,}"]
+    lines = [
+        f"[b]Memory in the request[/b]  {event.tokens:,}",
+        f"[dim]matched by {'words and meaning' if event.semantic else 'words'}[/dim]",
+    ]
     for item in event.items[:limit]:
         lines.append(f"[dim]{item.tokens:>4}[/dim] {item.kind[:4]} {escape(_short(item.title))}")
     if len(event.items) > limit:
