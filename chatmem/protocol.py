@@ -89,6 +89,61 @@ class RecallItem:
     tokens: int
 
 
+@dataclass(frozen=True)
+class MemoryRow:
+    """One line of the memory browser's list."""
+
+    id: str
+    kind: str  # person | event | fact | conversation
+    title: str
+    updated: float
+    pinned: bool = False
+    superseded: bool = False
+    is_self: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryVersion:
+    at: float
+    by: str  # user | extraction | import
+    text: str
+
+
+@dataclass(frozen=True)
+class MemoryRecord:
+    """Everything about one memory, for the browser's detail pane and its form."""
+
+    row: MemoryRow
+    text: str  # as it goes into the prompt
+    values: tuple[tuple[str, str], ...]  # (field, value as the form shows it), in FORM order
+    created: float
+    session_id: str  # provenance: the session and messages it came from
+    message_ids: tuple[str, ...]
+    superseded_by: str
+    history: tuple[MemoryVersion, ...]  # oldest first
+    transcript: tuple[ChatMessage, ...] = ()  # a Conversation's session
+
+
+# The memory form: each kind's fields as (field, label, hint), the main one first.
+FORM: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "person": (
+        ("name", "Name", "required"),
+        ("relation", "Relation to the user", "sister, friend, colleague… (self: the assistant)"),
+        ("alive", "Alive", "yes or no"),
+        ("relationships", "Relationships", "Name: relation, Name: relation"),
+        ("objectives", "Current objectives", ""),
+        ("details", "Details", ""),
+        ("personality", "Personality", ""),
+    ),
+    "event": (
+        ("note", "What happened", "required"),
+        ("dates", "Dates", "2024-11-02, next friday, 3 March… (made absolute)"),
+    ),
+    "fact": (("note", "Fact", "required"), ("source", "Source", "who said it, or a link")),
+    "conversation": (("summary", "Summary", "required"),),
+}
+
+
 # ---------------------------------------------------------------- requests (UI -> worker)
 
 
@@ -170,6 +225,56 @@ class Undo:
 
 
 @dataclass(frozen=True)
+class ListMemories:
+    """The browser's list: ``query`` words and filters (``type:person``, ``pinned``,
+    ``superseded``, ``recalled``, ``after:DATE``, ``before:DATE``) within ``group``."""
+
+    query: str = ""
+    group: str = "all"  # self | person | event | fact | conversation | all
+    superseded: bool = False  # show superseded memories too
+    limit: int = 500
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class ShowMemory:
+    memory_id: str
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class SaveMemory:
+    """Add (``memory_id`` "") or edit a memory from the form's text values."""
+
+    memory_id: str
+    kind: str
+    values: tuple[tuple[str, str], ...]
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class DeleteMemory:
+    memory_id: str
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class PinMemory:
+    memory_id: str
+    pinned: bool
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """Make this session the current one, showing ``message_id`` if given."""
+
+    session_id: str
+    message_id: str = ""
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
 class EndSession:
     """``/bye``: write this session's journal entry and open a new session."""
 
@@ -194,6 +299,12 @@ Request = (
     | Remember
     | Forget
     | Undo
+    | ListMemories
+    | ShowMemory
+    | SaveMemory
+    | DeleteMemory
+    | PinMemory
+    | OpenSession
     | EndSession
     | Shutdown
 )
@@ -209,6 +320,7 @@ class SessionLoaded:
     has_older: bool
     configured: bool  # a model and the means to reach it are set
     settings: Settings
+    focus_id: str = ""  # opened at this message: show it, not the bottom
     request_id: str = ""
 
 
@@ -295,9 +407,34 @@ class MemoryChanged:
     """A memory was added, updated, superseded, forgotten or restored."""
 
     change_id: str  # for Undo; "" when the change cannot be undone
-    verb: str  # Remembered | Updated | Superseded | Forgot | Undone
+    verb: str  # Remembered | Updated | Superseded | Forgot | Pinned | Unpinned | Undone
     kind: str
     title: str
+    memory_id: str = ""
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class MemoryList:
+    """The browser's list for a ``ListMemories``: counts per group, the newest rows first."""
+
+    groups: tuple[tuple[str, int], ...]  # (group, matching memories)
+    rows: tuple[MemoryRow, ...]
+    total: int  # matches in the group (rows holds at most the request's limit)
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class MemoryShown:
+    record: MemoryRecord | None  # None: no such memory (any more)
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class MemoryInvalid:
+    """A ``SaveMemory`` that was refused: nothing was saved."""
+
+    problems: tuple[tuple[str, str], ...]  # (field, what is wrong)
     request_id: str = ""
 
 
@@ -333,6 +470,9 @@ Event = (
     | LocalServerFound
     | SettingsSaved
     | MemoryChanged
+    | MemoryList
+    | MemoryShown
+    | MemoryInvalid
     | RecallUsed
     | WorkerDown
 )

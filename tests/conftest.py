@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from tests.fake_openai import FakeOpenAI
 # Snapshots show the base URL, so their server has a fixed port; they all run in one xdist
 # group (see tests/test_snapshots.py), so only one of them listens at a time.
 SNAP_PORT = 47310
+
+os.environ["TZ"] = "UTC"  # times on screen and in prompts do not depend on the machine
+time.tzset()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from textual.app import App
 from textual.binding import Binding
@@ -13,6 +13,9 @@ from textual.theme import Theme
 from chatmem import protocol as p
 from chatmem.config import Settings
 from chatmem.ui.screens.chat import ChatScreen
+
+if TYPE_CHECKING:
+    from chatmem.ui.screens.memories import MemoryBrowser
 
 
 class Link(Protocol):
@@ -32,7 +35,10 @@ class WorkerEvent(Message):
 class ChatmemApp(App[None]):
     CSS_PATH = "chatmem.tcss"
     TITLE = "chatmem"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f3", "memories", "Memories"),
+    ]
 
     def __init__(
         self,
@@ -55,6 +61,7 @@ class ChatmemApp(App[None]):
         self.blink = blink
         self.local: p.LocalServerFound | None = None
         self.chat = ChatScreen()
+        self.browser: MemoryBrowser | None = None  # made when first opened, then kept
         self._problems = list(problems)
         self._closed = False
         for theme in themes:
@@ -87,7 +94,29 @@ class ChatmemApp(App[None]):
             case p.Notice():
                 self.notify(event.text, severity=event.level, timeout=10)  # type: ignore[arg-type]
                 return
+            case p.MemoryList() | p.MemoryShown() | p.MemoryInvalid():
+                if self.browser is not None and self.browser.is_mounted:
+                    self.browser.handle(event)
+                return
+            case p.MemoryChanged():
+                if self.browser is not None and self.browser.is_mounted:
+                    self.browser.handle(event)
         await self.chat.handle(event)
+
+    def action_memories(self, memory_id: str = "") -> None:
+        """Open the memory browser (at ``memory_id`` if given), or go back to the chat."""
+        if self.browser is None:
+            from chatmem.ui.screens.memories import MemoryBrowser
+
+            self.browser = MemoryBrowser()
+            self.install_screen(self.browser, "memories")
+        if self.screen is self.browser:
+            if not memory_id:
+                self.pop_screen()
+        elif self.screen is self.chat:
+            self.push_screen("memories")
+        if memory_id:
+            self.browser.select(memory_id)
 
     def action_settings(self) -> None:
         from chatmem.ui.screens.settings import SettingsScreen  # not needed for the first paint

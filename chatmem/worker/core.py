@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECENT = 30  # messages sent to the UI when a session opens
+FOCUS_SPAN = 300  # opened at a message: sent from there on if it is at most this far back
 FLUSH_EVERY = 0.03  # seconds between ReplyDelta events: the UI renders batches, not tokens
 PROBE_TIMEOUT = 1.5
 JOURNAL_AT_QUIT = 1.0  # seconds quitting may wait for the journal entry; else at next start
@@ -68,6 +69,7 @@ class Worker:
         self.session_completion = 0
         self._system = ""
         self._recalled = ""  # memory text of the latest request: the next one is about as big
+        self._recalled_ids: set[str] = set()  # the memories in it (the browser's "recalled")
         self._prompts: dict[str, str] = {}
         self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
 
@@ -98,6 +100,18 @@ class Worker:
                 self._memory().forget(request.query, request.id)
             case p.Undo():
                 self._memory().undo(request.change_id, request.id)
+            case p.ListMemories():
+                self._memory().browse(request, self._recalled_ids)
+            case p.ShowMemory():
+                self._memory().show(request.memory_id, request.id)
+            case p.SaveMemory():
+                self._memory().save(request, self._session_id())
+            case p.DeleteMemory():
+                self._memory().delete(request.memory_id, request.id)
+            case p.PinMemory():
+                self._memory().pin(request.memory_id, request.pinned, request.id)
+            case p.OpenSession():
+                self._spawn(request.id, self._in_turn(self._switch_session(request)))
             case p.EndSession():
                 self._spawn(request.id, self._in_turn(self._end_session(request)))
             case p.Shutdown():
@@ -198,14 +212,19 @@ class Worker:
             self._spawn("llm-close", self.llm.close())
         self.llm = None  # built on first use: importing and creating the client is not free
 
-    def _open_session(self, session: p.SessionInfo, request_id: str) -> None:
+    def _open_session(self, session: p.SessionInfo, request_id: str, focus: str = "") -> None:
+        """Make ``session`` current; the UI gets its recent messages, or from ``focus`` on."""
         assert self.profile is not None
         store = self.profile.sessions
         self.session = session
         self.history, _ = store.recent(session.id, 10**9)
         self.session_prompt = sum(m.prompt_tokens for m in self.history)
         self.session_completion = sum(m.completion_tokens for m in self.history)
-        recent = self.history[-RECENT:]
+        start = len(self.history) - RECENT
+        at = next((i for i, m in enumerate(self.history) if m.id == focus), None)
+        if at is not None and len(self.history) - at <= FOCUS_SPAN:
+            start = min(start, at - 2)
+        recent = self.history[max(start, 0) :]
         self.emit(
             p.SessionLoaded(
                 session=session,
@@ -213,10 +232,20 @@ class Worker:
                 has_older=len(self.history) > len(recent),
                 configured=self.settings.configured,
                 settings=self.settings,
+                focus_id=focus if at is not None else "",
                 request_id=request_id,
             )
         )
         self._emit_usage(request_id)
+
+    async def _switch_session(self, request: p.OpenSession) -> None:
+        assert self.profile is not None
+        session = self.profile.sessions.get(request.session_id)
+        if session is None:
+            self.emit(p.Notice("warning", "That conversation is no longer stored.", request.id))
+            return
+        self.profile.sessions.flush()  # the one left gets its journal entry at the next start
+        self._open_session(session, request.id, request.message_id)
 
     def _load_older(self, request: p.LoadOlder) -> None:
         assert self.profile is not None and self.session is not None
@@ -332,6 +361,7 @@ class Worker:
         )
         self.emit(p.RecallUsed(recalled.items, recalled.tokens, recalled.semantic, request_id))
         self._recalled = recalled.text
+        self._recalled_ids = {item.id for item in recalled.items if item.kind != "message"}
         system = self._full_system()
         try:
             fitted = fit(

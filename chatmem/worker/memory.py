@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatmem import protocol as p
+from chatmem.memory.browse import Finder, FormProblems, parse_form, record
 from chatmem.memory.extract import ANSWER_SCHEMA, Change, Unparsable, parse_candidates, reconcile
 from chatmem.memory.index import terms
-from chatmem.memory.models import Memory, make_memory
+from chatmem.memory.models import Memory, clean_fields, make_memory
 from chatmem.memory.recall import Recall, Recalled, day
 from chatmem.memory.store import MemoryStore
 from chatmem.store.profile import Profile
@@ -68,6 +69,7 @@ class MemoryService:
         self.clock = clock
         self.emit = emit
         self.recall = Recall()
+        self.finder = Finder()
         self.undo_log: dict[str, list[Change]] = {}
         self.embeddings: Embeddings | None = None
         self.changed = asyncio.Event()  # set on every write: the embedder catches up
@@ -153,7 +155,11 @@ class MemoryService:
             self.undo_log[change_id] = [change]
             shown = change.after or change.before
             assert shown is not None
-            self.emit(p.MemoryChanged(change_id, change.verb, shown.kind, shown.title, request_id))
+            self.emit(
+                p.MemoryChanged(
+                    change_id, change.verb, shown.kind, shown.title, shown.id, request_id
+                )
+            )
 
     def _log_self_rename(self, before: Memory, after: Memory) -> None:
         old, new = before.fields.get("name"), after.fields.get("name")
@@ -177,7 +183,7 @@ class MemoryService:
                 self._delete(change.after.id)
             shown = change.before or change.after
             assert shown is not None
-            self.emit(p.MemoryChanged("", "Undone", shown.kind, shown.title, request_id))
+            self.emit(p.MemoryChanged("", "Undone", shown.kind, shown.title, shown.id, request_id))
 
     def remember(self, text: str, session_id: str, request_id: str) -> None:
         text = text.strip()
@@ -197,6 +203,66 @@ class MemoryService:
             self.emit(p.Notice("information", f"No memory matches {query!r}.", request_id))
             return
         self.apply([Change("Forgot", None, before=memory)], request_id)
+
+    # ------------------------------------------------------------ the browser
+
+    def browse(self, request: p.ListMemories, recalled: set[str]) -> None:
+        groups, rows, total = self.finder.search(
+            self.store, request.query, request.group, request.superseded, recalled, request.limit
+        )
+        self.emit(p.MemoryList(groups, tuple(rows), total, request.id))
+
+    def show(self, memory_id: str, request_id: str) -> None:
+        memory = self.store.get(memory_id)
+        transcript: tuple[p.ChatMessage, ...] = ()
+        if memory is not None and memory.kind == "conversation":
+            messages, _ = self.sessions.recent(memory.fields["session_id"], 10**9)
+            transcript = tuple(messages)
+        self.emit(p.MemoryShown(record(memory, transcript) if memory else None, request_id))
+
+    def save(self, request: p.SaveMemory, session_id: str) -> None:
+        """Add or edit from the form: everything checked first, nothing saved half-way."""
+        before = self.store.get(request.memory_id) if request.memory_id else None
+        kind = before.kind if before is not None else request.kind
+        if request.memory_id and before is None:
+            problems = [("", "That memory no longer exists.")]
+        elif kind == "conversation":
+            problems = [("", "Journal entries are written from their session and are read-only.")]
+        else:
+            try:
+                fields = parse_form(kind, dict(request.values), self.clock())
+                problems = []
+            except FormProblems as exc:
+                problems = exc.problems
+        if problems:
+            self.emit(p.MemoryInvalid(tuple(problems), request.id))
+            return
+        if before is None:
+            self.apply([Change("Remembered", make_memory(kind, fields, self.clock()))], request.id)
+            return
+        if before.is_self:
+            fields["relation"] = "self"  # there is always exactly one self
+        if clean_fields(kind, fields) == before.fields:
+            unchanged = (("", "Nothing changed: edit a field, or press Esc."),)
+            self.emit(p.MemoryInvalid(unchanged, request.id))
+            return
+        after = before.revised(fields, self.clock(), "user")
+        self.apply([Change("Updated", after, before)], request.id)
+
+    def delete(self, memory_id: str, request_id: str) -> None:
+        memory = self.store.get(memory_id)
+        if memory is None or memory.is_self:
+            text = "The assistant's own record cannot be deleted." if memory else "No such memory."
+            self.emit(p.Notice("warning", text, request_id))
+            return
+        self.apply([Change("Forgot", None, before=memory)], request_id)
+
+    def pin(self, memory_id: str, pinned: bool, request_id: str) -> None:
+        memory = self.store.get(memory_id)
+        if memory is None or memory.pinned == pinned:
+            return
+        verb = "Pinned" if pinned else "Unpinned"
+        self.apply([Change(verb, replace(memory, pinned=pinned), memory)], request_id)
 
     # ------------------------------------------------------------ with the model
 

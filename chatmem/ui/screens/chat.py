@@ -208,7 +208,14 @@ class ChatScreen(Screen):
         self.inflight = None
         self.streaming = None
         self.sub_title = event.settings.effective_model or "no model"
-        await self.transcript.show([_message_view(m) for m in event.messages])
+        views = [_message_view(m) for m in event.messages]
+        await self.transcript.show(views)
+        focus = next((v for v in views if v.message.id == event.focus_id), None)
+        if focus is not None:  # opened at a message (a memory's source): show it at the top
+            self.transcript.release_anchor()
+            self.call_after_refresh(
+                self.transcript.scroll_to_widget, focus.header, top=True, animate=False
+            )
         failed = [m for m in event.messages if m.role == "user" and m.status == "failed"]
         self.failed_id = failed[-1].id if failed else None
         if not event.configured:

@@ -56,7 +56,10 @@ def recall_text(event: RecallUsed, limit: int = 8) -> str:
         f"[dim]matched by {'words and meaning' if event.semantic else 'words'}[/dim]",
     ]
     for item in event.items[:limit]:
-        lines.append(f"[dim]{item.tokens:>4}[/dim] {item.kind[:4]} {escape(_short(item.title))}")
+        title = escape(_short(item.title))
+        if item.kind != "message":  # a click opens it in the memory browser
+            title = f"[@click=app.memories('{item.id}')]{title}[/]"
+        lines.append(f"[dim]{item.tokens:>4}[/dim] {item.kind[:4]} {title}")
     if len(event.items) > limit:
         lines.append(f"[dim]… and {len(event.items) - limit} more[/dim]")
     return "\n".join(lines)

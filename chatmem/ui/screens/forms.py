@@ -1,0 +1,111 @@
+"""Modal forms of the memory browser: add or edit a memory, confirm a deletion."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from chatmem import protocol as p
+
+ADDABLE = ("person", "event", "fact")  # journal entries come from sessions, not the form
+
+
+class MemoryForm(ModalScreen[None]):
+    """A field per attribute; the worker checks and saves, or says what is wrong."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, kind: str, memory_id: str, values: tuple[tuple[str, str], ...]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.memory_id = memory_id
+        self.values = dict(values)
+        self.request = ""  # the SaveMemory waiting for an answer
+
+    def compose(self) -> ComposeResult:
+        verb = "Edit" if self.memory_id else "New"
+        with VerticalScroll(id="form-box"):
+            yield Static(f"[b]{verb} {self.kind}[/b]", id="form-title")
+            if not self.memory_id:
+                yield Select(
+                    [(k.title(), k) for k in ADDABLE],
+                    value=self.kind,
+                    allow_blank=False,
+                    id="form-kind",
+                )
+            for key, label, hint in p.FORM[self.kind]:
+                yield Label(label, classes="form-label")
+                yield Input(self.values.get(key, ""), placeholder=hint, id=f"field-{key}")
+                yield Static("", id=f"problem-{key}", classes="form-problem")
+            yield Static("", id="problem-", classes="form-problem")
+            yield Static("[dim]Ctrl+S saves · Esc cancels[/dim]", id="form-keys")
+
+    def on_mount(self) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = self.app.blink
+        self.query(Input).first().focus()
+
+    async def on_select_changed(self, event: Select.Changed) -> None:
+        if event.value != self.kind and isinstance(event.value, str):
+            self.values.update(self._typed())
+            self.kind = event.value
+            await self.recompose()
+            self.on_mount()
+
+    def _typed(self) -> dict[str, str]:
+        fields = p.FORM[self.kind]
+        return {key: self.query_one(f"#field-{key}", Input).value for key, _, _ in fields}
+
+    def action_save(self) -> None:
+        for problem in self.query(".form-problem"):
+            problem.remove_class("-shown")
+        request = p.SaveMemory(self.memory_id, self.kind, tuple(self._typed().items()))
+        self.request = request.id
+        self.app.send(request)
+
+    def show_problems(self, event: p.MemoryInvalid) -> None:
+        if event.request_id != self.request:
+            return
+        for key, text in event.problems:
+            found = self.query(f"#problem-{key}")
+            target = found.first() if found else self.query_one("#problem-")
+            target.update(f"[$error]{escape(text)}[/]")
+            target.add_class("-shown")
+        first = next((key for key, _ in event.problems if key), "")
+        if first and self.query(f"#field-{first}"):
+            self.query_one(f"#field-{first}", Input).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss()
+
+
+class Confirm(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Yes", show=False),
+        Binding("n,escape", "answer(False)", "No", show=False),
+    ]
+
+    def __init__(self, question: str, yes: str) -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="confirm-box"):
+            yield Static(self.question)
+            with Horizontal(id="confirm-buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button("Cancel (n)", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

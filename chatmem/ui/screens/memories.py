@@ -1,0 +1,294 @@
+"""The memory browser: groups with counts, a filtered list, a detail pane; edits go to the worker.
+
+Nothing here reads the store: the screen asks (``ListMemories``, ``ShowMemory``) and draws the
+answers, dropping any answer to a question it has since replaced. Every change comes back as
+a ``MemoryChanged`` event, which refreshes what is shown — whoever made the change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from chatmem import protocol as p
+from chatmem.ui.screens.forms import Confirm, MemoryForm
+
+GROUP_NAMES = {
+    "self": "Self",
+    "person": "People",
+    "event": "Events",
+    "fact": "Facts",
+    "conversation": "Conversations",
+    "all": "All",
+}
+KIND_NAMES = {"person": "Person", "event": "Event", "fact": "Fact", "conversation": "Conversation"}
+REPLACED_BY = {"user": "you", "extraction": "the assistant", "import": "an import"}
+FILTER_HINT = "Filter: words, type:person, pinned, recalled, superseded, after:2024-11…"
+
+
+def when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def row_prompt(row: p.MemoryRow) -> str:
+    marks = ("📌 " if row.pinned else "") + ("[s]" if row.superseded else "")
+    end = "[/s]" if row.superseded else ""
+    day = dt.datetime.fromtimestamp(row.updated).strftime("%Y-%m-%d")
+    return f"[dim]{day}[/dim] {marks}{escape(row.title)}{end}"
+
+
+def detail_text(record: p.MemoryRecord, labels: dict[str, str]) -> str:
+    row = record.row
+    kind = "Self" if row.is_self else KIND_NAMES[row.kind]
+    state = [kind]
+    if row.pinned:
+        state.append("pinned")
+    if row.superseded:
+        state.append("[$warning]superseded[/]")
+    lines = [f"[b]{' · '.join(state)}[/b]", escape(record.text), ""]
+    width = max(len(labels[key]) for key, _ in record.values)
+    for key, value in record.values:
+        shown = escape(value) if value else "[dim]—[/dim]"
+        lines.append(f"[b]{labels[key]:<{width}}[/b]  {shown}")
+    lines += ["", f"[dim]Created {when(record.created)} · updated {when(row.updated)}[/dim]"]
+    if record.session_id and row.kind != "conversation":
+        said = f", message {record.message_ids[0]}" if record.message_ids else ""
+        lines.append(f"[dim]Learnt in session {record.session_id}{said} — o opens it[/dim]")
+    if record.superseded_by:
+        lines.append(f"[dim]Superseded by {record.superseded_by}[/dim]")
+    if record.history:
+        lines += ["", "[b]Earlier versions[/b]"]
+        for version in reversed(record.history):
+            by = REPLACED_BY.get(version.by, version.by)
+            lines.append(f"[dim]{when(version.at)}, replaced by {by}:[/dim]")
+            lines.append(f"  {escape(version.text)}")
+    if record.transcript:
+        lines += ["", "[b]Transcript[/b] [dim](read-only)[/dim]"]
+        for message in record.transcript:
+            who = "You" if message.role == "user" else "Assistant"
+            lines.append(f"[b]{who}[/b] [dim]{when(message.created)}[/dim]")
+            lines.append(escape(message.content))
+    return "\n".join(lines)
+
+
+class MemoryBrowser(Screen):
+    BINDINGS = [
+        Binding("escape,f3", "close", "Back to chat"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("a", "add", "Add"),
+        Binding("e", "edit", "Edit"),
+        Binding("d", "delete", "Delete"),
+        Binding("p", "pin", "Pin"),
+        Binding("u", "undo", "Undo"),
+        Binding("s", "toggle_superseded", "Superseded"),
+        Binding("o", "open_source", "Open source"),
+        Binding("r", "recalled", "Last request"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.group = "all"
+        self.show_superseded = False
+        self.rows: list[p.MemoryRow] = []
+        self.counts: dict[str, int] = {}
+        self.record: p.MemoryRecord | None = None
+        self.selected = ""  # memory id shown in the detail pane
+        self.last_change = ""  # what u takes back
+        self._list_request = ""
+        self._show_request = ""
+        self._pending_select = ""  # select this memory when the list next arrives
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with Horizontal():
+            yield OptionList(id="groups")
+            with Vertical(id="list-pane"):
+                yield Input(placeholder=FILTER_HINT, id="filter")
+                yield OptionList(id="memories")
+                yield Static("", id="list-status")
+            with VerticalScroll(id="detail"):
+                yield Static("[dim]Nothing selected.[/dim]", id="detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Memories"
+        self.query_one("#filter", Input).cursor_blink = self.app.blink
+        self.query_one("#memories", OptionList).focus()
+        self.refresh_list()
+
+    # ------------------------------------------------------------ asking the worker
+
+    def refresh_list(self) -> None:
+        request = p.ListMemories(
+            self.query_one("#filter", Input).value, self.group, self.show_superseded
+        )
+        self._list_request = request.id
+        self.app.send(request)
+
+    def show_memory(self, memory_id: str) -> None:
+        self.selected = memory_id
+        request = p.ShowMemory(memory_id)
+        self._show_request = request.id
+        self.app.send(request)
+
+    def select(self, memory_id: str) -> None:
+        """Show this memory and highlight it in the list once it is there (from the sidebar)."""
+        self._pending_select = memory_id
+        self.show_memory(memory_id)
+
+    # ------------------------------------------------------------ events from the worker
+
+    def handle(self, event: p.Event) -> None:
+        match event:
+            case p.MemoryList() if event.request_id == self._list_request:
+                self._show_list(event)
+            case p.MemoryShown() if event.request_id == self._show_request:
+                self._show_detail(event.record)
+            case p.MemoryChanged():
+                form = self.app.screen
+                if isinstance(form, MemoryForm) and form.request == event.request_id:
+                    form.dismiss()
+                if event.change_id:
+                    self.last_change = event.change_id
+                if event.memory_id and event.verb != "Forgot":
+                    self._pending_select = event.memory_id
+                self.refresh_list()
+                if self.selected:
+                    self.show_memory(self.selected)
+            case p.MemoryInvalid():
+                if isinstance(self.app.screen, MemoryForm):
+                    self.app.screen.show_problems(event)
+
+    def _show_list(self, event: p.MemoryList) -> None:
+        counts = self.counts = dict(event.groups)
+        groups = self.query_one("#groups", OptionList)
+        groups.clear_options()
+        groups.add_options(
+            Option(f"{GROUP_NAMES[g]} [dim]{counts.get(g, 0):,}[/dim]", id=g) for g in GROUP_NAMES
+        )
+        groups.highlighted = list(GROUP_NAMES).index(self.group)
+        self.rows = list(event.rows)
+        listing = self.query_one("#memories", OptionList)
+        keep = self._pending_select or self.selected
+        listing.clear_options()
+        listing.add_options(Option(row_prompt(row), id=row.id) for row in self.rows)
+        ids = [row.id for row in self.rows]
+        if keep in ids:
+            listing.highlighted = ids.index(keep)
+        elif ids:
+            listing.highlighted = 0
+        else:
+            self._show_detail(None)
+        self._pending_select = ""
+        shown = len(self.rows)
+        if not event.total and self.query_one("#filter", Input).value.strip():
+            status = "Nothing matches this filter."
+        elif shown == event.total:
+            status = f"{event.total:,} {'memory' if event.total == 1 else 'memories'}"
+        else:
+            status = f"{shown:,} newest of {event.total:,}: narrow the filter to see others"
+        self.query_one("#list-status", Static).update(f"[dim]{status}[/dim]")
+
+    def _show_detail(self, record: p.MemoryRecord | None) -> None:
+        self.record = record
+        body = self.query_one("#detail-body", Static)
+        if record is None:
+            self.selected = ""
+            body.update("[dim]Nothing selected.[/dim]")
+            return
+        labels = {key: label for key, label, _ in p.FORM[record.row.kind]}
+        body.update(detail_text(record, labels))
+
+    # ------------------------------------------------------------ the user
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.refresh_list()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#memories", OptionList).focus()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        option_id = event.option.id or ""
+        if event.option_list.id == "groups":
+            if option_id != self.group:
+                self.group = option_id
+                self.refresh_list()
+        elif option_id != self.selected:
+            self.show_memory(option_id)
+
+    def on_key(self, event) -> None:
+        if event.key == "down" and self.focused is self.query_one("#filter", Input):
+            self.query_one("#memories", OptionList).focus()
+            event.stop()
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_recalled(self) -> None:
+        """What went into the last request: the sidebar's list, here to browse."""
+        self.group = "all"
+        self.query_one("#filter", Input).value = "recalled"  # refreshes the list
+
+    def action_toggle_superseded(self) -> None:
+        self.show_superseded = not self.show_superseded
+        shown = "shown" if self.show_superseded else "hidden"
+        self.notify(f"Superseded memories {shown}.", timeout=3)
+        self.refresh_list()
+
+    def action_add(self) -> None:
+        kind = self.group if self.group in ("person", "event", "fact") else "fact"
+        self.app.push_screen(MemoryForm(kind, "", ()))
+
+    def action_edit(self) -> None:
+        record = self.record
+        if record is None:
+            return
+        if record.row.kind == "conversation":
+            self.notify("Journal entries are read-only.", timeout=4)
+            return
+        self.app.push_screen(MemoryForm(record.row.kind, record.row.id, record.values))
+
+    def action_delete(self) -> None:
+        record = self.record
+        if record is None:
+            return
+        if record.row.is_self:
+            self.notify("The assistant's own record cannot be deleted.", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.app.send(p.DeleteMemory(record.row.id))
+
+        question = f"Delete this {record.row.kind}?\n\n{escape(record.text)}"
+        self.app.push_screen(Confirm(question, "Delete"), confirmed)
+
+    def action_pin(self) -> None:
+        if self.record is not None:
+            self.app.send(p.PinMemory(self.record.row.id, not self.record.row.pinned))
+
+    def action_undo(self) -> None:
+        if self.last_change:
+            self.app.send(p.Undo(self.last_change))
+            self.last_change = ""
+        else:
+            self.notify("Nothing to undo.", timeout=3)
+
+    def action_open_source(self) -> None:
+        record = self.record
+        if record is None or not record.session_id:
+            self.notify("This memory does not come from a conversation.", timeout=3)
+            return
+        focus = record.message_ids[0] if record.message_ids else ""
+        self.app.send(p.OpenSession(record.session_id, focus))
+        self.app.pop_screen()
