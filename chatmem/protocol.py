@@ -232,7 +232,7 @@ class ListMemories:
     query: str = ""
     group: str = "all"  # self | person | event | fact | conversation | all
     superseded: bool = False  # show superseded memories too
-    limit: int = 500
+    limit: int = 100
     id: str = field(default_factory=new_id)
 
 

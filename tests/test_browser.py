@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from chatmem import protocol as p
+from chatmem.memory.models import make_memory
+from chatmem.store.profile import Profile
 from chatmem.ui.screens.forms import Confirm, MemoryForm
 from chatmem.ui.screens.memories import MemoryBrowser
 from tests.fake_openai import Reply
@@ -182,3 +186,21 @@ async def test_a_memory_opens_the_conversation_it_came_from(settings):
         assert app.screen is app.chat
         assert app.link.worker.session.id == "s-lisbon"
         assert [v.message.id for v in app.chat.transcript.views][:2] == ["u1", "a1"]
+
+
+async def test_a_long_list_comes_a_page_at_a_time(settings):
+    with Profile.open(Path(settings.data_dir), settings.profile) as profile:
+        profile.memories.put_many(
+            [make_memory("fact", {"note": f"fact number {i}"}, float(i)) for i in range(250)]
+        )
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        browser = await open_browser(pilot)
+        assert len(browser.rows) == 100 and browser.total == 251  # and the self
+        await pilot.press("end")
+        await settle(pilot)
+        assert len(browser.rows) == 200
+        await pilot.press("end")
+        await settle(pilot)
+        assert len(browser.rows) == 251
+        assert browser.rows[-1].title == "fact number 0" or browser.rows[-1].is_self

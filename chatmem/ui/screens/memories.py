@@ -30,11 +30,16 @@ GROUP_NAMES = {
 }
 KIND_NAMES = {"person": "Person", "event": "Event", "fact": "Fact", "conversation": "Conversation"}
 REPLACED_BY = {"user": "you", "extraction": "the assistant", "import": "an import"}
+PAGE = 100  # rows asked for at a time: an OptionList of hundreds costs a frame to build
 FILTER_HINT = "Filter: words, type:person, pinned, recalled, superseded, after:2024-11…"
 
 
 def when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def group_prompt(group: str, counts: dict[str, int]) -> str:
+    return f"{GROUP_NAMES[group]} [dim]{counts.get(group, 0):,}[/dim]"
 
 
 def row_prompt(row: p.MemoryRow) -> str:
@@ -97,11 +102,14 @@ class MemoryBrowser(Screen):
         self.group = "all"
         self.show_superseded = False
         self.rows: list[p.MemoryRow] = []
+        self.total = 0  # memories matching, of which rows holds the newest
+        self.limit = PAGE
         self.counts: dict[str, int] = {}
         self.record: p.MemoryRecord | None = None
         self.selected = ""  # memory id shown in the detail pane
         self.last_change = ""  # what u takes back
         self._list_request = ""
+        self.listed = ""  # the list request whose answer is on screen
         self._show_request = ""
         self._pending_select = ""  # select this memory when the list next arrives
 
@@ -119,15 +127,21 @@ class MemoryBrowser(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "Memories"
+        self.query_one("#groups", OptionList).add_options(
+            Option(group_prompt(group, {}), id=group) for group in GROUP_NAMES
+        )
+        self.query_one("#groups", OptionList).highlighted = list(GROUP_NAMES).index(self.group)
         self.query_one("#filter", Input).cursor_blink = self.app.blink
         self.query_one("#memories", OptionList).focus()
         self.refresh_list()
 
     # ------------------------------------------------------------ asking the worker
 
-    def refresh_list(self) -> None:
+    def refresh_list(self, more: bool = False) -> None:
+        """Ask for the list again (``more``: a page more of it, as the user scrolls down)."""
+        self.limit = self.limit + PAGE if more else PAGE
         request = p.ListMemories(
-            self.query_one("#filter", Input).value, self.group, self.show_superseded
+            self.query_one("#filter", Input).value, self.group, self.show_superseded, self.limit
         )
         self._list_request = request.id
         self.app.send(request)
@@ -169,16 +183,13 @@ class MemoryBrowser(Screen):
     def _show_list(self, event: p.MemoryList) -> None:
         counts = self.counts = dict(event.groups)
         groups = self.query_one("#groups", OptionList)
-        groups.clear_options()
-        groups.add_options(
-            Option(f"{GROUP_NAMES[g]} [dim]{counts.get(g, 0):,}[/dim]", id=g) for g in GROUP_NAMES
-        )
-        groups.highlighted = list(GROUP_NAMES).index(self.group)
+        for index, group in enumerate(GROUP_NAMES):
+            groups.replace_option_prompt_at_index(index, group_prompt(group, counts))
         self.rows = list(event.rows)
+        self.total = event.total
         listing = self.query_one("#memories", OptionList)
         keep = self._pending_select or self.selected
-        listing.clear_options()
-        listing.add_options(Option(row_prompt(row), id=row.id) for row in self.rows)
+        listing.set_options(Option(row_prompt(row), id=row.id) for row in self.rows)
         ids = [row.id for row in self.rows]
         if keep in ids:
             listing.highlighted = ids.index(keep)
@@ -193,8 +204,9 @@ class MemoryBrowser(Screen):
         elif shown == event.total:
             status = f"{event.total:,} {'memory' if event.total == 1 else 'memories'}"
         else:
-            status = f"{shown:,} newest of {event.total:,}: narrow the filter to see others"
+            status = f"{shown:,} newest of {event.total:,} (more as you scroll down)"
         self.query_one("#list-status", Static).update(f"[dim]{status}[/dim]")
+        self.listed = event.request_id
 
     def _show_detail(self, record: p.MemoryRecord | None) -> None:
         self.record = record
@@ -220,8 +232,12 @@ class MemoryBrowser(Screen):
             if option_id != self.group:
                 self.group = option_id
                 self.refresh_list()
-        elif option_id != self.selected:
-            self.show_memory(option_id)
+        else:
+            if option_id != self.selected:
+                self.show_memory(option_id)
+            near_end = event.option_index >= len(self.rows) - 5
+            if near_end and self.total > len(self.rows) and self.listed == self._list_request:
+                self.refresh_list(more=True)
 
     def on_key(self, event) -> None:
         if event.key == "down" and self.focused is self.query_one("#filter", Input):
