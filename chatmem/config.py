@@ -33,6 +33,8 @@ class Settings:
     max_retries: int = 2
     context_window: int | None = None  # CHATMEM_CONTEXT_WINDOW: overrides the table for this run
     memory_budget: int = 2000
+    fold_at_tokens: int = 0  # fold old turns into the summary past this (0: when they must)
+    fold_at_messages: int = 80  # … or past this many unsummarized messages
     embedding_model: str = ""  # "" = OpenAI's default, or the chat model elsewhere; "off"
     ollama_url: str = "http://127.0.0.1:11434"
     models: dict[str, ModelOverride] = field(default_factory=dict)
@@ -77,6 +79,8 @@ _ENV = {
     "CHATMEM_MAX_RETRIES": "max_retries",
     "CHATMEM_MEMORY_BUDGET": "memory_budget",
     "CHATMEM_EMBEDDING_MODEL": "embedding_model",
+    "CHATMEM_FOLD_AT_TOKENS": "fold_at_tokens",
+    "CHATMEM_FOLD_AT_MESSAGES": "fold_at_messages",
     "CHATMEM_OLLAMA_URL": "ollama_url",
 }
 _TYPES: dict[str, type] = {
@@ -90,6 +94,8 @@ _TYPES: dict[str, type] = {
     "context_window": int,
     "memory_budget": int,
     "embedding_model": str,
+    "fold_at_tokens": int,
+    "fold_at_messages": int,
     "ollama_url": str,
 }
 _MODEL_KEYS = {

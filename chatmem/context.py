@@ -1,4 +1,4 @@
-"""Assemble a request under the model's context window."""
+"""Assemble a request under the model's context window, folding old turns into a summary."""
 
 from __future__ import annotations
 
@@ -27,6 +27,56 @@ class Fitted:
 
 def message_tokens(message: ChatMessage, counter: TokenCounter) -> int:
     return message.tokens or counter.count_message(message.content)
+
+
+SUMMARY_HEADING = "# Earlier in this conversation (a summary; the messages follow it)"
+
+
+def with_summary(system: str, summary: str) -> str:
+    return f"{system}\n\n{SUMMARY_HEADING}\n\n{summary}" if summary else system
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When to fold: the unsummarized conversation passes ``tokens`` or ``messages``."""
+
+    tokens: int
+    messages: int
+
+
+def clip(text: str, counter: TokenCounter, limit: int) -> str:
+    """``text`` cut to about ``limit`` tokens (a summary the model made too long)."""
+    tokens = counter.count(text)
+    while tokens > limit and len(text) > 1:
+        text = text[: max(int(len(text) * limit / tokens * 0.95), 0)].rstrip() + "…"
+        tokens = counter.count(text)
+    return text
+
+
+def to_fold(
+    history: Sequence[ChatMessage],
+    counter: TokenCounter,
+    room: int,
+    limits: Thresholds,
+) -> int:
+    """How many of the oldest messages of ``history`` to fold into the summary now (0: none).
+
+    ``room`` is what the conversation may take of the window. Folding starts when the
+    conversation passes the token or the message threshold (or does not fit at all), and
+    keeps the newest messages verbatim: at most half of either threshold, at least two.
+    """
+    costs = [message_tokens(m, counter) for m in history]
+    cap = min(room, limits.tokens)
+    if sum(costs) <= cap and len(history) <= limits.messages:
+        return 0
+    keep_tokens, keep_messages = cap // 2, max(limits.messages // 2, 2)
+    kept = used = 0
+    for cost in reversed(costs):
+        if kept >= 2 and (used + cost > keep_tokens or kept >= keep_messages):
+            break
+        used += cost
+        kept += 1
+    return len(history) - kept
 
 
 def fit(

@@ -77,6 +77,11 @@ class Usage:
     session_prompt: int = 0
     session_completion: int = 0
     session_cost: float | None = None  # USD; None when the price is unknown
+    # What the next request holds besides the system prompt:
+    verbatim_messages: int = 0  # the newest messages, sent as they are
+    summary_tokens: int = 0  # the rolling summary of the older ones
+    summarized_messages: int = 0
+    memory_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -321,6 +326,8 @@ class SessionLoaded:
     configured: bool  # a model and the means to reach it are set
     settings: Settings
     focus_id: str = ""  # opened at this message: show it, not the bottom
+    summary: str = ""  # the rolling summary of the oldest messages, if the session has one
+    summarized: int = 0  # how many messages it stands for
     request_id: str = ""
 
 
@@ -415,6 +422,15 @@ class MemoryChanged:
 
 
 @dataclass(frozen=True)
+class ContextFolded:
+    """The oldest ``summarized`` messages are now sent as ``summary`` (all are still stored)."""
+
+    summarized: int
+    summary: str
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
 class MemoryList:
     """The browser's list for a ``ListMemories``: counts per group, the newest rows first."""
 
@@ -470,6 +486,7 @@ Event = (
     | LocalServerFound
     | SettingsSaved
     | MemoryChanged
+    | ContextFolded
     | MemoryList
     | MemoryShown
     | MemoryInvalid

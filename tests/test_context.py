@@ -5,7 +5,7 @@ from __future__ import annotations
 import tiktoken
 
 from chatmem.config import ModelOverride, Settings
-from chatmem.context import TooLarge, fit
+from chatmem.context import Thresholds, TooLarge, clip, fit, to_fold
 from chatmem.llm.models import DEFAULT_WINDOW, ModelTable
 from chatmem.protocol import ChatMessage
 from chatmem.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, clean_text, estimate
@@ -102,3 +102,32 @@ def test_model_table_prefix_match_overrides_and_unknown():
     assert info.cost(1_000_000, 500_000) == 2.0
     forced = ModelTable(Settings(context_window=2048)).lookup("gpt-4o")
     assert forced.context_window == 2048 and not forced.assumed
+
+
+def _said(n: int, words: int = 20) -> list[ChatMessage]:
+    return [
+        ChatMessage(f"m{i}", "user" if i % 2 == 0 else "assistant", "word " * words, float(i))
+        for i in range(n)
+    ]
+
+
+def test_folding_starts_at_the_token_or_the_message_threshold():
+    counter = TokenCounter("gpt-4o-mini")
+    history = _said(10)  # 10 messages of 24 tokens each (20 words + 4 of framing)
+    cost = counter.count_message(history[0].content)
+    assert to_fold(history, counter, 10_000, Thresholds(10**9, 80)) == 0
+    by_messages = to_fold(history, counter, 10_000, Thresholds(10**9, 6))
+    assert by_messages == 7  # keeps half of the threshold: 3 newest
+    by_tokens = to_fold(history, counter, 10_000, Thresholds(cost * 6, 80))
+    assert by_tokens == 7  # keeps what fits in half of 6 messages' worth
+    by_room = to_fold(history, counter, cost * 4, Thresholds(10**9, 80))
+    assert by_room == 8  # does not fit at all: keeps half the room, but never fewer than 2
+    assert to_fold(history[:2], counter, 1, Thresholds(1, 1)) == 0
+
+
+def test_clip_cuts_an_overlong_summary_to_its_limit():
+    counter = TokenCounter("gpt-4o-mini")
+    clipped = clip("lorem ipsum dolor " * 200, counter, 50)
+    assert counter.count(clipped) <= 50 and clipped.endswith("…")
+    assert clip("short", counter, 50) == "short"
+    assert clip("anything at all", counter, 0) == "…"

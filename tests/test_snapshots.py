@@ -138,3 +138,20 @@ def test_memory_notice_and_recall_in_the_sidebar(snap_compare, snap_settings, sn
         await pilot.pause(0.1)
 
     assert snap_compare(make_app(snap_settings), terminal_size=SIZE, run_before=run_before)
+
+
+def _fold_run(expand: bool):
+    async def run_before(pilot) -> None:
+        for i in range(3):
+            await send(f"Turn {i}: tell me more about tide pools.")(pilot)
+        if expand:
+            pilot.app.screen.query_one("#folded").collapsed = False
+            await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("expand", [False, True], ids=["collapsed", "expanded"])
+def test_folded_conversation_divider(snap_compare, snap_settings, expand):
+    app = make_app(replace(snap_settings, fold_at_messages=4))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_fold_run(expand))

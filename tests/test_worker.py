@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from chatmem import protocol as p
+from chatmem.context import SUMMARY_HEADING
 from chatmem.store.profile import Profile
+from chatmem.tokens import REPLY_PRIMING, TokenCounter
 from tests.fake_openai import Cut, Error, Hang, Reply
 from tests.harness import WorkerHarness
 
@@ -276,4 +278,59 @@ async def test_odd_unicode_round_trips(settings):
     h = await started(settings)
     stored = h.last(p.SessionLoaded).messages[0].content
     assert stored == text.replace("\ud800", "\ufffd")
+    await h.close()
+
+
+def request_tokens(request) -> int:
+    counter = TokenCounter("gpt-4o-mini")
+    messages = request.body["messages"]
+    return sum(counter.count_message(m["content"]) for m in messages) + REPLY_PRIMING
+
+
+async def test_a_long_conversation_is_folded_into_a_summary_that_fits(settings, fake_openai):
+    h = await started(replace(settings, context_window=600))
+    window = h.worker._model().context_window
+    reserve = h.worker._model().max_output_tokens
+    for i in range(16):
+        await h.request(p.SendMessage(f"message number {i} " + "padding " * 10))
+    assert not h.of(p.ReplyFailed)
+    for request in fake_openai.chat_requests():
+        assert request_tokens(request) <= window - reserve
+    last = fake_openai.chat_requests()[-1].body["messages"]
+    assert SUMMARY_HEADING in last[0]["content"]
+    assert last[-1]["content"].startswith("message number 15")
+    folds = [r for r in fake_openai.completion_requests() if "Summary so far" in str(r.body)]
+    assert len(folds) >= 2
+    first_summary = h.of(p.ContextFolded)[0].summary
+    assert first_summary in folds[1].body["messages"][1]["content"]  # carried forward
+    summarized = h.last(p.ContextFolded).summarized
+    await h.close()
+
+    h = await started(settings)  # resumed: the summary and the whole transcript are kept
+    loaded = h.last(p.SessionLoaded)
+    assert loaded.summarized == summarized and loaded.summary
+    assert len(h.worker.history) == 32
+    await h.close()
+
+
+async def test_the_message_threshold_folds_even_with_room_to_spare(settings, fake_openai):
+    h = await started(replace(settings, fold_at_messages=6))
+    for i in range(4):
+        await h.request(p.SendMessage(f"turn {i}"))
+    assert h.of(p.ContextFolded)
+    sent = fake_openai.chat_requests()[-1].body["messages"]
+    assert len(sent) <= 1 + 6 and SUMMARY_HEADING in sent[0]["content"]
+    assert h.last(p.UsageUpdated).usage.summarized_messages == h.last(p.ContextFolded).summarized
+    await h.close()
+
+
+async def test_when_the_model_cannot_summarize_the_oldest_turns_are_trimmed(settings, fake_openai):
+    h = await started(replace(settings, fold_at_messages=4))
+    for i in range(2):
+        await h.request(p.SendMessage(f"turn {i}"))
+    fake_openai.script_completion(Error(500, times=2))
+    await h.request(p.SendMessage("turn 2"))
+    assert "Could not summarize" in h.last(p.Notice).text
+    assert not h.of(p.ContextFolded) and not h.of(p.ReplyFailed)
+    assert fake_openai.chat_requests()[-1].body["messages"][-1]["content"] == "turn 2"
     await h.close()

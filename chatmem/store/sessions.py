@@ -118,6 +118,15 @@ class SessionStore:
         self._session(session_id).db.table("meta").update({"title": title}, doc_ids=[1])
         self._write_index({session_id})
 
+    def summary(self, session_id: str) -> tuple[str, int]:
+        """The rolling summary and how many of the oldest messages it stands for."""
+        meta = self._session(session_id).db.table("meta").get(doc_id=1) or {}
+        return meta.get("summary", ""), int(meta.get("summarized", 0))
+
+    def set_summary(self, session_id: str, summary: str, summarized: int) -> None:
+        meta = self._session(session_id).db.table("meta")
+        meta.update({"summary": summary, "summarized": summarized}, doc_ids=[1])
+
     def flush(self) -> None:
         """Write the counts and times the index has only in memory so far."""
         if self._dirty:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from chatmem import protocol as p
 from chatmem.config import Settings, save_settings
-from chatmem.context import TooLarge, fit
+from chatmem.context import Thresholds, TooLarge, clip, fit, to_fold, with_summary
 from chatmem.llm import errors
 from chatmem.llm.models import ModelInfo, ModelTable
 from chatmem.logs import register_secret
@@ -26,7 +26,7 @@ from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
 from chatmem.store.atomic import StoreError
 from chatmem.store.profile import Profile
-from chatmem.tokens import TokenCounter, clean_text
+from chatmem.tokens import REPLY_PRIMING, TokenCounter, clean_text
 from chatmem.worker.memory import MemoryService, open_profile
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ class Worker:
             self.counter = TokenCounter(self.model.name)
         self._system = load_prompt("system", paths.prompts_dir)
         self._prompts = {
-            name: load_prompt(name, paths.prompts_dir) for name in ("extract", "summarize")
+            name: load_prompt(name, paths.prompts_dir) for name in ("extract", "summarize", "fold")
         }
         if self.llm is not None:
             self._spawn("llm-close", self.llm.close())
@@ -225,6 +225,7 @@ class Worker:
         if at is not None and len(self.history) - at <= FOCUS_SPAN:
             start = min(start, at - 2)
         recent = self.history[max(start, 0) :]
+        summary, folded = store.summary(session.id)
         self.emit(
             p.SessionLoaded(
                 session=session,
@@ -233,6 +234,8 @@ class Worker:
                 configured=self.settings.configured,
                 settings=self.settings,
                 focus_id=focus if at is not None else "",
+                summary=summary,
+                summarized=folded,
                 request_id=request_id,
             )
         )
@@ -363,10 +366,11 @@ class Worker:
         self._recalled = recalled.text
         self._recalled_ids = {item.id for item in recalled.items if item.kind != "message"}
         system = self._full_system()
+        summary, folded = await self._fold(system, history, model, request_id)
         try:
             fitted = fit(
-                system,
-                history,
+                with_summary(system, summary),
+                history[folded:],
                 self._counter(),
                 model.context_window,
                 model.max_output_tokens,
@@ -428,6 +432,58 @@ class Worker:
             "What arrived is kept; press Ctrl+R to ask again.",
         )
         self._fail(user, error, partial if parts else None, request_id)
+
+    async def _fold(
+        self, system: str, history: list[p.ChatMessage], model: ModelInfo, request_id: str
+    ) -> tuple[str, int]:
+        """Fold the oldest turns into the session's rolling summary while the conversation is
+        past a threshold or does not fit; if the model cannot do it, they are trimmed instead."""
+        assert self.profile is not None and self.session is not None
+        store, counter = self.profile.sessions, self._counter()
+        summary, folded = store.summary(self.session.id)
+        folded = min(folded, len(history) - 1)
+        limits = Thresholds(self.settings.fold_at_tokens or 10**9, self.settings.fold_at_messages)
+        room = model.context_window - model.max_output_tokens - REPLY_PRIMING
+        while True:
+            left = room - counter.count_message(with_summary(system, summary))
+            count = to_fold(history[folded:], counter, left, limits)
+            if not count:
+                return summary, folded
+            chunk, used = [], 0  # what one summarizing request can take: half the window
+            for message in history[folded : folded + count]:
+                used += message.tokens or counter.count_message(message.content)
+                if chunk and used > room // 2:
+                    break
+                chunk.append(message)
+            transcript = "\n\n".join(
+                f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in chunk
+            )
+            asked = [
+                {"role": "system", "content": self._prompts["fold"]},
+                {
+                    "role": "user",
+                    "content": f"Summary so far:\n{summary or '(none)'}\n\n"
+                    f"Next messages:\n{transcript}",
+                },
+            ]
+            try:
+                new = (await self._llm().complete(asked, model.name)).strip()
+            except Exception as exc:
+                log.info("folding failed: %s", type(exc).__name__)
+                new = ""
+            if not new:
+                self.emit(
+                    p.Notice(
+                        "warning",
+                        "Could not summarize the older messages; the oldest are left out of "
+                        "this request instead (they are all still stored).",
+                        request_id,
+                    )
+                )
+                return summary, folded
+            summary, folded = clip(new, counter, room // 4), folded + len(chunk)
+            store.set_summary(self.session.id, summary, folded)
+            self.emit(p.ContextFolded(folded, summary, request_id))
 
     def _flush(self, reply_id: str, pending: list[str], request_id: str) -> None:
         if pending:
@@ -541,12 +597,21 @@ class Worker:
 
     def _emit_usage(self, request_id: str, last_prompt: int = 0, last_completion: int = 0) -> None:
         model, counter = self._model(), self._counter()
+        summary, folded = ("", 0)
+        if self.profile is not None and self.session is not None:
+            summary, folded = self.profile.sessions.summary(self.session.id)
+        verbatim = self.history[folded:]
         try:
-            context = fit(
-                self._full_system(), self.history, counter, model.context_window, 0
-            ).prompt_tokens
+            fitted = fit(
+                with_summary(self._full_system(), summary),
+                verbatim,
+                counter,
+                model.context_window,
+                0,
+            )
+            context, sent = fitted.prompt_tokens, len(verbatim) - fitted.dropped
         except TooLarge as exc:
-            context = exc.tokens
+            context, sent = exc.tokens, 0
         usage = p.Usage(
             model=model.name if self.settings.configured else "",
             context_tokens=context,
@@ -558,6 +623,10 @@ class Worker:
             session_prompt=self.session_prompt,
             session_completion=self.session_completion,
             session_cost=model.cost(self.session_prompt, self.session_completion),
+            verbatim_messages=sent,
+            summary_tokens=counter.count(summary) if summary else 0,
+            summarized_messages=folded,
+            memory_tokens=counter.count(self._recalled) if self._recalled else 0,
         )
         self.emit(p.UsageUpdated(usage, request_id))
 

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Collapsible, Footer, Header, Static
 
 from chatmem import protocol as p
 from chatmem.ui.collector import Collector
@@ -73,6 +73,8 @@ class ChatScreen(Screen):
         yield Header(icon="◆")
         with Horizontal():
             with Vertical(id="chat"):
+                with Collapsible(id="folded", title="", collapsed=True):
+                    yield Static("", id="summary")
                 yield Transcript(id="messages")
                 yield Banner(id="banner")
                 yield PromptInput(
@@ -83,6 +85,7 @@ class ChatScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(Banner).hide()
+        self.query_one("#folded").display = False
         self.transcript = self.query_one(Transcript)
         self.watch(self.transcript, "scroll_y", self._maybe_load_older, init=False)
         prompt = self.query_one(PromptInput)
@@ -172,6 +175,8 @@ class ChatScreen(Screen):
                 self.query_one(Sidebar).show_recall(event)
             case p.MemoryChanged():
                 self._memory_changed(event)
+            case p.ContextFolded():
+                self._show_folded(event.summarized, event.summary)
             case p.OlderMessages():
                 await self._prepend(event)
             case p.SettingsSaved():
@@ -202,7 +207,16 @@ class ChatScreen(Screen):
             line += "  [dim]F4 to undo[/dim]"
         self.notify(line, title="Memory", timeout=6)
 
+    def _show_folded(self, count: int, summary: str) -> None:
+        """The divider above the transcript: what the model now gets as a summary."""
+        folded = self.query_one("#folded", Collapsible)
+        folded.display = bool(count)
+        noun = "message" if count == 1 else "messages"
+        folded.title = f"{count:,} earlier {noun} summarized for the model (all are kept)"
+        self.query_one("#summary", Static).update(escape(summary))
+
     async def _load(self, event: p.SessionLoaded) -> None:
+        self._show_folded(event.summarized, event.summary)
         self.configured = event.configured
         self.has_older = event.has_older
         self.inflight = None

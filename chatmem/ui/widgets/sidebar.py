@@ -37,6 +37,12 @@ def usage_text(u: Usage) -> str:
         f"[b]Context{' (estimated)' if u.estimated else ''}[/b]",
         gauge(u.context_tokens, u.context_window),
         f"{approx}{u.context_tokens:,} / {window}",
+        f"[dim]{u.verbatim_messages:,} messages · memory {approx}{u.memory_tokens:,}[/dim]",
+        *(
+            [f"[dim]summary {approx}{u.summary_tokens:,} (of {u.summarized_messages:,})[/dim]"]
+            if u.summarized_messages
+            else []
+        ),
         "",
         "[b]Last turn[/b]",
         f"prompt  {approx}{u.last_prompt:,}",
