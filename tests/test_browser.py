@@ -24,12 +24,24 @@ def listed(app) -> list[str]:
     return [row.id for row in app.browser.rows]
 
 
+def seeded(settings):
+    """The app on the seeded profile, in a new session."""
+    seed(settings)
+    return make_app(settings, new_session=True)
+
+
 async def open_browser(pilot) -> MemoryBrowser:
     await settle(pilot)
     await pilot.press("f3")
     await settle(pilot)
     assert isinstance(pilot.app.screen, MemoryBrowser)
     return pilot.app.screen
+
+
+async def open_at(pilot, memory_id: str) -> None:
+    await open_browser(pilot)
+    pilot.app.browser.select(memory_id)
+    await settle(pilot)
 
 
 async def filter_by(pilot, text: str) -> None:
@@ -48,8 +60,7 @@ async def fill(pilot, **values: str) -> None:
 
 
 async def test_groups_counts_and_filters(settings):
-    seed(settings)
-    app = make_app(settings, new_session=True)
+    app = seeded(settings)
     async with app.run_test(size=SIZE) as pilot:
         browser = await open_browser(pilot)
         assert browser.counts == {
@@ -78,8 +89,7 @@ async def test_groups_counts_and_filters(settings):
 
 
 async def test_add_with_validation_then_edit_undo_delete_and_pin(settings):
-    seed(settings)
-    app = make_app(settings, new_session=True)
+    app = seeded(settings)
     async with app.run_test(size=SIZE) as pilot:
         await open_browser(pilot)
         before = len(store(app))
@@ -132,12 +142,9 @@ async def test_an_event_form_resolves_dates_and_refuses_what_it_cannot(settings)
 
 
 async def test_editing_the_self_logs_an_event(settings):
-    seed(settings)
-    app = make_app(settings, new_session=True)
+    app = seeded(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await open_browser(pilot)
-        app.browser.select("m-self")
-        await settle(pilot)
+        await open_at(pilot, "m-self")
         await pilot.press("e")
         await fill(pilot, name="Ada", relation="friend")
         me = store(app).get("m-self")
@@ -152,8 +159,7 @@ async def test_editing_the_self_logs_an_event(settings):
 async def test_changes_from_elsewhere_show_up_and_pins_reach_the_next_request(
     settings, fake_openai
 ):
-    seed(settings)
-    app = make_app(settings, new_session=True)
+    app = seeded(settings)
     async with app.run_test(size=SIZE) as pilot:
         await open_browser(pilot)
         app.send(p.Remember("I am learning Portuguese"))  # as extraction would, while open
@@ -175,12 +181,9 @@ async def test_changes_from_elsewhere_show_up_and_pins_reach_the_next_request(
 
 
 async def test_a_memory_opens_the_conversation_it_came_from(settings):
-    seed(settings)
-    app = make_app(settings, new_session=True)
+    app = seeded(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await open_browser(pilot)
-        app.browser.select("m-show")
-        await settle(pilot)
+        await open_at(pilot, "m-show")
         await pilot.press("o")
         await settle(pilot)
         assert app.screen is app.chat

@@ -33,56 +33,25 @@ def browse(*keys: str, select: str = "", filter_text: str | None = None, group: 
     return run_before
 
 
-def seeded(settings):
-    seed(settings)
-    return make_app(settings, new_session=True)
+SCREENS = {
+    **{f"lists_{group}": browse(group=group) for group in ("person", "event", "fact")},
+    "conversation_with_transcript": browse(group="conversation"),
+    "detail_with_history_and_provenance": browse(select="m-anna"),
+    "self_record": browse(select="m-self"),
+    "filter_with_results": browse(filter_text="anna"),
+    "filter_with_none": browse(filter_text="giraffe"),
+    "add_form": browse("a"),
+    "form_validation_error": browse("a", "ctrl+s"),
+    "delete_confirmation": browse("d", select="m-bees"),
+}
 
 
 def test_browser_with_only_the_self(snap_compare, snap_settings):
     assert snap_compare(make_app(snap_settings), terminal_size=SIZE, run_before=browse())
 
 
-@pytest.mark.parametrize("group", ["person", "event", "fact", "conversation"])
-def test_browser_lists_a_type(snap_compare, snap_settings, group):
-    app = seeded(snap_settings)
-    assert snap_compare(app, terminal_size=SIZE, run_before=browse(group=group))
-
-
-def test_browser_detail_with_history_and_provenance(snap_compare, snap_settings):
-    app = seeded(snap_settings)
-    assert snap_compare(app, terminal_size=SIZE, run_before=browse(select="m-anna"))
-
-
-def test_browser_self_record(snap_compare, snap_settings):
-    app = seeded(snap_settings)
-    assert snap_compare(app, terminal_size=SIZE, run_before=browse(select="m-self"))
-
-
-def test_browser_conversation_with_transcript(snap_compare, snap_settings):
-    app = seeded(snap_settings)
-    assert snap_compare(app, terminal_size=SIZE, run_before=browse(group="conversation"))
-
-
-def test_browser_filter_with_results(snap_compare, snap_settings):
-    app = seeded(snap_settings)
-    assert snap_compare(app, terminal_size=SIZE, run_before=browse(filter_text="anna"))
-
-
-def test_browser_filter_with_none(snap_compare, snap_settings):
-    app = seeded(snap_settings)
-    assert snap_compare(app, terminal_size=SIZE, run_before=browse(filter_text="giraffe"))
-
-
-def test_browser_add_form(snap_compare, snap_settings):
-    app = seeded(snap_settings)
-    assert snap_compare(app, terminal_size=SIZE, run_before=browse("a"))
-
-
-def test_browser_form_validation_error(snap_compare, snap_settings):
-    app = seeded(snap_settings)
-    assert snap_compare(app, terminal_size=SIZE, run_before=browse("a", "ctrl+s"))
-
-
-def test_browser_delete_confirmation(snap_compare, snap_settings):
-    app = seeded(snap_settings)
-    assert snap_compare(app, terminal_size=SIZE, run_before=browse("d", select="m-bees"))
+@pytest.mark.parametrize("screen", SCREENS)
+def test_browser(snap_compare, snap_settings, screen):
+    seed(snap_settings)
+    app = make_app(snap_settings, new_session=True)
+    assert snap_compare(app, terminal_size=SIZE, run_before=SCREENS[screen])

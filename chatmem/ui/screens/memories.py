@@ -156,6 +156,9 @@ class MemoryBrowser(Screen):
         """Show this memory and highlight it in the list once it is there (from the sidebar)."""
         self._pending_select = memory_id
         self.show_memory(memory_id)
+        ids = [row.id for row in self.rows]
+        if memory_id in ids:
+            self.query_one("#memories", OptionList).highlighted = ids.index(memory_id)
 
     # ------------------------------------------------------------ events from the worker
 
