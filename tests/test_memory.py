@@ -140,3 +140,14 @@ def test_meaning_adds_to_words_in_the_ranking():
     similar = {both.id: 0.9, meant.id: 0.8, worded.id: 0.2}  # 0.2: below the floor, ignored
     blended = [m.id for m, _ in recall.rank_memories("artist", memories, 1.0, similar)]
     assert blended[0] == both.id and set(blended) == set(memories)
+
+
+def test_the_form_offers_exactly_the_fields_a_memory_keeps():
+    from chatmem.memory.models import FIELDS, REQUIRED
+    from chatmem.protocol import FORM
+
+    for kind, form in FORM.items():
+        keys = [key for key, _, _ in form]
+        assert keys[0] == REQUIRED[kind]
+        linked = {"session_id"} if kind == "conversation" else set()  # set by the worker
+        assert set(keys) == set(FIELDS[kind]) - linked

@@ -62,6 +62,7 @@ class ChatmemApp(App[None]):
         self.local: p.LocalServerFound | None = None
         self.chat = ChatScreen()
         self.browser: MemoryBrowser | None = None  # made when first opened, then kept
+        self.last_change = ""  # the memory change F4 (u in the browser) takes back
         self._problems = list(problems)
         self._closed = False
         for theme in themes:
@@ -99,9 +100,18 @@ class ChatmemApp(App[None]):
                     self.browser.handle(event)
                 return
             case p.MemoryChanged():
+                if event.change_id:
+                    self.last_change = event.change_id
                 if self.browser is not None and self.browser.is_mounted:
                     self.browser.handle(event)
         await self.chat.handle(event)
+
+    def action_undo_memory(self) -> None:
+        if self.last_change:
+            self.send(p.Undo(self.last_change))
+            self.last_change = ""
+        else:
+            self.notify("No memory change to undo.", timeout=3)
 
     def action_memories(self, memory_id: str = "") -> None:
         """Open the memory browser (at ``memory_id`` if given), or go back to the chat."""

@@ -41,9 +41,9 @@ PROBE_TIMEOUT = 1.5
 JOURNAL_AT_QUIT = 1.0  # seconds quitting may wait for the journal entry; else at next start
 
 
-def _log_failure(task: asyncio.Task) -> None:
+def _log_failure(task: asyncio.Task, what: str = "the embedder") -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("background task failed", exc_info=task.exception())
+        log.error("%s failed", what, exc_info=task.exception())
 
 
 def new_message_id() -> str:
@@ -105,7 +105,7 @@ class Worker:
             case p.ShowMemory():
                 self._memory().show(request.memory_id, request.id)
             case p.SaveMemory():
-                self._memory().save(request, self._session_id())
+                self._memory().save(request)
             case p.DeleteMemory():
                 self._memory().delete(request.memory_id, request.id)
             case p.PinMemory():
@@ -133,8 +133,7 @@ class Worker:
         def done(t: asyncio.Task) -> None:
             self.tasks.discard(t)
             self.replies.pop(request_id, None)
-            if not t.cancelled() and t.exception() is not None:
-                log.error("request %s failed", request_id, exc_info=t.exception())
+            _log_failure(t, f"request {request_id}")
 
         task.add_done_callback(done)
 
@@ -582,7 +581,9 @@ class Worker:
         if not await self._journal(ended, request.id):
             self.emit(
                 p.Notice(
-                    "info", "The journal entry for that session will be written later.", request.id
+                    "information",
+                    "The journal entry for that session will be written later.",
+                    request.id,
                 )
             )
 

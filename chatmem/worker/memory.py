@@ -199,10 +199,16 @@ class MemoryService:
         if memory is None and terms(query):
             ranked = self.recall.rank_memories(query, self.store.memories, self.clock())
             memory = ranked[0][0] if ranked else None
-        if memory is None or memory.is_self:
-            self.emit(p.Notice("information", f"No memory matches {query!r}.", request_id))
-            return
-        self.apply([Change("Forgot", None, before=memory)], request_id)
+        self._forget(memory, f"No memory matches {query!r}.", request_id)
+
+    def _forget(self, memory: Memory | None, missing: str, request_id: str) -> None:
+        if memory is None:
+            self.emit(p.Notice("information", missing, request_id))
+        elif memory.is_self:
+            text = "The assistant's own record cannot be deleted."
+            self.emit(p.Notice("warning", text, request_id))
+        else:
+            self.apply([Change("Forgot", None, before=memory)], request_id)
 
     # ------------------------------------------------------------ the browser
 
@@ -220,7 +226,7 @@ class MemoryService:
             transcript = tuple(messages)
         self.emit(p.MemoryShown(record(memory, transcript) if memory else None, request_id))
 
-    def save(self, request: p.SaveMemory, session_id: str) -> None:
+    def save(self, request: p.SaveMemory) -> None:
         """Add or edit from the form: everything checked first, nothing saved half-way."""
         before = self.store.get(request.memory_id) if request.memory_id else None
         kind = before.kind if before is not None else request.kind
@@ -250,12 +256,7 @@ class MemoryService:
         self.apply([Change("Updated", after, before)], request.id)
 
     def delete(self, memory_id: str, request_id: str) -> None:
-        memory = self.store.get(memory_id)
-        if memory is None or memory.is_self:
-            text = "The assistant's own record cannot be deleted." if memory else "No such memory."
-            self.emit(p.Notice("warning", text, request_id))
-            return
-        self.apply([Change("Forgot", None, before=memory)], request_id)
+        self._forget(self.store.get(memory_id), "That memory no longer exists.", request_id)
 
     def pin(self, memory_id: str, pinned: bool, request_id: str) -> None:
         memory = self.store.get(memory_id)

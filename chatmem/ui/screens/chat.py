@@ -53,7 +53,7 @@ class ChatScreen(Screen):
         Binding("ctrl+r", "resend", "Resend"),
         Binding("f2", "app.settings", "Settings"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
-        Binding("f4", "undo_memory", "Undo memory", show=False),  # Ctrl+Z is the editor's undo
+        Binding("f4", "app.undo_memory", "Undo memory", show=False),  # Ctrl+Z is the editor's undo
     ]
 
     def __init__(self) -> None:
@@ -67,7 +67,6 @@ class ChatScreen(Screen):
         self.configured = True
         self.local_hint = ""
         self.collector = Collector()
-        self.last_change = ""  # the memory change F4 takes back
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -127,13 +126,6 @@ class ChatScreen(Screen):
         self.query_one(Banner).hide()
         self._set_status(self.failed_id, "ok")
         self.app.send(p.Resend(self.failed_id))
-
-    def action_undo_memory(self) -> None:
-        if self.last_change:
-            self.app.send(p.Undo(self.last_change))
-            self.last_change = ""
-        else:
-            self.notify("No memory change to undo.")
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one(Sidebar)
@@ -203,7 +195,6 @@ class ChatScreen(Screen):
     def _memory_changed(self, event: p.MemoryChanged) -> None:
         line = f"{event.verb} ({event.kind}): {escape(event.title)}"
         if event.change_id:
-            self.last_change = event.change_id
             line += "  [dim]F4 to undo[/dim]"
         self.notify(line, title="Memory", timeout=6)
 

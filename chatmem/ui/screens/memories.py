@@ -91,7 +91,7 @@ class MemoryBrowser(Screen):
         Binding("e", "edit", "Edit"),
         Binding("d", "delete", "Delete"),
         Binding("p", "pin", "Pin"),
-        Binding("u", "undo", "Undo"),
+        Binding("u", "app.undo_memory", "Undo"),
         Binding("s", "toggle_superseded", "Superseded"),
         Binding("o", "open_source", "Open source"),
         Binding("r", "recalled", "Last request"),
@@ -107,7 +107,6 @@ class MemoryBrowser(Screen):
         self.counts: dict[str, int] = {}
         self.record: p.MemoryRecord | None = None
         self.selected = ""  # memory id shown in the detail pane
-        self.last_change = ""  # what u takes back
         self._list_request = ""
         self.listed = ""  # the list request whose answer is on screen
         self._show_request = ""
@@ -172,8 +171,6 @@ class MemoryBrowser(Screen):
                 form = self.app.screen
                 if isinstance(form, MemoryForm) and form.request == event.request_id:
                     form.dismiss()
-                if event.change_id:
-                    self.last_change = event.change_id
                 if event.memory_id and event.verb != "Forgot":
                     self._pending_select = event.memory_id
                 self.refresh_list()
@@ -295,13 +292,6 @@ class MemoryBrowser(Screen):
     def action_pin(self) -> None:
         if self.record is not None:
             self.app.send(p.PinMemory(self.record.row.id, not self.record.row.pinned))
-
-    def action_undo(self) -> None:
-        if self.last_change:
-            self.app.send(p.Undo(self.last_change))
-            self.last_change = ""
-        else:
-            self.notify("Nothing to undo.", timeout=3)
 
     def action_open_source(self) -> None:
         record = self.record
