@@ -50,6 +50,8 @@ class SessionInfo:
     title: str
     created: float
     message_count: int
+    updated: float = 0.0  # the newest message
+    tokens: int = 0  # the whole transcript, as the model's tokenizer counts it
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,13 @@ class Profile:
             os.close(fd)
             raise
 
+    @staticmethod
+    def names(data_dir: Path) -> list[str]:
+        """The profiles stored under ``data_dir``, sorted."""
+        root = Path(data_dir) / "profiles"
+        found = root.iterdir() if root.is_dir() else ()
+        return sorted(d.name for d in found if d.is_dir() and _NAME.match(d.name))
+
     def close(self) -> None:
         if self._lock_fd >= 0:
             self.sessions.close()

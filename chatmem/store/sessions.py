@@ -42,11 +42,19 @@ class SessionStore:
         self._open: OrderedDict[str, _Open] = OrderedDict()
         self._index_db = self._open_index()
         self._info: dict[str, SessionInfo] = {}
-        self._updated: dict[str, float] = {}
+        self._uncounted: set[str] = set()  # indexed before tokens were: counted when opened
         for doc in self._index_db.table("sessions").all():
-            info = SessionInfo(doc["id"], doc["title"], doc["created"], doc["message_count"])
+            info = SessionInfo(
+                doc["id"],
+                doc["title"],
+                doc["created"],
+                doc["message_count"],
+                doc.get("updated", doc["created"]),
+                doc.get("tokens", 0),
+            )
             self._info[info.id] = info
-            self._updated[info.id] = doc.get("updated", info.created)
+            if "tokens" not in doc:
+                self._uncounted.add(info.id)
         self._dirty: set[str] = set()
 
     # ------------------------------------------------------------ index
@@ -75,27 +83,27 @@ class SessionStore:
             except StoreError:
                 continue
             meta = session.table("meta").get(doc_id=1)
-            count = len(session.table("messages"))
+            messages = session.table("messages").all()
             session.close()
             if meta:
-                table.insert({**meta, "message_count": count, "updated": meta["created"]})
+                updated = max((m["created"] for m in messages), default=meta["created"])
+                tokens = sum(m.get("tokens", 0) for m in messages)
+                info = SessionInfo(meta["id"], meta["title"], meta["created"], len(messages))
+                table.insert(asdict(replace(info, updated=updated, tokens=tokens)))
 
     def _write_index(self, ids: set[str]) -> None:
         from tinydb import Query
 
         table = self._index_db.table("sessions")
         for session_id in ids:
-            info = self._info[session_id]
-            doc = {**asdict(info), "updated": self._updated[session_id]}
-            table.upsert(doc, Query().id == session_id)
+            table.upsert(asdict(self._info[session_id]), Query().id == session_id)
 
     # ------------------------------------------------------------ sessions
 
     def create(self, now: float, title: str = "", session_id: str = "") -> SessionInfo:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
-        info = SessionInfo(session_id or f"{stamp}-{secrets.token_hex(3)}", title, now, 0)
+        info = SessionInfo(session_id or f"{stamp}-{secrets.token_hex(3)}", title, now, 0, now)
         self._info[info.id] = info
-        self._updated[info.id] = now
         self._session(info.id).db.table("meta").insert(
             {"id": info.id, "title": title, "created": now}
         )
@@ -108,15 +116,31 @@ class SessionStore:
     def latest(self) -> SessionInfo | None:
         if not self._info:
             return None
-        return self._info[max(self._info, key=lambda sid: (self._updated[sid], sid))]
+        return max(self._info.values(), key=lambda s: (s.updated, s.id))
 
     def list(self) -> list[SessionInfo]:
-        return sorted(self._info.values(), key=lambda s: (self._updated[s.id], s.id), reverse=True)
+        """Every session, the most recently used first."""
+        for session_id in list(self._uncounted):
+            self._session(session_id)  # counts its tokens
+        return sorted(self._info.values(), key=lambda s: (s.updated, s.id), reverse=True)
 
     def rename(self, session_id: str, title: str) -> None:
         self._info[session_id] = replace(self._info[session_id], title=title)
         self._session(session_id).db.table("meta").update({"title": title}, doc_ids=[1])
         self._write_index({session_id})
+
+    def delete(self, session_id: str) -> None:
+        """Remove the session and its transcript file."""
+        from tinydb import Query
+
+        entry = self._open.pop(session_id, None)
+        if entry is not None:
+            entry.db.close()
+        self._info.pop(session_id, None)
+        self._dirty.discard(session_id)
+        self._uncounted.discard(session_id)
+        self._index_db.table("sessions").remove(Query().id == session_id)
+        (self.dir / f"{session_id}.json").unlink(missing_ok=True)
 
     def summary(self, session_id: str) -> tuple[str, int]:
         """The rolling summary and how many of the oldest messages it stands for."""
@@ -151,6 +175,11 @@ class SessionStore:
         db, _ = self._open_or_set_aside(path, "session", "that session starts empty.")
         messages = [_message(doc) for doc in db.table("messages").all()]
         entry = _Open(db, messages, {m.id: i for i, m in enumerate(messages)})
+        if session_id in self._uncounted:
+            self._uncounted.discard(session_id)
+            tokens = sum(m.tokens for m in messages)
+            self._info[session_id] = replace(self._info[session_id], tokens=tokens)
+            self._dirty.add(session_id)
         self._open[session_id] = entry
         while len(self._open) > OPEN_SESSIONS:
             _, old = self._open.popitem(last=False)
@@ -158,13 +187,24 @@ class SessionStore:
         return entry
 
     def append(self, session_id: str, message: ChatMessage) -> None:
+        self.extend(session_id, [message])
+
+    def extend(self, session_id: str, messages: list[ChatMessage]) -> None:
+        """Add messages at the end (one write however many)."""
+        if not messages:
+            return
         entry = self._session(session_id)
-        entry.db.table("messages").insert(asdict(message))
-        entry.index[message.id] = len(entry.messages)
-        entry.messages.append(message)
+        entry.db.table("messages").insert_multiple(asdict(m) for m in messages)
+        for message in messages:
+            entry.index[message.id] = len(entry.messages)
+            entry.messages.append(message)
         info = self._info[session_id]
-        self._info[session_id] = replace(info, message_count=len(entry.messages))
-        self._updated[session_id] = max(message.created, self._updated[session_id])
+        self._info[session_id] = replace(
+            info,
+            message_count=len(entry.messages),
+            updated=max(info.updated, *(m.created for m in messages)),
+            tokens=info.tokens + sum(m.tokens for m in messages),
+        )
         self._dirty.add(session_id)
 
     def update(self, session_id: str, message: ChatMessage) -> None:
