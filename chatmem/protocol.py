@@ -55,6 +55,28 @@ class SessionInfo:
 
 
 @dataclass(frozen=True)
+class SessionRow:
+    """One line of the sessions screen."""
+
+    session: SessionInfo
+    memories: int  # memories learnt in it (its journal entry included)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A message that matches a transcript search, with the part that matched."""
+
+    session_id: str
+    session_title: str
+    message_id: str
+    role: str
+    created: float
+    snippet: str
+    marks: tuple[tuple[int, int], ...]  # (start, end) of each match in ``snippet``
+    replying_to: str = ""  # the message before it, clipped: the context of an answer
+
+
+@dataclass(frozen=True)
 class ErrorInfo:
     """A failure the user can act on; ``message`` names the base URL and model."""
 
@@ -193,6 +215,15 @@ class LoadOlder:
 
 
 @dataclass(frozen=True)
+class LoadNewer:
+    """A session opened at an older message: the ones after ``after_id``."""
+
+    after_id: str
+    limit: int = 50
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
 class ListModels:
     base_url: str
     api_key: str = ""
@@ -283,8 +314,63 @@ class OpenSession:
 
 @dataclass(frozen=True)
 class EndSession:
-    """``/bye``: write this session's journal entry and open a new session."""
+    """``/bye`` or a new session: write this one's journal entry and open a new one."""
 
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class ListSessions:
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class SearchSessions:
+    """Messages of every session holding all the words of ``query``, newest first."""
+
+    query: str
+    limit: int = 50
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class RenameSession:
+    session_id: str
+    title: str
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class DeleteSession:
+    """Delete a session's transcript; its memories too only if ``with_memories``."""
+
+    session_id: str
+    with_memories: bool = False
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class ExportSession:
+    """Write the session to ``path``: Markdown, or JSON when the name ends in ``.json``."""
+
+    session_id: str
+    path: str
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class ImportSession:
+    """Add the session in a JSON export at ``path``."""
+
+    path: str
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class SwitchProfile:
+    """Close this profile's store and open ``name``'s (made if new) at its latest session."""
+
+    name: str
     id: str = field(default_factory=new_id)
 
 
@@ -301,6 +387,7 @@ Request = (
     | Resend
     | Cancel
     | LoadOlder
+    | LoadNewer
     | ListModels
     | SaveSettings
     | Remember
@@ -313,6 +400,13 @@ Request = (
     | PinMemory
     | OpenSession
     | EndSession
+    | ListSessions
+    | SearchSessions
+    | RenameSession
+    | DeleteSession
+    | ExportSession
+    | ImportSession
+    | SwitchProfile
     | Shutdown
 )
 
@@ -323,11 +417,12 @@ Request = (
 @dataclass(frozen=True)
 class SessionLoaded:
     session: SessionInfo
-    messages: tuple[ChatMessage, ...]  # the most recent ones, oldest first
+    messages: tuple[ChatMessage, ...]  # the most recent ones (or from focus_id on), oldest first
     has_older: bool
     configured: bool  # a model and the means to reach it are set
     settings: Settings
     focus_id: str = ""  # opened at this message: show it, not the bottom
+    has_newer: bool = False  # opened at an older message: later ones come with LoadNewer
     summary: str = ""  # the rolling summary of the oldest messages, if the session has one
     summarized: int = 0  # how many messages it stands for
     request_id: str = ""
@@ -383,6 +478,13 @@ class UsageUpdated:
 class OlderMessages:
     messages: tuple[ChatMessage, ...]
     has_older: bool
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class NewerMessages:
+    messages: tuple[ChatMessage, ...]
+    has_newer: bool
     request_id: str = ""
 
 
@@ -467,6 +569,33 @@ class RecallUsed:
 
 
 @dataclass(frozen=True)
+class SessionList:
+    """Every session of the profile, the most recently used first (also after each change)."""
+
+    rows: tuple[SessionRow, ...]
+    current: str  # the session the chat shows
+    profile: str
+    profiles: tuple[str, ...]  # every profile in the data directory
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class SessionUpdated:
+    """A session's title changed (generated after its first exchange, or renamed)."""
+
+    session: SessionInfo
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: str
+    hits: tuple[SearchHit, ...]
+    total: int  # matching messages (hits holds the newest of them)
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
 class WorkerDown:
     """Sent by the link, not the worker: the worker process died and is restarting."""
 
@@ -484,6 +613,7 @@ Event = (
     | ReplyFailed
     | UsageUpdated
     | OlderMessages
+    | NewerMessages
     | ModelsListed
     | LocalServerFound
     | SettingsSaved
@@ -493,6 +623,9 @@ Event = (
     | MemoryShown
     | MemoryInvalid
     | RecallUsed
+    | SessionList
+    | SessionUpdated
+    | SearchResults
     | WorkerDown
 )
 

@@ -91,6 +91,10 @@ def _embed(text: str, dims: int = 64) -> list[float]:
     return [v / norm for v in vec]
 
 
+def _titling(body: dict) -> bool:
+    return "short title" in str((body.get("messages") or [{}])[0].get("content", ""))
+
+
 class FakeOpenAI:
     def __init__(
         self,
@@ -110,6 +114,7 @@ class FakeOpenAI:
         self.requests: list[Recorded] = []
         self._queue: deque[Behaviour] = deque()  # streamed chat replies
         self._completions: deque[Behaviour] = deque()  # whole answers (extraction, journal)
+        self._titles: deque[Behaviour] = deque()  # a session's title, asked after its first reply
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _Server(("127.0.0.1", port), _Handler)
@@ -151,6 +156,10 @@ class FakeOpenAI:
         """Queue behaviours for the next non-streamed requests (memory extraction, journal)."""
         self._enqueue(self._completions, behaviours)
 
+    def script_title(self, *behaviours: Behaviour) -> None:
+        """Queue answers to title requests (else: "Notes on" and the first three words)."""
+        self._enqueue(self._titles, behaviours)
+
     def _enqueue(self, queue: deque[Behaviour], behaviours: Sequence[Behaviour]) -> None:
         with self._lock:
             for b in behaviours:
@@ -161,8 +170,13 @@ class FakeOpenAI:
         return [r for r in self._completion_posts() if r.body.get("stream")]
 
     def completion_requests(self) -> list[Recorded]:
-        """Non-streamed requests: memory extraction and journal entries."""
-        return [r for r in self._completion_posts() if not r.body.get("stream")]
+        """Non-streamed requests: memory extraction, journal entries, folding (not titles)."""
+        return [
+            r for r in self._completion_posts() if not r.body.get("stream") and not _titling(r.body)
+        ]
+
+    def title_requests(self) -> list[Recorded]:
+        return [r for r in self._completion_posts() if _titling(r.body)]
 
     def embedding_requests(self) -> list[Recorded]:
         with self._lock:
@@ -177,10 +191,16 @@ class FakeOpenAI:
             self.requests.append(rec)
 
     def _next(self, body: dict) -> Behaviour:
-        queue = self._queue if body.get("stream") else self._completions
+        titling = _titling(body)
+        queue = (
+            self._titles if titling else self._queue if body.get("stream") else self._completions
+        )
         with self._lock:
             if queue:
                 return queue.popleft()
+        if titling:
+            said = str(body["messages"][-1].get("content", "")).removeprefix("User: ").split()
+            return Reply("Notes on " + " ".join(said[:3]))
         if not body.get("stream") and body.get("response_format"):
             return Reply('{"memories": []}')
         last = next(

@@ -1,4 +1,4 @@
-"""A profile with a few memories of every kind, fixed ids and times: browser tests start here."""
+"""A profile with two sessions and memories of every kind, fixed ids and times."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from chatmem import protocol as p
 from chatmem.config import Settings
 from chatmem.memory.models import make_memory
 from chatmem.store.profile import Profile
+from chatmem.tokens import TokenCounter
 from tests.harness import FIXED_TIME
 
 DAY = 86400.0
@@ -19,14 +20,28 @@ def seed(settings: Settings) -> None:
     with Profile.open(Path(settings.data_dir), settings.profile) as profile:
         sessions = profile.sessions
         sessions.create(T0, "Lisbon plans", session_id="s-lisbon")
-        said = [
-            p.ChatMessage("u1", "user", "My sister Anna lives in Lisbon.", T0),
-            p.ChatMessage("a1", "assistant", "Lisbon is lovely. Does Anna paint?", T0 + 5),
-            p.ChatMessage("u2", "user", "Yes, landscapes. Her show opens on 3 October.", T0 + 60),
-            p.ChatMessage("a2", "assistant", "I will remember the opening.", T0 + 65),
-        ]
-        for message in said:
-            sessions.append("s-lisbon", message)
+        counter = TokenCounter("gpt-4o-mini")
+
+        def said(message_id: str, role: str, text: str, at: float) -> p.ChatMessage:
+            return p.ChatMessage(message_id, role, text, at, counter.count_message(text))
+
+        sessions.extend(
+            "s-lisbon",
+            [
+                said("u1", "user", "My sister Anna lives in Lisbon.", T0),
+                said("a1", "assistant", "Lisbon is lovely. Does Anna paint?", T0 + 5),
+                said("u2", "user", "Yes, landscapes. Her show opens on 3 October.", T0 + 60),
+                said("a2", "assistant", "I will remember the opening.", T0 + 65),
+            ],
+        )
+        sessions.create(T0 + DAY, "Beekeeping", session_id="s-bees")
+        sessions.extend(
+            "s-bees",
+            [
+                said("u3", "user", "My bees swarmed twice this spring.", T0 + DAY),
+                said("a3", "assistant", "Twice! Did you catch the swarm?", T0 + DAY + 5),
+            ],
+        )
         anna = make_memory(
             "person",
             {"name": "Anna", "relation": "sister", "details": "lives in Porto"},
@@ -71,6 +86,13 @@ def seed(settings: Settings) -> None:
                 T0 + 70,
                 "s-lisbon",
                 memory_id="m-journal",
+            ),
+            make_memory(
+                "conversation",
+                {"summary": "The user's bees swarmed twice this spring.", "session_id": "s-bees"},
+                T0 + DAY + 10,
+                "s-bees",
+                memory_id="m-journal-bees",
             ),
         ]
         for memory in memories:

@@ -80,6 +80,16 @@ class Recall:
         context = previous.content if previous is not None else ""
         self.turn_index.add(turn.id, f"{speaker} {message.content} {message.content} {context}")
 
+    def remove_session(self, session_id: str) -> None:
+        for turn_id in self._session_turns.pop(session_id, ()):
+            self.turns.pop(turn_id, None)
+            self.turn_index.remove(turn_id)
+
+    def previous_turn(self, turn: Turn) -> Turn | None:
+        order = self._session_turns.get(turn.session_id, [])
+        at = order.index(turn.id) if turn.id in order else 0
+        return self.turns.get(order[at - 1]) if at > 0 else None
+
     def rank_memories(
         self,
         query: str,

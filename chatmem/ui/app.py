@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.theme import Theme
 
 from chatmem import protocol as p
@@ -16,6 +17,7 @@ from chatmem.ui.screens.chat import ChatScreen
 
 if TYPE_CHECKING:
     from chatmem.ui.screens.memories import MemoryBrowser
+    from chatmem.ui.screens.sessions import SessionsScreen
 
 
 class Link(Protocol):
@@ -38,6 +40,7 @@ class ChatmemApp(App[None]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f3", "memories", "Memories"),
+        Binding("f5", "sessions", "Sessions"),
     ]
 
     def __init__(
@@ -62,6 +65,7 @@ class ChatmemApp(App[None]):
         self.local: p.LocalServerFound | None = None
         self.chat = ChatScreen()
         self.browser: MemoryBrowser | None = None  # made when first opened, then kept
+        self.sessions: SessionsScreen | None = None  # likewise
         self.last_change = ""  # the memory change F4 (u in the browser) takes back
         self._problems = list(problems)
         self._closed = False
@@ -84,6 +88,10 @@ class ChatmemApp(App[None]):
     async def on_worker_event(self, message: WorkerEvent) -> None:
         event = message.event
         match event:
+            case p.SessionLoaded() if event.settings.profile != self.settings.profile:
+                self.settings = event.settings
+                if self._shown(self.browser):
+                    self.browser.refresh_list()  # another profile: other memories
             case p.SessionLoaded() | p.SettingsSaved():
                 self.settings = event.settings
             case p.LocalServerFound():
@@ -96,15 +104,23 @@ class ChatmemApp(App[None]):
                 self.notify(event.text, severity=event.level, timeout=10)  # type: ignore[arg-type]
                 return
             case p.MemoryList() | p.MemoryShown() | p.MemoryInvalid():
-                if self.browser is not None and self.browser.is_mounted:
+                if self._shown(self.browser):
                     self.browser.handle(event)
                 return
             case p.MemoryChanged():
                 if event.change_id:
                     self.last_change = event.change_id
-                if self.browser is not None and self.browser.is_mounted:
+                if self._shown(self.browser):
                     self.browser.handle(event)
+            case p.SessionList() | p.SearchResults():
+                if self._shown(self.sessions):
+                    self.sessions.handle(event)
+                return
         await self.chat.handle(event)
+
+    @staticmethod
+    def _shown(screen: Screen | None) -> bool:
+        return screen is not None and screen.is_mounted
 
     def action_undo_memory(self) -> None:
         if self.last_change:
@@ -120,13 +136,32 @@ class ChatmemApp(App[None]):
 
             self.browser = MemoryBrowser()
             self.install_screen(self.browser, "memories")
-        if self.screen is self.browser:
-            if not memory_id:
-                self.pop_screen()
-        elif self.screen is self.chat:
-            self.push_screen("memories")
+        if self.screen is not self.browser:
+            self._open("memories")
+        elif not memory_id:
+            self.pop_screen()
         if memory_id:
             self.browser.select(memory_id)
+
+    def action_sessions(self) -> None:
+        """Open the sessions screen, or go back to the chat."""
+        if self.sessions is None:
+            from chatmem.ui.screens.sessions import SessionsScreen
+
+            self.sessions = SessionsScreen()
+            self.install_screen(self.sessions, "sessions")
+        if self.screen is self.sessions:
+            self.pop_screen()
+            return
+        if self.sessions.is_mounted:
+            self.sessions.refresh_list()
+        self._open("sessions")
+
+    def _open(self, name: str) -> None:
+        """Show an installed screen over the chat (closing any other one first)."""
+        while len(self.screen_stack) > 1 and self.screen is not self.chat:
+            self.pop_screen()
+        self.push_screen(name)
 
     def action_settings(self) -> None:
         from chatmem.ui.screens.settings import SettingsScreen  # not needed for the first paint

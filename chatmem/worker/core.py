@@ -28,14 +28,14 @@ from chatmem.store.atomic import StoreError
 from chatmem.store.profile import Profile
 from chatmem.tokens import REPLY_PRIMING, TokenCounter, clean_text
 from chatmem.worker.memory import MemoryService, open_profile
+from chatmem.worker.sessions import SessionService, clean_title, fallback_title
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
 
 log = logging.getLogger(__name__)
 
-RECENT = 30  # messages sent to the UI when a session opens
-FOCUS_SPAN = 300  # opened at a message: sent from there on if it is at most this far back
+RECENT = 30  # messages sent to the UI when a session opens (or from the message it opens at)
 FLUSH_EVERY = 0.03  # seconds between ReplyDelta events: the UI renders batches, not tokens
 PROBE_TIMEOUT = 1.5
 JOURNAL_AT_QUIT = 1.0  # seconds quitting may wait for the journal entry; else at next start
@@ -57,6 +57,7 @@ class Worker:
         self.settings = Settings()
         self.profile: Profile | None = None
         self.memory: MemoryService | None = None
+        self.sessions: SessionService | None = None
         self.session: p.SessionInfo | None = None
         self.history: list[p.ChatMessage] = []
         self.llm: LLM | None = None
@@ -90,6 +91,11 @@ class Worker:
                     task.cancel()
             case p.LoadOlder():
                 self._load_older(request)
+            case p.LoadNewer():
+                at = next((i for i, m in enumerate(self.history) if m.id == request.after_id), 0)
+                newer = self.history[at + 1 : at + 1 + request.limit]
+                more = at + 1 + len(newer) < len(self.history)
+                self.emit(p.NewerMessages(tuple(newer), more, request.id))
             case p.ListModels():
                 self._spawn(request.id, self._list_models(request))
             case p.SaveSettings():
@@ -114,6 +120,22 @@ class Worker:
                 self._spawn(request.id, self._in_turn(self._switch_session(request)))
             case p.EndSession():
                 self._spawn(request.id, self._in_turn(self._end_session(request)))
+            case p.ListSessions():
+                self._sessions().list(self._session_id(), request.id)
+            case p.SearchSessions():
+                self._sessions().search(request.query, request.limit, request.id)
+            case p.RenameSession():
+                self._renamed(self._sessions().rename(request.session_id, request.title, ""))
+                self._sessions().list(self._session_id(), request.id)
+            case p.DeleteSession():
+                self._spawn(request.id, self._in_turn(self._delete_session(request)))
+            case p.ExportSession():
+                self._sessions().export(request.session_id, request.path, request.id)
+            case p.ImportSession():
+                if self._sessions().import_file(request.path, request.id) is not None:
+                    self._sessions().list(self._session_id(), request.id)
+            case p.SwitchProfile():
+                await self._switch_profile(request)
             case p.Shutdown():
                 await self._journal_at_quit()
                 await self.close()
@@ -150,21 +172,29 @@ class Worker:
             else:
                 return
 
+    async def _close_profile(self) -> None:
+        """Stop every task (a reply keeps what arrived) and close the store."""
+        current = asyncio.current_task()
+        running = [t for t in (*self.tasks, self.embedder) if t is not None and t is not current]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        self.embedder = None
+        if self.memory is not None:
+            self.memory.close()
+            self.memory = None
+        if self.profile is not None:
+            self.profile.close()
+            self.profile = None
+        self.sessions = None
+
     def _embedding(self) -> bool:
         running = self.embedder is not None and not self.embedder.done()
         return running and self.memory is not None and not self.memory.caught_up.is_set()
 
     async def close(self) -> None:
-        running = [*self.tasks, *([self.embedder] if self.embedder is not None else [])]
-        for task in running:
-            task.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
-        if self.memory is not None:
-            self.memory.close()
-        if self.profile is not None:
-            self.profile.close()
-            self.profile = None
+        await self._close_profile()
         if self.llm is not None:
             await self.llm.close()
             self.llm = None
@@ -175,25 +205,55 @@ class Worker:
         self._configure(request.settings)
         if self.profile is None:
             try:
-                self.profile, self.memory = open_profile(
-                    Path(self.settings.data_dir), self.settings.profile, self.clock, self.emit
-                )
+                self._use_profile(self.settings.profile)
             except StoreError as exc:
                 self.emit(p.Notice("error", str(exc), request.id))
                 return
-        store = self.profile.sessions
-        for notice in self.profile.notices:
-            self.emit(p.Notice("warning", notice, request.id))
-        self.profile.notices.clear()
-        session = None if request.new_session else store.latest()
-        if session is None:
-            session = store.create(self.clock())
-        self._open_session(session, request.id)
+        self._opened(request.new_session, request.id)
         if not self.settings.configured:
             self._spawn(request.id + ":probe", self._probe_local(request.id))
-        else:
-            self._spawn(request.id + ":journal", self._journal_waiting())
+
+    def _use_profile(self, name: str) -> None:
+        self.profile, self.memory = open_profile(
+            Path(self.settings.data_dir), name, self.clock, self.emit
+        )
+        self.sessions = SessionService(self.profile, self.memory, self.emit)
+
+    def _opened(self, new_session: bool, request_id: str) -> None:
+        """The profile is open: say what it noticed, show its latest session, start the
+        background work."""
+        assert self.profile is not None
+        store = self.profile.sessions
+        for notice in self.profile.notices:
+            self.emit(p.Notice("warning", notice, request_id))
+        self.profile.notices.clear()
+        session = None if new_session else store.latest()
+        if session is None:
+            session = store.create(self.clock())
+        self._open_session(session, request_id)
+        if self.settings.configured:
+            self._spawn(request_id + ":journal", self._journal_waiting())
             self._embed_memories()
+
+    async def _switch_profile(self, request: p.SwitchProfile) -> None:
+        """Open the other profile first (it may be locked or invalid), then close this one."""
+        if self.profile is not None and request.name == self.profile.root.name:
+            return
+        old = (self.profile, self.memory, self.sessions)
+        try:
+            self._use_profile(request.name)
+        except StoreError as exc:
+            self.profile, self.memory, self.sessions = old
+            self.emit(p.Notice("error", str(exc), request.id))
+            return
+        new = (self.profile, self.memory, self.sessions)
+        self.profile, self.memory, self.sessions = old
+        await self._close_profile()
+        self.profile, self.memory, self.sessions = new
+        self.settings = replace(self.settings, profile=request.name)
+        self._recalled, self._recalled_ids = "", set()
+        self._opened(False, request.id)
+        self.emit(p.Notice("information", f"Profile {request.name!r} is open.", request.id))
 
     def _configure(self, settings: Settings) -> None:
         if settings.api_key:
@@ -205,7 +265,8 @@ class Worker:
             self.counter = TokenCounter(self.model.name)
         self._system = load_prompt("system", paths.prompts_dir)
         self._prompts = {
-            name: load_prompt(name, paths.prompts_dir) for name in ("extract", "summarize", "fold")
+            name: load_prompt(name, paths.prompts_dir)
+            for name in ("extract", "summarize", "fold", "title")
         }
         if self.llm is not None:
             self._spawn("llm-close", self.llm.close())
@@ -219,22 +280,23 @@ class Worker:
         self.history, _ = store.recent(session.id, 10**9)
         self.session_prompt = sum(m.prompt_tokens for m in self.history)
         self.session_completion = sum(m.completion_tokens for m in self.history)
-        start = len(self.history) - RECENT
+        start = max(len(self.history) - RECENT, 0)
         at = next((i for i, m in enumerate(self.history) if m.id == focus), None)
-        if at is not None and len(self.history) - at <= FOCUS_SPAN:
-            start = min(start, at - 2)
-        recent = self.history[max(start, 0) :]
+        if at is not None:
+            start = min(start, max(at - 2, 0))  # the message and what led to it
+        shown = self.history[start : start + RECENT]
         summary, folded = store.summary(session.id)
         self.emit(
             p.SessionLoaded(
                 session=session,
-                messages=tuple(recent),
-                has_older=len(self.history) > len(recent),
+                messages=tuple(shown),
+                has_older=start > 0,
                 configured=self.settings.configured,
                 settings=self.settings,
                 focus_id=focus if at is not None else "",
                 summary=summary,
                 summarized=folded,
+                has_newer=start + len(shown) < len(self.history),
                 request_id=request_id,
             )
         )
@@ -333,6 +395,8 @@ class Worker:
         self._memory().add_turn(self.session.id, message)
         self.history.append(message)
         self.emit(p.MessageSaved(message, request.id))
+        if not self.session.title:
+            self._renamed(self._sessions().rename(self.session.id, fallback_title(text), ""))
         await self._reply(message, request.id)
 
     async def _resend(self, request: p.Resend) -> None:
@@ -422,6 +486,8 @@ class Worker:
                 user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok"
             )
             self._spawn(request_id + ":extract", self._extract(user, reply, request_id))
+            if sum(m.role == "assistant" for m in self.history) == 1:
+                self._spawn(request_id + ":title", self._title(user, reply))
             return
         partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
         error = p.ErrorInfo(
@@ -587,9 +653,42 @@ class Worker:
                 )
             )
 
+    async def _delete_session(self, request: p.DeleteSession) -> None:
+        assert self.profile is not None
+        self._sessions().delete(request.session_id, request.with_memories, request.id)
+        if request.session_id == self._session_id():  # the chat showed it: show the latest
+            store = self.profile.sessions
+            self._open_session(store.latest() or store.create(self.clock()), request.id)
+        self._sessions().list(self._session_id(), request.id)
+
+    def _renamed(self, info: p.SessionInfo | None) -> None:
+        if info is not None and info.id == self._session_id():
+            self.session = info
+
+    async def _title(self, user: p.ChatMessage, reply: p.ChatMessage) -> None:
+        """Name the session after its first exchange (the fallback stays if the model fails)."""
+        assert self.session is not None
+        session = self.session
+        asked = [
+            {"role": "system", "content": self._prompts["title"]},
+            {"role": "user", "content": f"User: {user.content}\n\nAssistant: {reply.content}"},
+        ]
+        try:
+            title = clean_title(await self._llm().complete(asked, self._model().name))
+        except Exception as exc:
+            log.info("no title for %s: %s", session.id, type(exc).__name__)
+            return
+        stored = self.profile.sessions.get(session.id) if self.profile is not None else None
+        if title and stored is not None and stored.title == fallback_title(user.content):
+            self._renamed(self._sessions().rename(session.id, title, ""))
+
     def _memory(self) -> MemoryService:
         assert self.memory is not None
         return self.memory
+
+    def _sessions(self) -> SessionService:
+        assert self.sessions is not None
+        return self.sessions
 
     def _session_id(self) -> str:
         return self.session.id if self.session is not None else ""

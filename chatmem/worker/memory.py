@@ -210,6 +210,16 @@ class MemoryService:
         else:
             self.apply([Change("Forgot", None, before=memory)], request_id)
 
+    def forget_session(self, session_id: str, request_id: str) -> int:
+        """Delete every memory learnt in a session (its journal entry too); how many."""
+        doomed = [m for m in self.store if m.session_id == session_id and not m.is_self]
+        for memory in doomed:
+            self._delete(memory.id)
+        if doomed:
+            title = f"{len(doomed):,} learnt in a deleted conversation"
+            self.emit(p.MemoryChanged("", "Forgot", "memories", title, "", request_id))
+        return len(doomed)
+
     # ------------------------------------------------------------ the browser
 
     def browse(self, request: p.ListMemories, recalled: set[str]) -> None:

@@ -20,6 +20,7 @@ from chatmem.ui.widgets.sidebar import Sidebar
 from chatmem.ui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
+    from chatmem.config import Settings
     from chatmem.ui.widgets.message import MessageView
 
 
@@ -28,6 +29,12 @@ def _message_view(message: p.ChatMessage, streaming: bool = False) -> MessageVie
     from chatmem.ui.widgets.message import MessageView
 
     return MessageView(message, streaming)
+
+
+def _subtitle(settings: Settings) -> str:
+    """The model, and the profile unless it is the default one."""
+    model = settings.effective_model or "no model"
+    return model if settings.profile == "default" else f"{model} · profile {settings.profile}"
 
 
 def slash_command(text: str) -> p.Request | None:
@@ -62,8 +69,11 @@ class ChatScreen(Screen):
         self.streaming: MessageView | None = None
         self.failed_id: str | None = None  # the user message Ctrl+R resends
         self.unsent = ""  # text of the last SendMessage, until the worker stored it
+        self.session_id = ""
         self.has_older = False
-        self.loading_older = False
+        self.loading_older = ""  # the LoadOlder on its way: answers to any other are stale
+        self.has_newer = False  # opened at an older message (a search hit, a memory's source)
+        self.loading_newer = ""
         self.configured = True
         self.local_hint = ""
         self.collector = Collector()
@@ -86,7 +96,7 @@ class ChatScreen(Screen):
         self.query_one(Banner).hide()
         self.query_one("#folded").display = False
         self.transcript = self.query_one(Transcript)
-        self.watch(self.transcript, "scroll_y", self._maybe_load_older, init=False)
+        self.watch(self.transcript, "scroll_y", self._maybe_load_more, init=False)
         prompt = self.query_one(PromptInput)
         prompt.cursor_blink = self.app.blink
         prompt.focus()
@@ -109,6 +119,8 @@ class ChatScreen(Screen):
                 "A reply is still coming: wait, or press Esc to stop it.", severity="warning"
             )
             return
+        if self.has_newer:  # back to the end of the conversation first, where it goes on
+            self.app.send(p.OpenSession(self.session_id))
         self.unsent = event.text
         self.query_one(PromptInput).clear()
         self.app.send(p.SendMessage(event.text))
@@ -131,11 +143,22 @@ class ChatScreen(Screen):
         sidebar = self.query_one(Sidebar)
         sidebar.display = not sidebar.display
 
-    def _maybe_load_older(self, scroll_y: float) -> None:
+    def _maybe_load_more(self, scroll_y: float) -> None:
         views = self.transcript.views
-        if scroll_y <= 0 and self.has_older and not self.loading_older and views:
-            self.loading_older = True
-            self.app.send(p.LoadOlder(views[0].message.id))
+        if not views:
+            return
+        if scroll_y <= 0 and self.has_older and not self.loading_older:
+            older = p.LoadOlder(views[0].message.id)
+            self.loading_older = older.id
+            self.app.send(older)
+        if scroll_y < self.transcript.max_scroll_y - 1:
+            return
+        if self.has_newer and not self.loading_newer:
+            newer = p.LoadNewer(views[-1].message.id)
+            self.loading_newer = newer.id
+            self.app.send(newer)
+        elif not self.has_newer and not self.transcript.is_anchored:
+            self.transcript.anchor()  # at the end again: follow new replies
 
     # ------------------------------------------------------------ worker events
 
@@ -169,11 +192,15 @@ class ChatScreen(Screen):
                 self._memory_changed(event)
             case p.ContextFolded():
                 self._show_folded(event.summarized, event.summary)
-            case p.OlderMessages():
+            case p.OlderMessages() if event.request_id == self.loading_older:
                 await self._prepend(event)
+            case p.NewerMessages() if event.request_id == self.loading_newer:
+                await self._extend(event)
+            case p.SessionUpdated() if event.session.id == self.session_id:
+                self.title = event.session.title or "chatmem"
             case p.SettingsSaved():
                 self.configured = event.configured
-                self.sub_title = event.settings.effective_model
+                self.sub_title = _subtitle(event.settings)
                 if event.configured:
                     self.query_one(Banner).hide()
                 else:
@@ -209,18 +236,29 @@ class ChatScreen(Screen):
     async def _load(self, event: p.SessionLoaded) -> None:
         self._show_folded(event.summarized, event.summary)
         self.configured = event.configured
-        self.has_older = event.has_older
+        self.session_id = event.session.id
+        self.has_older = self.has_newer = False  # nothing to load while the list is replaced
+        self.loading_older = self.loading_newer = ""
         self.inflight = None
         self.streaming = None
-        self.sub_title = event.settings.effective_model or "no model"
+        self.title = event.session.title or "chatmem"
+        self.sub_title = _subtitle(event.settings)
         views = [_message_view(m) for m in event.messages]
         await self.transcript.show(views)
         focus = next((v for v in views if v.message.id == event.focus_id), None)
-        if focus is not None:  # opened at a message (a memory's source): show it at the top
-            self.transcript.release_anchor()
-            self.call_after_refresh(
-                self.transcript.scroll_to_widget, focus.header, top=True, animate=False
-            )
+
+        def ready() -> None:
+            if focus is not None:  # opened at a message: show it at the top, marked
+                self.transcript.scroll_to_widget(focus.header, top=True, animate=False)
+                for part in focus.parts:
+                    part.add_class("-found")
+            self.has_older, self.has_newer = event.has_older, event.has_newer
+
+        if focus is not None:
+            self.transcript.anchor(False)  # until the user scrolls back to the end
+            self.call_after_refresh(ready)
+        else:
+            ready()
         failed = [m for m in event.messages if m.role == "user" and m.status == "failed"]
         self.failed_id = failed[-1].id if failed else None
         if not event.configured:
@@ -239,8 +277,14 @@ class ChatScreen(Screen):
         if await self.transcript.append(view):
             self.has_older = True
 
+    async def _extend(self, event: p.NewerMessages) -> None:
+        self.loading_newer = ""
+        self.has_newer = event.has_newer
+        for message in event.messages:
+            await self._append(_message_view(message))
+
     async def _prepend(self, event: p.OlderMessages) -> None:
-        self.loading_older = False
+        self.loading_older = ""
         self.has_older = event.has_older
         await self.transcript.prepend([_message_view(m) for m in event.messages])
 

@@ -1,4 +1,4 @@
-"""Modal forms of the memory browser: add or edit a memory, confirm a deletion."""
+"""Modal forms: add or edit a memory, confirm a deletion, ask for a line of text."""
 
 from __future__ import annotations
 
@@ -86,26 +86,64 @@ class MemoryForm(ModalScreen[None]):
         self.dismiss()
 
 
-class Confirm(ModalScreen[bool]):
+class Confirm(ModalScreen[str]):
+    """A yes/no question, with an optional third answer (``also``, key m); dismissed with
+    "yes", "also" or ""."""
+
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes", show=False),
-        Binding("n,escape", "answer(False)", "No", show=False),
+        Binding("y,enter", "answer('yes')", "Yes", show=False),
+        Binding("m", "answer('also')", show=False),
+        Binding("n,escape", "answer('')", "No", show=False),
     ]
 
-    def __init__(self, question: str, yes: str) -> None:
+    def __init__(self, question: str, yes: str, also: str = "") -> None:
         super().__init__()
         self.question = question
         self.yes = yes
+        self.also = also
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="confirm-box"):
             yield Static(self.question)
             with Horizontal(id="confirm-buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                if self.also:
+                    yield Button(f"{self.also} (m)", variant="error", id="also")
                 yield Button("Cancel (n)", id="no")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        self.action_answer("" if event.button.id == "no" else str(event.button.id))
 
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+    def action_answer(self, answer: str) -> None:
+        if answer != "also" or self.also:
+            self.dismiss(answer)
+
+
+class Ask(ModalScreen[str | None]):
+    """One line of text: Enter gives it back, Esc gives None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, value: str = "", hint: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.value = value
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="confirm-box"):
+            yield Static(self.question)
+            yield Input(self.value, id="answer")
+            yield Static(f"[dim]{self.hint}Enter to confirm · Esc to cancel[/dim]", id="form-keys")
+
+    def on_mount(self) -> None:
+        answer = self.query_one("#answer", Input)
+        answer.cursor_blink = self.app.blink
+        answer.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

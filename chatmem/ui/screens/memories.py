@@ -282,8 +282,8 @@ class MemoryBrowser(Screen):
             self.notify("The assistant's own record cannot be deleted.", severity="warning")
             return
 
-        def confirmed(yes: bool | None) -> None:
-            if yes:
+        def confirmed(answer: str | None) -> None:
+            if answer == "yes":
                 self.app.send(p.DeleteMemory(record.row.id))
 
         question = f"Delete this {record.row.kind}?\n\n{escape(record.text)}"
