@@ -4,6 +4,9 @@ Each app runs in a pseudo-terminal; a marker character is typed every few millis
 from the moment the process starts, and the clock stops when the app paints it. Both apps
 are measured alternately in the same run. Prints the medians and the ratio (target <= 1.25).
 
+Then the headless command line: ``chatmem memories list`` on a profile of 1,000 memories,
+launch to exit, next to ``python -c pass``.
+
     python benchmarks/startup.py [--runs 7]
 """
 
@@ -76,10 +79,36 @@ def time_to_echo(argv: list[str], env: dict[str, str], timeout: float = 30.0) ->
         os.close(master)
 
 
+def time_to_exit(argv: list[str], env: dict[str, str]) -> float:
+    """Seconds from spawn until the process has exited (its output thrown away)."""
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def seed_memories(data_dir: Path, count: int) -> None:
+    from chatmem.memory.models import make_memory
+    from chatmem.store.profile import Profile
+
+    now = time.time()
+    with Profile.open(data_dir, "default") as profile:
+        profile.memories.put_many(
+            [make_memory("fact", {"note": f"fact number {i}"}, now - i) for i in range(count)]
+        )
+
+
+def report(times: dict[str, list[float]]) -> dict[str, float]:
+    med = {name: statistics.median(t) for name, t in times.items()}
+    for name, t in times.items():
+        print(f"{name:<21} median {med[name] * 1000:7.1f} ms   min {min(t) * 1000:7.1f} ms")
+    return med
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
@@ -105,10 +134,24 @@ def main() -> None:
         for _ in range(args.runs):
             for name, argv in apps.items():
                 times[name].append(time_to_echo(argv, env))
-    med = {name: statistics.median(t) for name, t in times.items()}
-    for name, t in times.items():
-        print(f"{name:<13} median {med[name] * 1000:7.1f} ms   min {min(t) * 1000:7.1f} ms")
+
+        seed_memories(Path(tmp) / "data" / "chatmem", 1000)
+        commands = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "chatmem memories list": [sys.executable, "-m", "chatmem", "memories", "list"],
+        }
+        exits: dict[str, list[float]] = {name: [] for name in commands}
+        for argv in commands.values():  # warm the bytecode caches once
+            time_to_exit(argv, env)
+        for _ in range(args.runs):
+            for name, argv in commands.items():
+                exits[name].append(time_to_exit(argv, env))
+    med = report(times)
     print(f"ratio chatmem/bare = {med['chatmem'] / med['bare textual']:.2f} (target <= 1.25)")
+    print()
+    med = report(exits)
+    extra = med["chatmem memories list"] - med["python -c pass"]
+    print(f"chatmem memories list (1,000 memories): {extra * 1000:.1f} ms over python -c pass")
 
 
 if __name__ == "__main__":

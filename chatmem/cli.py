@@ -1,4 +1,4 @@
-"""Command line: ``chatmem`` opens the app; subcommands work without it."""
+"""Command line: ``chatmem`` opens the app; subcommands work without it (no Textual)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import argparse
 import sys
 
 from chatmem import __version__
+from chatmem.protocol import FORM
+
+ADDABLE = ("person", "event", "fact")  # journal entries are written from their session
+ID = {"metavar": "ID", "help": "its id (or the start of it)"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -15,12 +19,115 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:11434/v1")
     ap.add_argument("--profile", help="a separate store of sessions and memories")
     ap.add_argument("--new", action="store_true", help="start a new session instead of resuming")
-    sub = ap.add_subparsers(dest="command")
+    # The global options, also taken after a subcommand (given there, they win).
+    profile = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    profile.add_argument("--profile", help="a separate store of sessions and memories")
+    server = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    server.add_argument("--model", help="model name")
+    server.add_argument("--base-url", help="OpenAI-compatible server")
+
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("paths", help="print every path chatmem uses")
-    imp = sub.add_parser("import", help="import data from elsewhere")
+    imp = sub.add_parser("import", help="import data from elsewhere", parents=[profile])
     imp.add_argument("source", choices=["legacy"], help="legacy: the first prototype's files")
     imp.add_argument("paths", nargs="+", help="memories.json and/or chat.json")
+    ask = sub.add_parser(
+        "ask",
+        parents=[profile, server],
+        help="ask one question; the reply streams to stdout",
+        description="One exchange, stored in a new session, with memory as in the app: what "
+        "is relevant is recalled into the request, and what it taught is remembered. Exits 1 "
+        "with a one-line error on stderr if there is no reply.",
+    )
+    ask.add_argument("question", nargs="?", help='the question (none or "-": read from stdin)')
+    ask.add_argument("--no-memory", action="store_true", help="recall nothing, learn nothing")
+    memories = sub.add_parser("memories", help="list, show, add, edit, rm, pin, export, import")
+    _memories(memories.add_subparsers(dest="action", metavar="ACTION", required=True), profile)
+    sessions = sub.add_parser("sessions", help="list, show, export, import, rm")
+    _sessions(sessions.add_subparsers(dest="action", metavar="ACTION", required=True), profile)
     return ap
+
+
+def _memories(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser) -> None:
+    def action(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[profile], **kwargs)
+
+    as_json = {"action": "store_true", "help": "print the whole record as JSON"}
+    ls = action(
+        "list",
+        "every live memory, the latest first: id, type, last change, title",
+        epilog="Filters, as in the browser: words, type:KIND, pinned, superseded, "
+        "after:DATE, before:DATE.",
+    )
+    ls.add_argument("filter", nargs="*", help="words and filters every memory listed matches")
+    ls.add_argument("--all", action="store_true", help="superseded memories too")
+    ls.add_argument("--json", action="store_true", help="one JSON array of whole records")
+    show = action("show", "one memory: its text, fields, where it was learnt, its history")
+    show.add_argument("id", **ID)
+    show.add_argument("--json", **as_json)
+    add = action(
+        "add",
+        "remember something",
+        epilog='e.g. chatmem memories add fact "Alice plays cello"; '
+        "chatmem memories add person Alice --relation sister",
+    )
+    add.add_argument("type", choices=ADDABLE, help="what it is")
+    add.add_argument("text", metavar="TEXT", help="a person's name; what happened; the fact")
+    _field_options(add, editing=False)
+    add.add_argument("--json", **as_json)
+    edit = action("edit", "change the given fields of a memory (its old version is kept)")
+    edit.add_argument("id", **ID)
+    _field_options(edit, editing=True)
+    edit.add_argument("--json", **as_json)
+    action("rm", "forget a memory").add_argument("id", **ID)
+    pin = action("pin", "put a memory in every request (--off: no longer)")
+    pin.add_argument("id", **ID)
+    pin.add_argument("--off", action="store_true", help="unpin it")
+    action("unpin", "the same as pin --off").add_argument("id", **ID)
+    export = action(
+        "export", "every memory, superseded ones and history included, as one JSON file"
+    )
+    export.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    imp = action(
+        "import",
+        "add the memories of an export (or of list --json); ids already stored are skipped",
+    )
+    imp.add_argument("file", help='the file ("-": stdin)')
+    imp.add_argument("--replace", action="store_true", help="overwrite ids already stored")
+
+
+def _field_options(ap: argparse.ArgumentParser, editing: bool) -> None:
+    """``--FIELD VALUE`` for each field of the memory form (``protocol.FORM``)."""
+    kinds: dict[str, list[str]] = {}
+    for kind in ADDABLE:
+        for n, (key, label, hint) in enumerate(FORM[kind]):
+            if editing or n:  # the main field, first, is add's TEXT
+                shown = f"{kind}: {label}" + (f" — {hint}" if hint != "required" else "")
+                kinds.setdefault(key, []).append(shown.removesuffix(" — "))
+    group = ap.add_argument_group("fields", "written as in the memory browser's form")
+    for key, labels in kinds.items():
+        group.add_argument(f"--{key}", dest=f"field_{key}", metavar="TEXT", help="; ".join(labels))
+
+
+def _sessions(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser) -> None:
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[profile])
+
+    ls = action("list", "every session, the latest first: id, last used, messages, tokens, title")
+    ls.add_argument("--json", action="store_true", help="one JSON array of sessions")
+    action("show", "a session as Markdown").add_argument("id", **ID)
+    export = action("export", "a session as Markdown or JSON (which import reads back)")
+    export.add_argument("id", **ID)
+    export.add_argument(
+        "--format", choices=["md", "json"], help="default: json for a FILE ending in .json, else md"
+    )
+    export.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    imp = action("import", "add a session from its JSON export (a copy if its id is taken)")
+    imp.add_argument("file", help='the file ("-": stdin)')
+    rm = action("rm", "delete a session (asks first)")
+    rm.add_argument("id", **ID)
+    rm.add_argument("--with-memories", action="store_true", help="and the memories learnt in it")
+    rm.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,26 +142,42 @@ def main(argv: list[str] | None = None) -> int:
         for label, path in paths.describe():
             print(f"{label:<14} {path}")
         return 0
-    if args.command == "import":
-        return import_legacy(settings, args.paths)
-    return run_app(settings, problems, args.new)
-
-
-def import_legacy(settings, paths: list[str]) -> int:
-    from pathlib import Path
-
-    from chatmem.memory.legacy import import_paths
-    from chatmem.store.atomic import StoreError
-    from chatmem.store.profile import Profile
+    if args.command is None:
+        return run_app(settings, problems, args.new)
+    from chatmem.commands.common import Failure
 
     try:
-        with Profile.open(Path(settings.data_dir), settings.profile) as profile:
-            report = import_paths([Path(p) for p in paths], profile)
-    except StoreError as exc:
+        return dispatch(args, settings, problems)
+    except Failure as exc:
         print(exc, file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (| head): say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    print("\n".join(report.lines()))
-    return 0
+
+
+def dispatch(args: argparse.Namespace, settings, problems: list[str]) -> int:
+    """Run a headless command: each module imports what it needs when it runs."""
+    if args.command == "ask":
+        from chatmem.commands import ask
+
+        return ask.run(args, settings, problems)
+    if args.command == "memories":
+        from chatmem.commands import memories
+
+        return memories.run(args, settings)
+    if args.command == "sessions":
+        from chatmem.commands import sessions
+
+        return sessions.run(args, settings)
+    from chatmem.commands import legacy
+
+    return legacy.run(settings, args.paths)
 
 
 def run_app(settings, problems: list[str], new_session: bool) -> int:

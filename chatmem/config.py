@@ -38,6 +38,7 @@ class Settings:
     embedding_model: str = ""  # "" = OpenAI's default, or the chat model elsewhere; "off"
     ollama_url: str = "http://127.0.0.1:11434"
     models: dict[str, ModelOverride] = field(default_factory=dict)
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys ([keymap])
     config_path: str = ""
     data_dir: str = ""
     state_dir: str = ""
@@ -122,7 +123,7 @@ def _coerce(key: str, value: object, where: str, problems: list[str]) -> object 
         converted = str(converted).strip()
         if key in ("base_url", "ollama_url"):
             converted = converted.rstrip("/")
-    return converted or None
+    return None if converted == "" else converted
 
 
 def _read_config(path: Path, problems: list[str]) -> dict:
@@ -156,6 +157,20 @@ def _models(raw: object, where: str, problems: list[str]) -> dict[str, ModelOver
     return models
 
 
+def _keymap(raw: object, where: str, problems: list[str]) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        if raw:
+            problems.append(f"{where}: keymap is not a table; ignored.")
+        return {}
+    keymap = {}
+    for binding_id, keys in raw.items():
+        if isinstance(keys, str) and keys.strip():
+            keymap[str(binding_id)] = keys.strip()
+        else:
+            problems.append(f'{where}: keymap.{binding_id} is not a key like "ctrl+n"; ignored.')
+    return keymap
+
+
 def load_settings(
     flags: Mapping[str, object] | None = None,
     env: Mapping[str, str] | None = None,
@@ -177,6 +192,7 @@ def load_settings(
             if converted is not None:
                 values[key] = converted
     models = _models(config.get("models", {}), str(paths.config_file), problems)
+    keymap = _keymap(config.get("keymap", {}), str(paths.config_file), problems)
 
     dotenv = {}
     if (cwd / ".env").is_file():
@@ -201,6 +217,7 @@ def load_settings(
     settings = Settings(
         **values,  # type: ignore[arg-type]
         models=models,
+        keymap=keymap,
         config_path=str(paths.config_file),
         data_dir=str(paths.data_dir),
         state_dir=str(paths.state_dir),

@@ -82,12 +82,14 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: str | bytes) -> None:
+def write_private(path: Path, data: str | bytes, *, private_parent: bool = True) -> None:
     """Replace ``path`` atomically with a 0600 file: temp file, fsync, rename, fsync dir.
 
     A crash at any instant leaves either the old file or the new one, never half of one.
+    ``private_parent``: make the folder 0700 too (not for a folder the user chose: exports).
     """
-    private_dir(path.parent)
+    if private_parent:
+        private_dir(path.parent)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

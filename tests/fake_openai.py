@@ -16,6 +16,7 @@ import json
 import math
 import re
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -130,7 +131,9 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeOpenAI:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -199,7 +202,8 @@ class FakeOpenAI:
             if queue:
                 return queue.popleft()
         if titling:
-            said = str(body["messages"][-1].get("content", "")).removeprefix("User: ").split()
+            said = str(body["messages"][-1].get("content", "")).removeprefix("User: ")
+            said = said.split("\n")[0].split()
             return Reply("Notes on " + " ".join(said[:3]))
         if not body.get("stream") and body.get("response_format"):
             return Reply('{"memories": []}')
@@ -223,6 +227,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(*args)
         self._sockets: set[socket.socket] = set()
         self._sockets_lock = threading.Lock()
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        """Quiet when a client hangs up (as the OpenAI client does on a retry)."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def process_request(self, request, client_address) -> None:  # type: ignore[override]
         with self._sockets_lock:

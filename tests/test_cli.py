@@ -10,14 +10,27 @@ from pathlib import Path
 import pytest
 
 from chatmem import __version__
+from tests.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
+KEY = "sk-test-NeverOnScreen-0123456789"
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=60
+        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=60, input=stdin
     )
+
+
+@pytest.fixture
+def server_env(monkeypatch):
+    def point_at(url: str) -> None:
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("CHATMEM_MODEL", "gpt-4o-mini")
+        monkeypatch.setenv("CHATMEM_MAX_RETRIES", "1")
+
+    return point_at
 
 
 def test_paths_lists_every_path(isolated_home):
@@ -39,6 +52,35 @@ def test_the_ui_process_imports_neither_the_store_nor_the_client():
         "print(bad)"
     )
     assert run("-c", probe).stdout.strip() == "[]"
+
+
+def test_the_headless_commands_never_import_textual(fake_openai, server_env):
+    server_env(fake_openai.url)
+    probe = (
+        "import sys\n"
+        "from chatmem.cli import main\n"
+        "for argv in (['memories', 'add', 'fact', 'bees'], ['memories', 'list'],"
+        " ['memories', 'export'], ['sessions', 'list']):\n"
+        "    assert main(argv) == 0\n"
+        "light = [m for m in ('textual', 'openai', 'tiktoken') if m in sys.modules]\n"
+        "assert main(['ask', 'hi']) == 0\n"  # (its exit code 0)
+        "print(light, [m for m in sys.modules if m.partition('.')[0] == 'textual'])\n"
+    )
+    done = run("-c", probe)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[] []"
+
+
+def test_exit_codes(server_env):
+    with FakeOpenAI(api_key="sk-another") as strict:
+        server_env(strict.url)
+        done = run("-m", "chatmem", "ask", stdin="hello\n")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith("The API key was rejected: ") and done.stderr.count("\n") == 1
+    assert KEY not in done.stderr
+    assert run("-m", "chatmem", "memories", "rm", "m-none").returncode == 1
+    assert run("-m", "chatmem", "memories", "add", "dream", "x").returncode == 2
+    assert run("-m", "chatmem", "memories", "add", "event", "x", "--dates", "never").returncode == 2
 
 
 def test_the_installed_package_ships_themes_prompts_and_data():

@@ -5,11 +5,13 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 from chatmem.memory.store import MemoryStore
 from chatmem.store.atomic import (
+    AtomicStorage,
     ForeignFile,
     StoreError,
     clean_stale_temps,
@@ -23,19 +25,54 @@ SCHEMA = 1
 # MIGRATIONS[n] upgrades a profile from schema n to n + 1.
 MIGRATIONS: dict[int, Callable[[Path], None]] = {}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# What a read-only profile lets through of each store.
+_SESSION_READS = frozenset({"get", "latest", "list", "summary", "recent", "before", "get_message"})
+_MEMORY_READS = frozenset({"get", "memories"})
 
 
 class ProfileLocked(StoreError):
     """Another chatmem is using this profile."""
 
 
+class ProfileMissing(StoreError):
+    """A read-only open of a profile that holds nothing yet."""
+
+
+class ReadOnly(StoreError):
+    """A write asked of a profile opened read-only."""
+
+
+class _Reads:
+    """A store through its reading methods only."""
+
+    def __init__(self, store: Any, reads: frozenset[str]) -> None:
+        self._store = store
+        self._reads = reads
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._reads:
+            raise ReadOnly(f"The profile was opened read-only: {name} is refused.")
+        return getattr(self._store, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
 class Profile:
-    def __init__(self, root: Path, lock_fd: int, notices: list[str]) -> None:
+    def __init__(
+        self, root: Path, lock_fd: int, notices: list[str], readonly: bool = False
+    ) -> None:
         self.root = root
         self._lock_fd = lock_fd
         self.notices = notices
         self.sessions = SessionStore(root, notices)
         self.memories = MemoryStore(root, notices)
+        if readonly:  # the same reads; writes raise ``ReadOnly``
+            self.sessions = cast(SessionStore, _Reads(self.sessions, _SESSION_READS))
+            self.memories = cast(MemoryStore, _Reads(self.memories, _MEMORY_READS))
 
     @classmethod
     def open(
@@ -44,11 +81,19 @@ class Profile:
         name: str,
         schema: int = SCHEMA,
         migrations: dict[int, Callable[[Path], None]] | None = None,
+        readonly: bool = False,
     ) -> Profile:
+        """Lock and open the profile (made if new), upgraded to ``schema``.
+
+        ``readonly``: no lock (another chatmem may have it), nothing created, upgraded or
+        cleaned up, and the stores refuse writes; ``ProfileMissing`` if nothing is stored yet.
+        """
         if not _NAME.match(name) or ".." in name:
             raise StoreError(
                 f"{name!r} is not a valid profile name: use letters, digits, '.', '-' and '_'."
             )
+        if readonly:
+            return cls._open_readonly(Path(data_dir) / "profiles" / name, name, schema)
         root = private_dir(Path(data_dir) / "profiles" / name)
         fd = os.open(root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -68,6 +113,18 @@ class Profile:
             os.close(fd)
             raise
 
+    @classmethod
+    def _open_readonly(cls, root: Path, name: str, schema: int) -> Profile:
+        version = AtomicStorage(root / "profile.json", "profile", schema).file_schema
+        if version is None:
+            raise ProfileMissing(f"Profile {name!r} holds nothing yet.")
+        if version < schema:
+            raise StoreError(
+                f"Profile {name!r} was made by an older chatmem: open it once in the app, "
+                "or run a command that changes it, to upgrade it."
+            )
+        return cls(root, -1, [], readonly=True)
+
     @staticmethod
     def names(data_dir: Path) -> list[str]:
         """The profiles stored under ``data_dir``, sorted."""
@@ -76,6 +133,7 @@ class Profile:
         return sorted(d.name for d in found if d.is_dir() and _NAME.match(d.name))
 
     def close(self) -> None:
+        """Write what is pending and release the lock (read-only: nothing to do)."""
         if self._lock_fd >= 0:
             self.sessions.close()
             self.memories.close()

@@ -1,0 +1,127 @@
+"""``chatmem sessions``: list, show, export, import and delete stored conversations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from chatmem.commands.common import (
+    USAGE,
+    Failure,
+    find,
+    read_input,
+    reading,
+    when,
+    write_output,
+    writing,
+)
+
+if TYPE_CHECKING:
+    from chatmem.config import Settings
+    from chatmem.protocol import SessionInfo
+    from chatmem.store.profile import Profile
+
+LISTING = "chatmem sessions list"
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    handler = {
+        "list": list_sessions,
+        "show": show,
+        "export": export,
+        "import": import_file,
+        "rm": remove,
+    }[args.action]
+    return handler(args, settings)
+
+
+def _get(profile: Profile | None, wanted: str) -> SessionInfo:
+    """The session with that id, or the only one whose id starts with it."""
+    exact = profile.sessions.get(wanted) if profile is not None else None
+    if exact is not None:
+        return exact
+    sessions = {s.id: s for s in profile.sessions.list()} if profile is not None else {}
+    return sessions[find(sessions, wanted, "session", LISTING)]
+
+
+def list_sessions(args: argparse.Namespace, settings: Settings) -> int:
+    with reading(settings) as profile:
+        sessions = profile.sessions.list() if profile is not None else []
+    if args.json:
+        print(json.dumps([asdict(s) for s in sessions], ensure_ascii=False, indent=1))
+        return 0
+    if not sessions:
+        return 0
+    width = max(len(s.id) for s in sessions)
+    print(f"{'ID':<{width}}  {'LAST USED':<16}  {'MESSAGES':>8}  {'TOKENS':>9}  TITLE")
+    for s in sessions:
+        title = s.title or "Untitled conversation"
+        print(
+            f"{s.id:<{width}}  {when(s.updated or s.created)}  {s.message_count:>8,}  "
+            f"{s.tokens:>9,}  {title}"
+        )
+    return 0
+
+
+def _render(settings: Settings, wanted: str, as_json: bool) -> str:
+    from chatmem.store import export
+
+    with reading(settings) as profile:
+        info = _get(profile, wanted)
+        assert profile is not None  # else there was no session to find
+        session = export.load(profile.sessions, info.id)
+    return export.to_json(session) if as_json else export.to_markdown(session) + "\n"
+
+
+def show(args: argparse.Namespace, settings: Settings) -> int:
+    sys.stdout.write(_render(settings, args.id, as_json=False))
+    return 0
+
+
+def export(args: argparse.Namespace, settings: Settings) -> int:
+    fmt = args.format or ("json" if (args.output or "").lower().endswith(".json") else "md")
+    write_output(args.output, _render(settings, args.id, as_json=fmt == "json"))
+    if args.output and args.output != "-":
+        print(f"Exported to {args.output}.")
+    return 0
+
+
+def import_file(args: argparse.Namespace, settings: Settings) -> int:
+    from chatmem.store import export
+
+    try:
+        session = export.from_json(read_input(args.file))
+    except export.ImportProblem as exc:
+        raise Failure(f"Could not import {args.file}: {exc}; nothing was imported.") from None
+    with writing(settings) as profile:
+        info = export.import_into(profile.sessions, session)
+    title = info.title or "Untitled conversation"
+    print(f"Imported “{title}” as {info.id} ({info.message_count:,} messages).")
+    return 0
+
+
+def remove(args: argparse.Namespace, settings: Settings) -> int:
+    with writing(settings) as profile:
+        info = _get(profile, args.id)
+        learnt = []
+        if args.with_memories:
+            learnt = [m for m in profile.memories if m.session_id == info.id and not m.is_self]
+        title = info.title or "Untitled conversation"
+        also = f" and the {len(learnt):,} memories learnt in it" if learnt else ""
+        if not args.yes:
+            _confirm(f"Delete “{title}” ({info.message_count:,} messages){also}?")
+        profile.sessions.delete(info.id)
+        for memory in learnt:
+            profile.memories.delete(memory.id)
+    print(f"Deleted “{title}”{also}.")
+    return 0
+
+
+def _confirm(question: str) -> None:
+    if not sys.stdin.isatty():
+        raise Failure("sessions rm asks first: add --yes to delete without asking.", USAGE)
+    if input(f"{question} [y/N] ").strip().casefold() not in ("y", "yes"):
+        raise Failure("Nothing was deleted.")

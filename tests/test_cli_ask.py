@@ -1,0 +1,145 @@
+"""`chatmem ask`: one exchange on the worker's logic against the fake server, in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from chatmem.cli import main
+from chatmem.store.profile import Profile
+from tests.fake_openai import Cut, Error, Hang, Reply
+
+KEY = "sk-test-DoNotShowMe-1234567890"
+SOON = {"retry-after-ms": "1"}  # the client's one retry comes at once
+
+
+@pytest.fixture(autouse=True)
+def server_env(monkeypatch, fake_openai):
+    """The environment a user would set, pointing at the fake server."""
+    for var, value in {
+        "OPENAI_BASE_URL": fake_openai.url,
+        "OPENAI_API_KEY": KEY,
+        "CHATMEM_MODEL": "gpt-4o-mini",
+        "CHATMEM_MAX_RETRIES": "0",
+        "CHATMEM_TIMEOUT": "5",
+        "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setenv(var, value)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in set(root.handlers) - set(handlers):  # ask logs to a file in this test's home
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def system_prompt(fake_openai) -> str:
+    return fake_openai.chat_requests()[-1].body["messages"][0]["content"]
+
+
+def test_the_reply_streams_to_stdout_and_the_exchange_is_stored(capsys, fake_openai):
+    fake_openai.script(Reply("Hi! How can I help?", chunks=["Hi", "! How", " can I help?"]))
+    assert run(capsys, "ask", "Hello there") == (0, "Hi! How can I help?\n", "")
+    assert fake_openai.chat_requests()[-1].body["messages"][-1]["content"] == "Hello there"
+    (session,) = json.loads(run(capsys, "sessions", "list", "--json")[1])
+    assert session["message_count"] == 2 and session["tokens"] > 0
+
+
+@pytest.mark.parametrize("argv", [["ask"], ["ask", "-"]])
+def test_the_question_can_come_on_stdin(capsys, monkeypatch, argv):
+    monkeypatch.setattr("sys.stdin", io.StringIO("piped question\n"))
+    assert run(capsys, *argv) == (0, "Echo: piped question\n", "")
+
+
+def test_an_empty_question_is_a_usage_error(capsys, monkeypatch, fake_openai):
+    monkeypatch.setattr("sys.stdin", io.StringIO("  \n"))
+    code, out, err = run(capsys, "ask")
+    assert (code, out) == (2, "") and "empty" in err
+    assert not fake_openai.chat_requests()
+
+
+def test_memory_is_recalled_into_the_request_and_learnt_from_it(capsys, fake_openai):
+    assert run(capsys, "memories", "add", "fact", "Alice plays the cello")[0] == 0
+    learnt = {"memories": [{"action": "add", "type": "person", "fields": {"name": "Bob"}}]}
+    fake_openai.script_completion(Reply(json.dumps(learnt)))
+    code, out, err = run(capsys, "ask", "Does Alice play the cello? Bob asked.")
+    assert code == 0 and out.startswith("Echo:")
+    assert "Alice plays the cello" in system_prompt(fake_openai)
+    assert err == "Remembered (person): Bob\n"  # what it learnt, on stderr
+    _, out, _ = run(capsys, "memories", "list", "--json")
+    assert {
+        m["fields"].get("name") or m["fields"].get("note") for m in out and json.loads(out)
+    } >= {
+        "Bob",
+        "Alice plays the cello",
+    }
+
+
+def test_no_memory_recalls_nothing(capsys, fake_openai):
+    run(capsys, "memories", "add", "fact", "Alice plays the cello")
+    assert run(capsys, "ask", "--no-memory", "Does Alice play the cello?")[0] == 0
+    assert "Alice plays the cello" not in system_prompt(fake_openai)
+    assert not fake_openai.embedding_requests()
+
+
+def test_no_memory_learns_nothing(capsys, fake_openai):
+    assert run(capsys, "ask", "--no-memory", "My sister is Anna.")[0] == 0
+    assert not [r for r in fake_openai.completion_requests() if r.body.get("response_format")]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "title"),
+    [
+        (Error(401, "Incorrect API key provided"), "The API key was rejected"),
+        (Error(429, "Slow down", headers=SOON, times=2), "Rate limited"),
+        (Error(500, "Boom", headers=SOON, times=2), "The server failed"),
+        (Hang(3), "The server did not answer in time"),
+    ],
+)
+def test_a_failed_request_exits_1_with_one_line_on_stderr(
+    capsys, monkeypatch, fake_openai, behaviour, title
+):
+    monkeypatch.setenv("CHATMEM_TIMEOUT", "0.3")
+    fake_openai.script(behaviour, *([behaviour] if isinstance(behaviour, Hang) else []))
+    code, out, err = run(capsys, "ask", "hello")
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and err.startswith(f"{title}: ")
+    assert KEY not in err
+
+
+def test_a_cut_stream_keeps_what_arrived_and_fails(capsys, fake_openai):
+    fake_openai.script(Cut("Once upon a time there was", after=2))
+    code, out, err = run(capsys, "ask", "a story")
+    assert (code, out) == (1, "Once upo\n")
+    assert err.startswith("The reply was cut off: ") and err.count("\n") == 1
+
+
+def test_no_server_exits_1(capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    code, out, err = run(capsys, "ask", "hello")
+    assert (code, out) == (1, "") and err.startswith("Cannot reach the server: ")
+
+
+def test_no_key_exits_1(capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    code, out, err = run(capsys, "ask", "hello")
+    assert (code, out) == (1, "") and err.startswith("No API key: ")
+
+
+def test_a_profile_in_use_exits_1(capsys, isolated_home, fake_openai):
+    with Profile.open(Path(isolated_home / "data" / "chatmem"), "default"):
+        code, out, err = run(capsys, "ask", "hello")
+    assert (code, out) == (1, "") and "is open in another chatmem" in err
+    assert not fake_openai.chat_requests()
