@@ -106,6 +106,7 @@ class Usage:
     summary_tokens: int = 0  # the rolling summary of the older ones
     summarized_messages: int = 0
     memory_tokens: int = 0
+    turn_tokens: tuple[int, ...] = ()  # prompt + reply tokens of the latest turns, oldest first
 
 
 @dataclass(frozen=True)
@@ -367,6 +368,12 @@ class ImportSession:
 
 
 @dataclass(frozen=True)
+class GetStats:
+    days: int = 30
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
 class SwitchProfile:
     """Close this profile's store and open ``name``'s (made if new) at its latest session."""
 
@@ -407,6 +414,7 @@ Request = (
     | ExportSession
     | ImportSession
     | SwitchProfile
+    | GetStats
     | Shutdown
 )
 
@@ -596,6 +604,17 @@ class SearchResults:
 
 
 @dataclass(frozen=True)
+class Stats:
+    """For the stats screen: tokens used per day (oldest first) and memories by group."""
+
+    days: tuple[tuple[str, int], ...]  # (YYYY-MM-DD, prompt + reply tokens), every day
+    memories: tuple[tuple[str, int], ...]  # (self | person | event | fact | conversation, live)
+    sessions: int
+    messages: int
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
 class WorkerDown:
     """Sent by the link, not the worker: the worker process died and is restarting."""
 
@@ -626,6 +645,7 @@ Event = (
     | SessionList
     | SessionUpdated
     | SearchResults
+    | Stats
     | WorkerDown
 )
 

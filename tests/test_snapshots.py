@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from chatmem import protocol as p
+from chatmem.paths import resource_dir
 from chatmem.ui.app import WorkerEvent
 from tests.fake_openai import Cut, Error, Hang, Reply
 from tests.harness import make_app, settle
@@ -122,9 +123,12 @@ def test_sidebar_near_a_full_window(snap_compare, snap_settings):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_light_theme(snap_compare, snap_settings, snap_server):
+@pytest.mark.parametrize(
+    "theme", sorted(path.stem for path in resource_dir("themes").glob("*.toml"))
+)
+def test_each_shipped_theme(snap_compare, snap_settings, snap_server, theme):
     snap_server.script(Reply(CODE_REPLY))
-    app = make_app(replace(snap_settings, theme="chatmem-light"))
+    app = make_app(replace(snap_settings, theme=theme))
     assert snap_compare(app, terminal_size=SIZE, run_before=send("Write a greeting function"))
 
 

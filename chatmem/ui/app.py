@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from textual.app import App
-from textual.binding import Binding
+from textual.app import App, SystemCommand
 from textual.message import Message
 from textual.screen import Screen
 from textual.theme import Theme
 
 from chatmem import protocol as p
 from chatmem.config import Settings
+from chatmem.ui.commands import COMMANDS, Command, app_bindings
 from chatmem.ui.screens.chat import ChatScreen
 
 if TYPE_CHECKING:
     from chatmem.ui.screens.memories import MemoryBrowser
     from chatmem.ui.screens.sessions import SessionsScreen
+    from chatmem.ui.screens.stats import StatsScreen
 
 
 class Link(Protocol):
@@ -37,11 +39,7 @@ class WorkerEvent(Message):
 class ChatmemApp(App[None]):
     CSS_PATH = "chatmem.tcss"
     TITLE = "chatmem"
-    BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("f3", "memories", "Memories"),
-        Binding("f5", "sessions", "Sessions"),
-    ]
+    BINDINGS = app_bindings()
 
     def __init__(
         self,
@@ -66,6 +64,7 @@ class ChatmemApp(App[None]):
         self.chat = ChatScreen()
         self.browser: MemoryBrowser | None = None  # made when first opened, then kept
         self.sessions: SessionsScreen | None = None  # likewise
+        self.stats: StatsScreen | None = None
         self.last_change = ""  # the memory change F4 (u in the browser) takes back
         self._problems = list(problems)
         self._closed = False
@@ -78,9 +77,19 @@ class ChatmemApp(App[None]):
         self.push_screen(self.chat)
         self.link.start(lambda event: self.post_message(WorkerEvent(event)))
         self.send(p.Start(self.settings, self.new_session))
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+            self.set_timer(0.3, self._check_keymap)  # after the first paint: it imports screens
         for problem in self._problems:
             self.notify(problem, severity="warning", timeout=10)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _check_keymap(self) -> None:
+        from chatmem.ui.keymap import problems
+        from chatmem.ui.screens.help import scopes
+
+        for problem in problems(self.settings.keymap, scopes()):
+            self.notify(problem, title="Keys", severity="warning", timeout=15)
 
     def send(self, request: p.Request) -> None:
         self.link.send(request)
@@ -115,6 +124,10 @@ class ChatmemApp(App[None]):
             case p.SessionList() | p.SearchResults():
                 if self._shown(self.sessions):
                     self.sessions.handle(event)
+                return
+            case p.Stats():
+                if self._shown(self.stats):
+                    self.stats.show(event)
                 return
         await self.chat.handle(event)
 
@@ -159,9 +172,123 @@ class ChatmemApp(App[None]):
 
     def _open(self, name: str) -> None:
         """Show an installed screen over the chat (closing any other one first)."""
+        self._to_chat()
+        self.push_screen(name)
+
+    def action_stats(self) -> None:
+        if self.stats is None:
+            from chatmem.ui.screens.stats import StatsScreen
+
+            self.stats = StatsScreen()
+            self.install_screen(self.stats, "stats")
+        if self.screen is self.stats:
+            self.pop_screen()
+            return
+        self.send(p.GetStats())
+        self._open("stats")
+
+    def action_help(self) -> None:
+        from chatmem.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_new_session(self) -> None:
+        self.send(p.EndSession())
+        self._to_chat()
+
+    def action_remember(self, text: str = "") -> None:
+        if text:
+            self.send(p.Remember(text))
+        else:
+            self._ask("Remember (as you say it):", lambda said: self.send(p.Remember(said)))
+
+    def action_forget(self, text: str = "") -> None:
+        if text:
+            self.send(p.Forget(text))
+        else:
+            self._ask(
+                "Forget the memory with this id, or the one that best matches these words:",
+                lambda said: self.send(p.Forget(said)),
+            )
+
+    def action_model(self, name: str = "") -> None:
+        if name:
+            self.send(p.SaveSettings({"model": name}))
+            return
+        from chatmem.ui.screens.pickers import ModelPicker
+
+        def chosen(model: str | None) -> None:
+            if model:
+                self.send(p.SaveSettings({"model": model}))
+
+        self.push_screen(ModelPicker(self.settings), chosen)
+
+    def action_theme(self, name: str = "") -> None:
+        if not name:
+            self.search_themes()
+        elif name in self.available_themes:
+            self.theme = name  # saved by _theme_changed
+        else:
+            known = ", ".join(sorted(self.available_themes))
+            self.notify(f"No theme {name!r}. Themes: {known}", severity="warning")
+
+    def action_export(self, path: str = "") -> None:
+        from chatmem.ui.screens.sessions import file_name
+
+        session_id, title = self.chat.session_id, self.chat.title or ""
+        if path:
+            self.send(p.ExportSession(session_id, path))
+            return
+        self._ask(
+            "Export this conversation to the file (Markdown, or JSON if it ends in .json):",
+            lambda chosen: self.send(p.ExportSession(session_id, chosen)),
+            file_name(title if title != "chatmem" else "", "md"),
+        )
+
+    def action_copy(self) -> None:
+        from chatmem.ui.screens.pickers import CopyPicker, copyable
+
+        items = copyable([view.message for view in self.chat.transcript.views])
+        if not items:
+            self.notify("Nothing to copy yet.", timeout=3)
+            return
+
+        def chosen(text: str | None) -> None:
+            if text is not None:
+                self.copy_to_clipboard(text)
+                self.notify(f"Copied {len(text):,} characters to the clipboard.", timeout=3)
+
+        self.push_screen(CopyPicker(items), chosen)
+
+    def _ask(self, question: str, then, value: str = "") -> None:
+        from chatmem.ui.screens.forms import Ask
+
+        def answered(text: str | None) -> None:
+            if text:
+                then(text)
+
+        self.push_screen(Ask(question, value), answered)
+
+    def _to_chat(self) -> None:
         while len(self.screen_stack) > 1 and self.screen is not self.chat:
             self.pop_screen()
-        self.push_screen(name)
+
+    # ------------------------------------------------------------ palette and slash commands
+
+    def run_command(self, command: Command, arg: str = "") -> None:
+        """Run a command of the table (a slash command's with its argument) on the app's own
+        message loop, not inside the handler of the screen that asked."""
+        action = getattr(self, f"action_{command.action}")
+        self.call_later(action, *([arg] if command.arg else []))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for command in COMMANDS:
+            yield SystemCommand(command.title, command.help, partial(self.run_command, command))
+        ours = {c.title for c in COMMANDS}
+        for command in super().get_system_commands(screen):
+            if command.title not in ours:
+                yield command
 
     def action_settings(self) -> None:
         from chatmem.ui.screens.settings import SettingsScreen  # not needed for the first paint

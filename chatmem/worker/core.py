@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 RECENT = 30  # messages sent to the UI when a session opens (or from the message it opens at)
 FLUSH_EVERY = 0.03  # seconds between ReplyDelta events: the UI renders batches, not tokens
 PROBE_TIMEOUT = 1.5
+SPARK_TURNS = 40  # turns in the sidebar's sparkline
 JOURNAL_AT_QUIT = 1.0  # seconds quitting may wait for the journal entry; else at next start
 
 
@@ -136,6 +137,8 @@ class Worker:
                     self._sessions().list(self._session_id(), request.id)
             case p.SwitchProfile():
                 await self._switch_profile(request)
+            case p.GetStats():
+                self._sessions().stats(request.days, self.clock(), request.id)
             case p.Shutdown():
                 await self._journal_at_quit()
                 await self.close()
@@ -232,7 +235,8 @@ class Worker:
             session = store.create(self.clock())
         self._open_session(session, request_id)
         if self.settings.configured:
-            self._spawn(request_id + ":journal", self._journal_waiting())
+            if self.settings.memory_budget:  # 0: memory is off (chatmem ask --no-memory)
+                self._spawn(request_id + ":journal", self._journal_waiting())
             self._embed_memories()
 
     async def _switch_profile(self, request: p.SwitchProfile) -> None:
@@ -485,7 +489,8 @@ class Worker:
             reply = self._finish(
                 user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok"
             )
-            self._spawn(request_id + ":extract", self._extract(user, reply, request_id))
+            if self.settings.memory_budget:  # 0: memory is off
+                self._spawn(request_id + ":extract", self._extract(user, reply, request_id))
             if sum(m.role == "assistant" for m in self.history) == 1:
                 self._spawn(request_id + ":title", self._title(user, reply))
             return
@@ -727,6 +732,11 @@ class Worker:
             summary_tokens=counter.count(summary) if summary else 0,
             summarized_messages=folded,
             memory_tokens=counter.count(self._recalled) if self._recalled else 0,
+            turn_tokens=tuple(
+                m.prompt_tokens + m.completion_tokens
+                for m in self.history[-2 * SPARK_TURNS :]
+                if m.role == "assistant"
+            )[-SPARK_TURNS:],
         )
         self.emit(p.UsageUpdated(usage, request_id))
 

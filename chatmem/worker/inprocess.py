@@ -35,6 +35,8 @@ class InProcessLink:
     async def idle(self) -> None:
         """Wait until every request sent so far is handled and its replies are done."""
         assert self.worker is not None
+        if self._task is None or self._task.done():  # closed: nothing will be handled
+            return
         await self._queue.join()
         await self.worker.settle()
 

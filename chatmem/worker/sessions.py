@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 from chatmem import protocol as p
+from chatmem.memory.browse import group_of
+from chatmem.memory.models import KINDS
 from chatmem.memory.search import search
 from chatmem.paths import write_private
 from chatmem.store import export
@@ -48,6 +51,24 @@ class SessionService:
         profiles = Profile.names(self.profile.root.parent.parent)
         name = self.profile.root.name
         self.emit(p.SessionList(rows, current, name, tuple(profiles), request_id))
+
+    def stats(self, days: int, now: float, request_id: str) -> None:
+        first = dt.date.fromtimestamp(now) - dt.timedelta(days=days - 1)
+        used = {(first + dt.timedelta(days=i)).isoformat(): 0 for i in range(days)}
+        since = dt.datetime.combine(first, dt.time()).timestamp()
+        sessions = self.store.list()
+        for session in sessions:  # the most recently used first
+            if session.updated < since:
+                break
+            messages, _ = self.store.recent(session.id, 10**9)
+            for m in messages:
+                day = dt.date.fromtimestamp(m.created).isoformat()
+                if m.role == "assistant" and day in used:
+                    used[day] += m.prompt_tokens + m.completion_tokens
+        groups = Counter(group_of(m) for m in self.memory.store if m.active)
+        memories = tuple((g, groups[g]) for g in ("self", *KINDS))
+        messages = sum(s.message_count for s in sessions)
+        self.emit(p.Stats(tuple(used.items()), memories, len(sessions), messages, request_id))
 
     def search(self, query: str, limit: int, request_id: str) -> None:
         found, total = search(self.memory.recall, query, limit)
@@ -105,7 +126,7 @@ class SessionService:
         as_json = target.suffix.lower() == ".json"
         body = export.to_json(session) if as_json else export.to_markdown(session)
         try:
-            write_private(target, body)
+            write_private(target, body, private_parent=False)
         except OSError as exc:
             self.emit(p.Notice("error", f"Could not write {target}: {exc.strerror}", request_id))
             return

@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Collapsible, Footer, Header, Static
+from textual.widgets import Collapsible, Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
 
 from chatmem import protocol as p
+from chatmem.ui import commands
 from chatmem.ui.collector import Collector
 from chatmem.ui.widgets.banner import Banner
 from chatmem.ui.widgets.prompt import PromptInput
@@ -37,30 +40,15 @@ def _subtitle(settings: Settings) -> str:
     return model if settings.profile == "default" else f"{model} · profile {settings.profile}"
 
 
-def slash_command(text: str) -> p.Request | None:
-    """``/remember TEXT``, ``/forget TEXT-OR-ID`` and ``/bye`` as requests; else None."""
-    word, _, rest = text.strip().partition(" ")
-    match word.lower():
-        case "/remember":
-            return p.Remember(rest)
-        case "/forget":
-            return p.Forget(rest)
-        case "/bye":
-            return p.EndSession()
-    return None
-
-
 def _warm_markdown() -> None:
     import chatmem.ui.widgets.message  # noqa: F401
 
 
 class ChatScreen(Screen):
     BINDINGS = [
-        Binding("escape", "cancel", "Stop reply", show=False),
-        Binding("ctrl+r", "resend", "Resend"),
-        Binding("f2", "app.settings", "Settings"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
-        Binding("f4", "app.undo_memory", "Undo memory", show=False),  # Ctrl+Z is the editor's undo
+        Binding("escape", "cancel", "Stop reply", show=False, id="stop_reply"),
+        Binding("ctrl+r", "resend", "Resend", id="resend"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="sidebar"),
     ]
 
     def __init__(self) -> None:
@@ -86,6 +74,7 @@ class ChatScreen(Screen):
                     yield Static("", id="summary")
                 yield Transcript(id="messages")
                 yield Banner(id="banner")
+                yield OptionList(id="slash-menu")
                 yield PromptInput(
                     id="prompt", placeholder="Message…  (Enter sends, Ctrl+J new line)"
                 )
@@ -95,6 +84,7 @@ class ChatScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(Banner).hide()
         self.query_one("#folded").display = False
+        self.query_one("#slash-menu").display = False
         self.transcript = self.query_one(Transcript)
         self.watch(self.transcript, "scroll_y", self._maybe_load_more, init=False)
         prompt = self.query_one(PromptInput)
@@ -109,11 +99,21 @@ class ChatScreen(Screen):
     # ------------------------------------------------------------ user actions
 
     def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
-        command = slash_command(event.text)
-        if command is not None:
-            self.query_one(PromptInput).clear()
-            self.app.send(command)
+        prompt = self.query_one(PromptInput)
+        slash = commands.parse(event.text)
+        if slash.unknown:  # nothing is sent; the text stays to be corrected
+            self.notify(
+                f"There is no command {escape(slash.unknown)}. Type / to see them "
+                "(start with // to send a message that begins with /).",
+                severity="warning",
+            )
             return
+        if slash.command is not None:
+            prompt.clear()
+            self._complete([])
+            self.app.run_command(slash.command, slash.arg)
+            return
+        text = event.text.strip()[1:] if event.text.strip().startswith("//") else event.text
         if self.inflight is not None:
             self.notify(
                 "A reply is still coming: wait, or press Esc to stop it.", severity="warning"
@@ -121,9 +121,46 @@ class ChatScreen(Screen):
             return
         if self.has_newer:  # back to the end of the conversation first, where it goes on
             self.app.send(p.OpenSession(self.session_id))
-        self.unsent = event.text
-        self.query_one(PromptInput).clear()
-        self.app.send(p.SendMessage(event.text))
+        self.unsent = text
+        prompt.clear()
+        self.app.send(p.SendMessage(text))
+
+    # ------------------------------------------------------------ slash-command menu
+
+    def on_text_area_changed(self, event: PromptInput.Changed) -> None:
+        self._complete(commands.completions(event.text_area.text))
+
+    def _complete(self, matches: list[tuple[str, commands.Command]]) -> None:
+        menu = self.query_one("#slash-menu", OptionList)
+        menu.display = bool(matches)
+        self.query_one(PromptInput).menu_open = bool(matches)
+        if not matches:
+            return
+        width = max(len(name) + len(c.arg) for name, c in matches) + 2
+        menu.set_options(
+            Option(
+                Content.assemble((f"{name} {c.arg}".ljust(width), "bold"), (c.help, "dim")),
+                id=name,
+            )
+            for name, c in matches
+        )
+        menu.highlighted = 0
+
+    def on_prompt_input_menu_key(self, event: PromptInput.MenuKey) -> None:
+        menu = self.query_one("#slash-menu", OptionList)
+        prompt = self.query_one(PromptInput)
+        if event.key == "escape":
+            self._complete([])
+        elif event.key in ("up", "down"):
+            menu.action_cursor_up() if event.key == "up" else menu.action_cursor_down()
+        elif menu.highlighted is not None:
+            name = menu.get_option_at_index(menu.highlighted).id or ""
+            typed = prompt.text.strip().lower()
+            if event.key == "tab" or (commands.BY_SLASH[name].needs_arg and typed != name):
+                prompt.load_text(f"{name} ")
+                prompt.move_cursor(prompt.document.end)
+            else:
+                prompt.post_message(PromptInput.Submitted(name))
 
     def action_cancel(self) -> None:
         if self.inflight is not None:

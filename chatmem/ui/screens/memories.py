@@ -85,16 +85,16 @@ def detail_text(record: p.MemoryRecord, labels: dict[str, str]) -> str:
 
 class MemoryBrowser(Screen):
     BINDINGS = [
-        Binding("escape,f3", "close", "Back to chat"),
-        Binding("slash", "focus_filter", "Filter"),
-        Binding("a", "add", "Add"),
-        Binding("e", "edit", "Edit"),
-        Binding("d", "delete", "Delete"),
-        Binding("p", "pin", "Pin"),
-        Binding("u", "app.undo_memory", "Undo"),
-        Binding("s", "toggle_superseded", "Superseded"),
-        Binding("o", "open_source", "Open source"),
-        Binding("r", "recalled", "Last request"),
+        Binding("escape,f3", "close", "Back to chat", id="memories.close"),
+        Binding("slash", "focus_filter", "Filter", id="memories.filter"),
+        Binding("a", "add", "Add", id="memories.add"),
+        Binding("e", "edit", "Edit", id="memories.edit"),
+        Binding("d", "delete", "Delete", id="memories.delete"),
+        Binding("p", "pin", "Pin", id="memories.pin"),
+        Binding("u", "app.undo_memory", "Undo", id="memories.undo"),
+        Binding("s", "toggle_superseded", "Superseded", id="memories.superseded"),
+        Binding("o", "open_source", "Open source", id="memories.open_source"),
+        Binding("r", "recalled", "Last request", id="memories.recalled"),
     ]
 
     def __init__(self) -> None:

@@ -63,14 +63,14 @@ def file_name(title: str, ext: str) -> str:
 
 class SessionsScreen(Screen):
     BINDINGS = [
-        Binding("escape,f5", "close", "Back to chat"),
-        Binding("slash", "focus_search", "Search"),
-        Binding("n", "new", "New"),
-        Binding("r", "rename", "Rename"),
-        Binding("d", "delete", "Delete"),
-        Binding("x", "export", "Export"),
-        Binding("i", "import_file", "Import"),
-        Binding("p", "profile", "Profile"),
+        Binding("escape,f5", "close", "Back to chat", id="sessions.close"),
+        Binding("slash", "focus_search", "Search", id="sessions.search"),
+        Binding("n", "new", "New", id="sessions.new"),
+        Binding("r", "rename", "Rename", id="sessions.rename"),
+        Binding("d", "delete", "Delete", id="sessions.delete"),
+        Binding("x", "export", "Export", id="sessions.export"),
+        Binding("i", "import_file", "Import", id="sessions.import"),
+        Binding("p", "profile", "Profile", id="sessions.profile"),
     ]
 
     def __init__(self) -> None:

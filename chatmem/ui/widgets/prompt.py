@@ -1,4 +1,5 @@
-"""The prompt editor: Enter sends, Ctrl+J (or Shift+Enter, Alt+Enter) starts a new line."""
+"""The prompt editor: Enter sends, Ctrl+J (or Shift+Enter, Alt+Enter) starts a new line;
+while the slash-command menu is open, Tab, Up, Down, Enter and Esc belong to the menu."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 NEWLINE_KEYS = {"ctrl+j", "shift+enter", "alt+enter"}
+MENU_KEYS = {"tab", "up", "down", "enter", "escape"}
 
 
 class PromptInput(TextArea):
@@ -17,10 +19,21 @@ class PromptInput(TextArea):
             super().__init__()
             self.text = text
 
+    class MenuKey(Message):
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
     def __init__(self, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
+        self.menu_open = False
 
     async def _on_key(self, event: events.Key) -> None:
+        if self.menu_open and event.key in MENU_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.MenuKey(event.key))
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()

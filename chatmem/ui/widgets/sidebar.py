@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.markup import escape
-from textual.widgets import Static
+from textual.widgets import Sparkline, Static
 
 from chatmem.protocol import RecallUsed, Usage
 
@@ -74,10 +74,20 @@ def recall_text(event: RecallUsed, limit: int = 8) -> str:
 class Sidebar(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("[dim]Starting…[/dim]", id="usage")
+        yield Static("", id="spark-label")
+        yield Sparkline([], id="spark", summary_function=max)
         yield Static("", id="recall")
 
     def show(self, usage: Usage) -> None:
         self.query_one("#usage", Static).update(usage_text(usage))
+        turns = list(usage.turn_tokens)
+        label = self.query_one("#spark-label", Static)
+        spark = self.query_one("#spark", Sparkline)
+        label.display = spark.display = len(turns) > 1
+        if len(turns) > 1:
+            top = max(turns)
+            label.update(f"[b]Tokens per turn[/b]  [dim]top {top:,}[/dim]")
+            spark.data = turns
 
     def show_recall(self, event: RecallUsed) -> None:
         self.query_one("#recall", Static).update(recall_text(event))

@@ -1,0 +1,99 @@
+"""Pick from a list: what to copy to the clipboard, which model to use."""
+
+from __future__ import annotations
+
+import re
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from chatmem import protocol as p
+from chatmem.config import Settings
+
+CODE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+NEWEST = 12  # messages offered, newest first
+
+
+def copyable(messages: list[p.ChatMessage]) -> list[tuple[str, str]]:
+    """(label, text) for the newest messages, each followed by its code blocks."""
+    items = []
+    for message in reversed(messages[-NEWEST:]):
+        if not message.content:
+            continue
+        who = "You" if message.role == "user" else "Reply"
+        items.append((f"{who}: {_line(message.content)}", message.content))
+        for n, block in enumerate(CODE.findall(message.content), 1):
+            items.append((f"  └ code block {n}: {_line(block, 60)}", block))
+    return items
+
+
+def _line(text: str, width: int = 70) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+class CopyPicker(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.items = items
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker-box"):
+            yield Static("[b]Copy to the clipboard[/b]")
+            yield OptionList(*(Option(Content(label)) for label, _ in self.items), id="picker")
+            yield Static("[dim]Enter copies · Esc cancels[/dim]")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.items[event.option_index][1])
+
+
+class ModelPicker(ModalScreen[str | None]):
+    """The server's models (``ListModels``); the one in use is marked."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.request = p.ListModels(settings.base_url, settings.api_key)
+        self.models: tuple[str, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker-box"):
+            yield Static(f"[b]Models at {escape(self.settings.base_url)}[/b]")
+            yield OptionList(id="picker")
+            yield Static("[dim]Asking the server…[/dim]", id="picker-status")
+
+    def on_mount(self) -> None:
+        self.app.send(self.request)
+
+    def models_listed(self, event: p.ModelsListed) -> None:
+        if event.request_id != self.request.id:
+            return
+        status = self.query_one("#picker-status", Static)
+        if event.error:
+            status.update(
+                f"[$error]{escape(event.error)}[/]\n[dim]Esc closes; /model NAME sets one[/dim]"
+            )
+            return
+        self.models = event.models
+        current = self.settings.effective_model
+        picker = self.query_one("#picker", OptionList)
+        picker.add_options(
+            Option(f"{'● ' if name == current else '  '}{name}") for name in self.models
+        )
+        if current in self.models:
+            picker.highlighted = self.models.index(current)
+        picker.focus()
+        status.update("[dim]Enter switches (the sidebar follows) · Esc cancels[/dim]")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.models[event.option_index])
