@@ -43,7 +43,7 @@ async def until(condition, timeout: float = 30.0) -> float:
     start = time.perf_counter()
     while not condition():
         if time.perf_counter() - start > timeout:
-            raise TimeoutError("the browser did not answer")
+            raise TimeoutError("the app did not get there in time")
         await asyncio.sleep(0.001)
     return (time.perf_counter() - start) * 1000
 

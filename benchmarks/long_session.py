@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from browser import until
 
 from chatmem import protocol as p
 from chatmem.config import Settings
@@ -55,14 +58,6 @@ def fill(data: Path, sizes: list[int]) -> list[str]:
             )
             ids.append(session.id)
     return ids
-
-
-async def until(condition, timeout: float = 30.0) -> None:
-    start = time.perf_counter()
-    while not condition():
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError("the session did not open")
-        await asyncio.sleep(0.001)
 
 
 def usable(app: ChatmemApp, session_id: str, last_id: str) -> bool:

@@ -173,18 +173,22 @@ PALETTE = {
 }
 
 
+async def from_palette(pilot, title: str) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, CommandPalette)
+    await pilot.press(*title)
+    await pilot.pause(0.3)  # it searches in the background
+    await pilot.press("enter")
+    await settle(pilot)
+
+
 @pytest.mark.parametrize("title", PALETTE)
 async def test_palette_commands(seeded, title):
     app = make_app(seeded)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        assert isinstance(app.screen, CommandPalette)
-        await pilot.press(*title)
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await settle(pilot)
+        await from_palette(pilot, title)
         assert isinstance(app.screen, PALETTE[title])
 
 
@@ -193,15 +197,14 @@ async def test_palette_new_theme_and_quit(seeded):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         before = app.chat.session_id
-        for title in ("New", "Quit"):
-            await pilot.press("ctrl+p")
-            await pilot.pause()
-            await pilot.press(*title)
-            await pilot.pause(0.3)
-            await pilot.press("enter")
-            await settle(pilot)
-            if title == "New":
-                assert app.chat.session_id != before
+        await from_palette(pilot, "New")
+        assert app.chat.session_id != before
+        await from_palette(pilot, "Theme")
+        assert isinstance(app.screen, CommandPalette)  # Textual's theme picker
+        await pilot.press(*"paper", "enter")
+        await settle(pilot)
+        assert app.theme == "chatmem-paper"
+        await from_palette(pilot, "Quit")
     assert app.return_code == 0
 
 
