@@ -84,7 +84,8 @@ class ErrorInfo:
     # | bad_request | too_large | cut | unknown
     kind: str
     title: str
-    message: str
+    message: str  # what happened and what to change; no keys, so the CLI can print it too
+    steps: tuple[str, ...] = ()  # binding ids the app offers next: "resend", "settings"
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,20 @@ async def test_an_error_shows_a_banner_and_ctrl_r_resends(settings, fake_openai)
     assert [m.status for m in stored(settings)] == ["ok", "ok"]
 
 
+async def test_the_hints_name_the_keys_the_keymap_gave(settings, fake_openai):
+    fake_openai.script(Error(500, "overloaded"))
+    app = make_app(replace(settings, keymap={"resend": "f9", "settings": "f12"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_and_send(pilot, "are you there?")
+        banner = str(app.screen.query_one(Banner).render())
+        assert "Press F9 to resend your message." in banner and "Ctrl+R" not in banner
+        assert "F9 to resend" in str(views(app)[-1].header.render())
+        await pilot.press("f9")
+        await settle(pilot)
+        assert views(app)[-1].message.content == "Echo: are you there?"
+
+
 async def test_a_reply_in_flight_keeps_the_next_message_in_the_editor(settings, fake_openai):
     fake_openai.chunk_delay = 0.05
     fake_openai.script(Reply("x " * 60))

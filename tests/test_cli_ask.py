@@ -116,6 +116,9 @@ def test_a_failed_request_exits_1_with_one_line_on_stderr(
     assert (code, out) == (1, "")
     assert err.count("\n") == 1 and err.startswith(f"{title}: ")
     assert KEY not in err
+    assert not any(key in err for key in ("Ctrl+", "F2", "press")), (
+        "the app's keys mean nothing here"
+    )
 
 
 def test_a_cut_stream_keeps_what_arrived_and_fails(capsys, fake_openai):
@@ -129,6 +132,7 @@ def test_no_server_exits_1(capsys, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     code, out, err = run(capsys, "ask", "hello")
     assert (code, out) == (1, "") and err.startswith("Cannot reach the server: ")
+    assert "Ctrl+" not in err and "F2" not in err
 
 
 def test_no_key_exits_1(capsys, monkeypatch):

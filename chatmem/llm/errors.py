@@ -30,28 +30,31 @@ def describe(exc: BaseException, base_url: str, model: str, timeout: float) -> E
             "timeout",
             "The server did not answer in time",
             f"No answer from {where} within {timeout:g} s. "
-            "Check the server, or raise request_timeout; press Ctrl+R to resend.",
+            "Check the server, or raise request_timeout.",
+            ("resend",),
         )
     if isinstance(exc, openai.APIConnectionError):
         return ErrorInfo(
             "connection",
             "Cannot reach the server",
-            f"Could not connect to {base_url}: is the server running and the base URL right? "
-            "Press Ctrl+R to resend, or F2 for settings.",
+            f"Could not connect to {base_url}: is the server running and the base URL right?",
+            ("resend", "settings"),
         )
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return ErrorInfo(
             "auth",
             "The API key was rejected",
             f"{base_url} refused the API key ({exc.status_code}). Set OPENAI_API_KEY, "
-            "or enter a key in settings (F2), then press Ctrl+R to resend.",
+            "or enter another key in the settings.",
+            ("settings", "resend"),
         )
     if isinstance(exc, openai.NotFoundError):
         return ErrorInfo(
             "not_found",
             "Model not found",
-            f"{base_url} has no model {model!r} (404). Pick another model in settings (F2), "
+            f"{base_url} has no model {model!r} (404). Pick another model, "
             "or check that the base URL ends in /v1.",
+            ("settings", "resend"),
         )
     if isinstance(exc, openai.RateLimitError):
         detail = _server_text(exc)
@@ -59,14 +62,15 @@ def describe(exc: BaseException, base_url: str, model: str, timeout: float) -> E
             "rate_limit",
             "Rate limited",
             f"{where} is rate limiting requests (429), still after retrying. "
-            f"{detail + ' ' if detail else ''}Wait a moment, then press Ctrl+R to resend.",
+            f"{detail + ' ' if detail else ''}Wait a moment before trying again.",
+            ("resend",),
         )
     if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
         return ErrorInfo(
             "server",
             "The server failed",
-            f"{where} answered with error {exc.status_code}. "
-            f"{_server_text(exc)} Press Ctrl+R to resend.".replace("  ", " "),
+            f"{where} answered with error {exc.status_code}. {_server_text(exc)}".strip(),
+            ("resend",),
         )
     if isinstance(exc, openai.APIStatusError):
         return ErrorInfo(
@@ -77,7 +81,8 @@ def describe(exc: BaseException, base_url: str, model: str, timeout: float) -> E
     return ErrorInfo(
         "unknown",
         "Something went wrong",
-        f"Talking to {where} failed: {type(exc).__name__}. Press Ctrl+R to resend.",
+        f"Talking to {where} failed: {type(exc).__name__}.",
+        ("resend",),
     )
 
 
@@ -86,7 +91,8 @@ def no_key(base_url: str) -> ErrorInfo:
         "no_key",
         "No API key",
         f"{base_url} needs an API key. Set OPENAI_API_KEY (environment or .env), "
-        "or press F2 to enter one; your message is kept — press Ctrl+R to send it.",
+        "or enter one in the settings.",
+        ("settings", "resend"),
     )
 
 
@@ -95,6 +101,6 @@ def no_model(config_path: str) -> ErrorInfo:
         "no_model",
         "No model configured",
         "Set OPENAI_API_KEY (and OPENAI_BASE_URL / CHATMEM_MODEL for another server) in the "
-        f"environment or a .env file, or edit {config_path} — or press F2 for settings. "
-        "Your message is kept: press Ctrl+R to send it once a model is set.",
+        f"environment or a .env file, or edit {config_path}, or use the settings.",
+        ("settings", "resend"),
     )

@@ -16,6 +16,17 @@ def keys_of(binding: Binding, keymap: Mapping[str, str]) -> list[str]:
     return [key.strip() for key in keys.split(",") if key.strip()]
 
 
+def key_names(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> dict[str, str]:
+    """Binding id → its key as prose names it ("Ctrl+R", "F2", "Esc"), keymap applied."""
+    names = {}
+    for binding in bindings:
+        keys = keys_of(binding, keymap)
+        if binding.id and keys:
+            parts = keys[0].replace("escape", "esc").split("+")
+            names[binding.id] = "+".join(part.capitalize() for part in parts)
+    return names
+
+
 def problems(
     keymap: Mapping[str, str], scopes: Mapping[str, Iterable[Binding]], editor: str = "chat"
 ) -> list[str]:

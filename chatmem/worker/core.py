@@ -499,7 +499,8 @@ class Worker:
             "cut",
             "The reply was cut off",
             f"The connection to {self.settings.base_url} ended before {model.name} finished. "
-            "What arrived is kept; press Ctrl+R to ask again.",
+            "What arrived is kept.",
+            ("resend",),
         )
         self._fail(user, error, partial if parts else None, request_id)
 

@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 from chatmem import protocol as p
 from chatmem.ui import commands
 from chatmem.ui.collector import Collector
+from chatmem.ui.keymap import key_names
 from chatmem.ui.widgets.banner import Banner
 from chatmem.ui.widgets.prompt import PromptInput
 from chatmem.ui.widgets.sidebar import Sidebar
@@ -25,13 +26,6 @@ from chatmem.ui.widgets.transcript import Transcript
 if TYPE_CHECKING:
     from chatmem.config import Settings
     from chatmem.ui.widgets.message import MessageView
-
-
-def _message_view(message: p.ChatMessage, streaming: bool = False) -> MessageView:
-    # Imported on first use: the Markdown widget is not needed to paint the first frame.
-    from chatmem.ui.widgets.message import MessageView
-
-    return MessageView(message, streaming)
 
 
 def _subtitle(settings: Settings) -> str:
@@ -53,9 +47,10 @@ class ChatScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
+        self.keys: dict[str, str] = {}  # binding id → key name, for the hints in the text
         self.inflight: str | None = None  # request id of the reply being streamed
         self.streaming: MessageView | None = None
-        self.failed_id: str | None = None  # the user message Ctrl+R resends
+        self.failed_id: str | None = None  # the user message the resend key resends
         self.unsent = ""  # text of the last SendMessage, until the worker stored it
         self.session_id = ""
         self.has_older = False
@@ -82,6 +77,7 @@ class ChatScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.keys = key_names([*self.app.BINDINGS, *self.BINDINGS], self.app.settings.keymap)
         self.query_one(Banner).hide()
         self.query_one("#folded").display = False
         self.query_one("#slash-menu").display = False
@@ -91,6 +87,12 @@ class ChatScreen(Screen):
         prompt.cursor_blink = self.app.blink
         prompt.focus()
         self.set_timer(0.5, self._warm_up)
+
+    def _view(self, message: p.ChatMessage, streaming: bool = False) -> MessageView:
+        # Imported on first use: the Markdown widget is not needed to paint the first frame.
+        from chatmem.ui.widgets.message import MessageView
+
+        return MessageView(message, self.keys, streaming)
 
     def _warm_up(self) -> None:
         _warm_markdown()  # while idle, not when the first reply lands
@@ -115,8 +117,9 @@ class ChatScreen(Screen):
             return
         text = event.text.strip()[1:] if event.text.strip().startswith("//") else event.text
         if self.inflight is not None:
+            stop = self.keys["stop_reply"]
             self.notify(
-                "A reply is still coming: wait, or press Esc to stop it.", severity="warning"
+                f"A reply is still coming: wait, or press {stop} to stop it.", severity="warning"
             )
             return
         if self.has_newer:  # back to the end of the conversation first, where it goes on
@@ -205,12 +208,12 @@ class ChatScreen(Screen):
                 await self._load(event)
             case p.MessageSaved():
                 self.unsent = ""
-                await self._append(_message_view(event.message))
+                await self._append(self._view(event.message))
             case p.ReplyStarted():
                 self.collector.reply_started()
                 self.inflight = event.request_id
                 placeholder = p.ChatMessage(event.message_id, "assistant", "", 0.0)
-                self.streaming = _message_view(placeholder, streaming=True)
+                self.streaming = self._view(placeholder, streaming=True)
                 await self._append(self.streaming)
             case p.ReplyDelta():
                 if self.streaming is not None:
@@ -245,7 +248,8 @@ class ChatScreen(Screen):
             case p.LocalServerFound():
                 names = ", ".join(event.models[:3]) or "no models yet"
                 self.local_hint = (
-                    f"\nA local server answers at {event.base_url} ({names}): F2 to use it."
+                    f"\nA local server answers at {event.base_url} ({names}): "
+                    f"{self.keys['settings']} to use it."
                 )
                 if not self.configured:
                     self._show_first_run()
@@ -280,7 +284,7 @@ class ChatScreen(Screen):
         self.streaming = None
         self.title = event.session.title or "chatmem"
         self.sub_title = _subtitle(event.settings)
-        views = [_message_view(m) for m in event.messages]
+        views = [self._view(m) for m in event.messages]
         await self.transcript.show(views)
         focus = next((v for v in views if v.message.id == event.focus_id), None)
 
@@ -306,7 +310,7 @@ class ChatScreen(Screen):
             "[b]No model is configured yet.[/b]\n"
             "Set OPENAI_API_KEY (and OPENAI_BASE_URL, CHATMEM_MODEL for another server) in the "
             "environment or a .env file, edit the config file (`chatmem paths` shows it), or "
-            f"press [b]F2[/b] to open settings.{self.local_hint}",
+            f"press [b]{self.keys['settings']}[/b] to open settings.{self.local_hint}",
             "info",
         )
 
@@ -318,12 +322,12 @@ class ChatScreen(Screen):
         self.loading_newer = ""
         self.has_newer = event.has_newer
         for message in event.messages:
-            await self._append(_message_view(message))
+            await self._append(self._view(message))
 
     async def _prepend(self, event: p.OlderMessages) -> None:
         self.loading_older = ""
         self.has_older = event.has_older
-        await self.transcript.prepend([_message_view(m) for m in event.messages])
+        await self.transcript.prepend([self._view(m) for m in event.messages])
 
     async def _done(self, message: p.ChatMessage | None) -> None:
         view, self.streaming, self.inflight = self.streaming, None, None
@@ -338,7 +342,7 @@ class ChatScreen(Screen):
 
     async def _failed(self, event: p.ReplyFailed) -> None:
         await self._done(event.partial)
-        self.query_one(Banner).show_error(event.error)
+        self.query_one(Banner).show_error(event.error, self.keys)
         if not event.user_message_id:  # refused before it was stored: back into the editor
             prompt = self.query_one(PromptInput)
             if not prompt.text:

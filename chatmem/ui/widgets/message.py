@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from itertools import pairwise
 
 from rich.text import Text
@@ -53,30 +54,36 @@ def _boundary(segment: str, text: str) -> int | None:
     return None
 
 
-def header_text(role: str, tokens: int, status: str, streaming: bool = False) -> str:
-    """Textual markup for the line above a message (no user text in it)."""
+def header_text(
+    role: str, tokens: int, status: str, keys: Mapping[str, str], streaming: bool = False
+) -> str:
+    """Textual markup for the line above a message (no user text in it); ``keys`` names the
+    stop and resend keys as the keymap left them."""
     text = f"[b]{ROLE_NAMES.get(role, role)}[/b]"
     if tokens:
         text += f"  [dim]{tokens:,} tokens[/dim]"
     if streaming:
-        text += "  [i dim]writing… (Esc to stop)[/]"
+        text += f"  [i dim]writing… ({keys['stop_reply']} to stop)[/]"
     elif status == "cut":
         text += "  [b $warning]✂ cut off[/]"
     elif status == "failed":
-        text += "  [b $error]✗ not answered — Ctrl+R to resend[/]"
+        text += f"  [b $error]✗ not answered — {keys['resend']} to resend[/]"
     return text
 
 
 class MessageView:
     """A stored message, or an assistant reply still streaming in, and the widgets showing it."""
 
-    def __init__(self, message: ChatMessage, streaming: bool = False) -> None:
+    def __init__(
+        self, message: ChatMessage, keys: Mapping[str, str], streaming: bool = False
+    ) -> None:
         self.message = message
+        self.keys = keys
         self.streaming = streaming
         self._backlog = ""  # streamed text not yet handed to a Markdown widget
         self._feeder: asyncio.Task | None = None
         m = message
-        self.header = Static(header_text(m.role, m.tokens, m.status, streaming))
+        self.header = Static(header_text(m.role, m.tokens, m.status, keys, streaming))
         if m.role != "assistant":
             bodies: list[Widget] = [Static(Text(m.content))]
         elif streaming:
@@ -140,7 +147,7 @@ class MessageView:
         self._set_status_class(self.message.status, False)
         self.message = message
         self._set_status_class(message.status, True)
-        self.header.update(header_text(message.role, message.tokens, message.status))
+        self.header.update(header_text(message.role, message.tokens, message.status, self.keys))
 
     def _set_status_class(self, status: str, on: bool) -> None:
         if status != "ok":
