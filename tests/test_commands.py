@@ -10,14 +10,14 @@ from textual.command import CommandPalette
 
 from chatmem import protocol as p
 from chatmem.ui.commands import COMMANDS, completions, parse
-from chatmem.ui.keymap import problems
+from chatmem.ui.keymap import key_names, problems
 from chatmem.ui.screens.forms import Ask
 from chatmem.ui.screens.help import HelpScreen, scopes
 from chatmem.ui.screens.memories import MemoryBrowser
 from chatmem.ui.screens.pickers import CopyPicker, ModelPicker, copyable
 from chatmem.ui.screens.sessions import SessionsScreen
 from chatmem.ui.screens.settings import SettingsScreen
-from chatmem.ui.screens.stats import StatsScreen
+from chatmem.ui.screens.stats import StatsScreen, columns
 from tests.harness import make_app, settle
 from tests.seed import seed
 
@@ -46,6 +46,23 @@ def test_keymap_problems_are_named():
     assert any("editor uses ctrl+k" in line for line in found)
     ids = {b.id for bindings in all_scopes.values() for b in bindings}
     assert {c.id for c in COMMANDS} <= ids and "sessions.rename" in ids
+
+
+def test_key_names_follow_the_keymap():
+    chat = scopes()["chat"]
+    assert key_names(chat, {})["resend"] == "Ctrl+R"
+    names = key_names(chat, {"resend": "ctrl+shift+r,f9", "settings": "f12"})
+    assert (names["resend"], names["settings"], names["stop_reply"]) == (
+        "Ctrl+Shift+R",
+        "F12",
+        "Esc",
+    )
+
+
+def test_the_day_chart_scales_to_the_busiest_day_and_never_hides_a_small_one():
+    assert columns([0, 4, 8], height=1) == ["  ▄ █"]
+    assert columns([1, 1000], height=2) == ["  █", "▁ █"]
+    assert columns([0, 0], height=1) == ["   "]
 
 
 def test_copyable_offers_messages_and_their_code_blocks():

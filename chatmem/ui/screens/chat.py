@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def _subtitle(settings: Settings) -> str:
     """The model, and the profile unless it is the default one."""
-    model = settings.effective_model or "no model"
+    model = settings.effective_model if settings.configured else "no model set"
     return model if settings.profile == "default" else f"{model} · profile {settings.profile}"
 
 

@@ -1,4 +1,4 @@
-"""F8: tokens used per day and memories by type, drawn as bars."""
+"""F8: tokens used per day as a column chart, and memories by type as bars."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from textual.widgets import Footer, Header, Static
 from chatmem import protocol as p
 
 BAR = 48
+HEIGHT = 8  # rows of the tokens-per-day chart
+EIGHTHS = " ▁▂▃▄▅▆▇█"
 GROUPS = {
     "self": "Self",
     "person": "People",
@@ -18,6 +20,17 @@ GROUPS = {
     "fact": "Facts",
     "conversation": "Conversations",
 }
+
+
+def columns(values: list[int], height: int = HEIGHT) -> list[str]:
+    """A column chart, top row first, one column (and a gap) per value; any value above
+    zero shows at least a sliver."""
+    top = max(values, default=0) or 1
+    levels = [max(round(v / top * height * 8), 1 if v else 0) for v in values]
+    return [
+        " ".join(EIGHTHS[min(max(n - row * 8, 0), 8)] for n in levels)
+        for row in range(height - 1, -1, -1)
+    ]
 
 
 def bars(rows: list[tuple[str, int]], colour: str, width: int = BAR) -> list[str]:
@@ -31,12 +44,39 @@ def bars(rows: list[tuple[str, int]], colour: str, width: int = BAR) -> list[str
     return lines
 
 
-def stats_text(stats: p.Stats) -> str:
-    total = sum(n for _, n in stats.days)
-    days = [(day[5:], n) for day, n in stats.days]  # MM-DD
+def _short(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 10_000 else f"{n:,}"
+
+
+def day_chart(days: list[tuple[str, int]]) -> list[str]:
+    """Tokens per day as columns, the peak on the axis, the first and last day below."""
+    values = [n for _, n in days]
+    peak = max(values, default=0)
+    axis = len(_short(peak))
+    chart = columns(values)
     lines = [
-        f"[b]Tokens per day[/b]  [dim]last {len(days)} days · {total:,} in all[/dim]",
-        *bars(days, "$accent"),
+        f"[dim]{(_short(peak) if i == 0 else '0' if i == len(chart) - 1 else ''):>{axis}}[/dim] "
+        f"[$accent]{row}[/]"
+        for i, row in enumerate(chart)
+    ]
+    if days:
+        first, last = days[0][0][5:], days[-1][0][5:]  # MM-DD
+        gap = max(2 * len(days) - 1 - len(first) - len(last), 1)
+        lines.append(f"{'':>{axis}} [dim]{first}{'':{gap}}{last}[/dim]")
+    return lines
+
+
+def stats_text(stats: p.Stats) -> str:
+    values = [n for _, n in stats.days]
+    busy = max(stats.days, key=lambda d: d[1], default=("", 0))
+    active = sum(1 for n in values if n)
+    summary = f"last {len(values)} days · {sum(values):,} in all"
+    if busy[1]:
+        plural = "s" * (active != 1)
+        summary += f" · most on {busy[0][5:]} ({busy[1]:,}) · {active} active day{plural}"
+    lines = [
+        f"[b]Tokens per day[/b]  [dim]{summary}[/dim]",
+        *day_chart(list(stats.days)),
         "",
         f"[b]Memories by type[/b]  [dim]{sum(n for _, n in stats.memories):,} live[/dim]",
         *bars([(GROUPS[g], n) for g, n in stats.memories], "$primary"),
