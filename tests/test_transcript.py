@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from textual.app import App
 from textual.widgets import Markdown
 
-from chatmem.ui.widgets.message import SEGMENT_BLOCKS, split_blocks
+from chatmem.protocol import ChatMessage
+from chatmem.ui.widgets.message import SEGMENT_BLOCKS, MessageView, split_blocks
+from chatmem.ui.widgets.transcript import MAX_MOUNTED, Transcript
 from tests.fake_openai import Reply
 from tests.harness import make_app, settle
 
@@ -62,3 +65,50 @@ async def test_a_long_streamed_reply_is_segmented_folded_and_unfolded(settings, 
         assert not transcript.spacer.display
         assert transcript.virtual_size.height == height  # folding never changed the length
         assert reply.parts[0].region.y <= transcript.region.y + 4
+
+
+class _Host(App):
+    def compose(self):
+        yield Transcript(id="messages")
+
+
+def _views(start: int, count: int) -> list[MessageView]:
+    keys = {"resend": "Ctrl+R", "stop_reply": "Esc"}
+    return [
+        MessageView(ChatMessage(f"m{i}", "user", f"message {i}\nsecond line", 0.0), keys)
+        for i in range(start, start + count)
+    ]
+
+
+async def test_the_oldest_make_room_only_while_the_reader_follows_the_bottom():
+    app = _Host()
+    async with app.run_test(size=(60, 20)) as pilot:
+        transcript = app.query_one(Transcript)
+        await transcript.show(_views(0, MAX_MOUNTED))
+        await pilot.pause()
+        assert await transcript.append(_views(MAX_MOUNTED, 1)[0])  # following: trimmed
+        await pilot.pause()
+        assert len(transcript.views) == MAX_MOUNTED
+
+        transcript.scroll_to(y=10, animate=False)
+        transcript.release_anchor()  # what a scroll by the user does
+        await pilot.pause()
+        before = transcript.views[0].parts[0].region.y
+        assert not await transcript.append(_views(MAX_MOUNTED + 1, 1)[0])
+        await pilot.pause()
+        assert len(transcript.views) == MAX_MOUNTED + 1  # nothing pulled from under the reader
+        assert transcript.views[0].parts[0].region.y == before
+
+
+async def test_a_long_chat_keeps_a_bounded_number_of_messages_mounted(settings, fake_openai):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for i in range(MAX_MOUNTED // 2 + 5):
+            app.screen.query_one("PromptInput").insert(f"question {i}")
+            await pilot.press("enter")
+            await settle(pilot)
+        transcript = app.screen.transcript
+        assert len(transcript.views) <= MAX_MOUNTED + 1
+        assert transcript.views[-1].message.content == f"Echo: question {MAX_MOUNTED // 2 + 4}"
+        assert app.screen.has_older  # the unmounted ones come back on scrolling up

@@ -1,7 +1,7 @@
 """The scrolling list of messages, kept cheap to lay out however long it grows.
 
 Textual re-arranges every displayed widget on each layout change, so this list
-- unmounts the oldest messages past ``MAX_MOUNTED`` while the user follows the bottom,
+- unmounts the oldest messages past ``MAX_MOUNTED`` while the reader follows the bottom,
 - *folds* parts well above the viewport: they stop being displayed and one spacer of the
   same height stands in for them, so the scroll position and scrollbar do not move. They
   unfold as the user scrolls back up to them.
@@ -67,11 +67,13 @@ class Transcript(VerticalScroll, can_focus=False):
         self.anchor()
 
     async def append(self, view: MessageView) -> bool:
-        """Add a message at the bottom; True when older ones were unmounted to make room."""
+        """Add a message at the bottom; True when older ones were unmounted to make room,
+        which happens only while the reader follows the bottom (not scrolled up to read)."""
+        following = self.is_anchored and self.scroll_y >= self.max_scroll_y
         self.views.append(view)
         await self.mount_all(view.parts)
         excess = len(self.views) - MAX_MOUNTED
-        if excess <= 0 or not self.is_anchored:
+        if excess <= 0 or not following:
             return False
         gone, self.views = self.views[:excess], self.views[excess:]
         await self.remove(gone)
