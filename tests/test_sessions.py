@@ -92,6 +92,18 @@ async def test_search_finds_words_in_any_form_newest_first(settings):
     await h.close()
 
 
+async def test_search_finds_a_message_that_was_never_answered(settings, fake_openai):
+    fake_openai.script(Error(500, "boom"), Error(500, "boom"), Error(500, "boom"))
+    h = await started(settings)
+    await h.request(p.SendMessage("Where did I park the tandem bicycle?"))
+    assert h.last(p.ReplyFailed).user_message_id
+    await h.close()
+    h = await started(settings)  # found after a restart too, when the index is rebuilt
+    await h.request(p.SearchSessions("tandem"))
+    assert [hit.role for hit in h.last(p.SearchResults).hits] == ["user"]
+    await h.close()
+
+
 def test_a_search_snippet_is_one_line_around_the_match():
     recall = Recall()
     text = "Preamble " * 20 + "the\n\nkey   word is here " + "tail " * 50

@@ -69,7 +69,7 @@ class Recall:
             ids.discard(memory_id)
 
     def add_turn(self, session_id: str, message: ChatMessage, speaker: str = "") -> None:
-        if not message.content or message.status == "failed":
+        if not message.content:  # an unanswered message too: the user said it
             return
         turn = Turn(message.id, session_id, message.role, message.content, message.created)
         self.turns[turn.id] = turn
