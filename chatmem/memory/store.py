@@ -12,8 +12,8 @@ SCHEMA = 1
 
 
 class MemoryStore:
-    def __init__(self, root: Path, notices: list[str]) -> None:
-        self.table = ShardedTable(root / "memories", "memories", SCHEMA, notices)
+    def __init__(self, root: Path, notices: list[str], readonly: bool = False) -> None:
+        self.table = ShardedTable(root / "memories", "memories", SCHEMA, notices, readonly)
         self.memories: dict[str, Memory] = {}
         for shard, doc in self.table.load():
             try:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tinydb import TinyDB
-from tinydb.storages import Storage
+from tinydb.storages import MemoryStorage, Storage
 
 from chatmem.paths import private_dir, write_private
 from chatmem.tokens import clean_text
@@ -85,6 +85,26 @@ def open_db(path: Path, kind: str, schema: int) -> TinyDB:
     return TinyDB(path, kind, schema, storage=AtomicStorage)
 
 
+def open_or_set_aside(
+    path: Path, kind: str, schema: int, notices: list[str], consequence: str, readonly: bool
+) -> tuple[TinyDB, bool]:
+    """Open a store file, and whether it starts empty because it was unreadable. An unreadable
+    file is moved aside, never overwritten; a read-only open leaves it for the app and reads
+    it as empty."""
+    try:
+        return open_db(path, kind, schema), False
+    except ForeignFile:
+        if readonly:
+            notices.append(
+                f"{path} is unreadable; {consequence} "
+                "The app sets it aside when it next opens this profile."
+            )
+            return TinyDB(storage=MemoryStorage), True
+        moved = move_aside(path)
+        notices.append(f"{path} was unreadable and was moved to {moved}; {consequence}")
+        return open_db(path, kind, schema), True
+
+
 def move_aside(path: Path) -> Path:
     """Rename a bad file to ``NAME.corrupt-YYYYmmdd-HHMMSS[-n]``, never overwriting anything."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -117,5 +137,6 @@ __all__ = [
     "clean_stale_temps",
     "move_aside",
     "open_db",
+    "open_or_set_aside",
     "private_dir",
 ]

@@ -68,8 +68,8 @@ class Profile:
         self.root = root
         self._lock_fd = lock_fd
         self.notices = notices
-        self.sessions = SessionStore(root, notices)
-        self.memories = MemoryStore(root, notices)
+        self.sessions = SessionStore(root, notices, readonly)
+        self.memories = MemoryStore(root, notices, readonly)
         if readonly:  # the same reads; writes raise ``ReadOnly``
             self.sessions = cast(SessionStore, _Reads(self.sessions, _SESSION_READS))
             self.memories = cast(MemoryStore, _Reads(self.memories, _MEMORY_READS))

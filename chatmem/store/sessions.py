@@ -12,7 +12,7 @@ from pathlib import Path
 from tinydb import TinyDB
 
 from chatmem.protocol import ChatMessage, SessionInfo
-from chatmem.store.atomic import ForeignFile, StoreError, move_aside, open_db, private_dir
+from chatmem.store.atomic import StoreError, open_db, open_or_set_aside, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,11 @@ class _Open:
 class SessionStore:
     """Messages are only ever appended, so a message's TinyDB doc id is its position + 1."""
 
-    def __init__(self, root: Path, notices: list[str]) -> None:
+    def __init__(self, root: Path, notices: list[str], readonly: bool = False) -> None:
         self.root = root
         self.notices = notices
-        self.dir = private_dir(root / "sessions")
+        self.readonly = readonly  # nothing made, moved or written (the profile refuses writes)
+        self.dir = root / "sessions" if readonly else private_dir(root / "sessions")
         self._open: OrderedDict[str, _Open] = OrderedDict()
         self._index_db = self._open_index()
         self._info: dict[str, SessionInfo] = {}
@@ -59,18 +60,12 @@ class SessionStore:
 
     # ------------------------------------------------------------ index
 
-    def _open_or_set_aside(self, path: Path, kind: str, consequence: str) -> tuple[TinyDB, bool]:
-        """Open a store file; one that is not ours is moved aside (never overwritten)."""
-        try:
-            return open_db(path, kind, SCHEMA), False
-        except ForeignFile:
-            moved = move_aside(path)
-            self.notices.append(f"{path} was unreadable and was moved to {moved}; {consequence}")
-            return open_db(path, kind, SCHEMA), True
+    def _open_file(self, path: Path, kind: str, consequence: str) -> tuple[TinyDB, bool]:
+        return open_or_set_aside(path, kind, SCHEMA, self.notices, consequence, self.readonly)
 
     def _open_index(self) -> TinyDB:
         path = self.root / "sessions.json"
-        db, fresh = self._open_or_set_aside(path, "sessions", "it was rebuilt from the sessions.")
+        db, fresh = self._open_file(path, "sessions", "the list is rebuilt from the session files.")
         if fresh:
             self._rebuild(db)
         return db
@@ -172,7 +167,7 @@ class SessionStore:
             self._open.move_to_end(session_id)
             return entry
         path = self.dir / f"{session_id}.json"
-        db, _ = self._open_or_set_aside(path, "session", "that session starts empty.")
+        db, _ = self._open_file(path, "session", "that session is shown empty.")
         messages = [_message(doc) for doc in db.table("messages").all()]
         entry = _Open(db, messages, {m.id: i for i, m in enumerate(messages)})
         if session_id in self._uncounted:

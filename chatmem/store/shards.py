@@ -13,15 +13,18 @@ from typing import Any
 
 from tinydb.table import Document
 
-from chatmem.store.atomic import ForeignFile, NewerSchema, move_aside, open_db, private_dir
+from chatmem.store.atomic import NewerSchema, open_db, open_or_set_aside, private_dir
 
 SHARD_SIZE = 1000
 _SHARD = re.compile(r"^shard-(\d{5})\.json$")
 
 
 class ShardedTable:
-    def __init__(self, folder: Path, kind: str, schema: int, notices: list[str]) -> None:
-        self.folder = private_dir(folder)
+    def __init__(
+        self, folder: Path, kind: str, schema: int, notices: list[str], readonly: bool = False
+    ) -> None:
+        self.folder = folder if readonly else private_dir(folder)
+        self.readonly = readonly
         self.kind = kind
         self.schema = schema
         self.notices = notices
@@ -37,15 +40,18 @@ class ShardedTable:
                 continue
             number = int(match.group(1))
             try:
-                db = open_db(path, self.kind, self.schema)
+                db, lost = open_or_set_aside(
+                    path,
+                    self.kind,
+                    self.schema,
+                    self.notices,
+                    "what it held is not shown.",
+                    self.readonly,
+                )
             except NewerSchema as exc:
                 self.notices.append(f"{exc} What is in it is not shown.")
                 continue
-            except ForeignFile:
-                moved = move_aside(path)
-                self.notices.append(
-                    f"{path} was not a chatmem {self.kind} file; it was moved to {moved}."
-                )
+            if lost:
                 continue
             self._shards[number] = db
             docs = (db.storage.read() or {}).get(self.kind, {})  # raw: no per-document copies
