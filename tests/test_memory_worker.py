@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from chatmem import protocol as p
 from chatmem.store.profile import Profile
@@ -183,6 +184,26 @@ async def test_meaning_recalls_what_shares_no_word_with_the_question(settings, f
     added = embedded_texts(fake_openai)[len(first) + len(again) :]
     assert [text.startswith("My brother Tom") for text in added] == [True]
     await h.close()
+
+
+async def test_vectors_of_memories_deleted_behind_the_workers_back_are_dropped(
+    settings, fake_openai
+):
+    h = await started(settings)
+    await h.request(p.Remember("My sister Anna paints landscapes"))
+    await h.request(p.Remember("I keep bees on the roof"))
+    bees = next(m.id for m in h.worker.memory.store if "bees" in m.text())
+    anna = next(m.id for m in h.worker.memory.store if "Anna" in m.text())
+    await h.close()
+    with Profile.open(settings.data_dir, "default") as profile:  # as `chatmem memories rm` does
+        profile.memories.delete(bees)
+    h = await started(settings)
+    embeddings = h.worker.memory.embeddings
+    assert anna in embeddings.made_from and bees not in embeddings.made_from
+    await h.close()
+    stored = Path(settings.data_dir).rglob("vectors/*/shard-*.json")
+    vectors = "".join(path.read_text() for path in stored)
+    assert anna in vectors and bees not in vectors
 
 
 async def test_without_embeddings_recall_is_lexical_and_nothing_fails(tmp_path):

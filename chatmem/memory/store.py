@@ -43,7 +43,7 @@ class MemoryStore:
         self.memories.update((m.id, m) for m in memories)
 
     def delete(self, memory_id: str) -> Memory | None:
-        self.table.delete(memory_id)
+        self.table.delete([memory_id])
         return self.memories.pop(memory_id, None)
 
     def close(self) -> None:

@@ -7,7 +7,8 @@ or 100k documents; reads never touch the files. Documents are keyed by their ``"
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,15 @@ class ShardedTable:
             for doc, doc_id in zip(batch, doc_ids, strict=True):
                 self._where[doc["id"]] = (number, doc_id)
 
-    def delete(self, key: str) -> None:
-        where = self._where.pop(key, None)
-        if where is not None:
-            self._table(where[0]).remove(doc_ids=[where[1]])
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete documents by key: one write per shard they were in."""
+        by_shard: dict[int, list[int]] = defaultdict(list)
+        for key in keys:
+            where = self._where.pop(key, None)
+            if where is not None:
+                by_shard[where[0]].append(where[1])
+        for number, doc_ids in by_shard.items():
+            self._table(number).remove(doc_ids=doc_ids)
 
     def close(self) -> None:
         for db in self._shards.values():

@@ -65,6 +65,10 @@ class Embeddings:
         """Embed every live memory without a current vector, a batch at a time."""
         if not self.loaded:
             await asyncio.to_thread(self.load)
+            # Memories deleted or replaced while the worker was not looking (``chatmem
+            # memories rm``): their vectors would only crowd the nearest ones.
+            gone = [i for i in self.made_from if i not in memories or not memories[i].active]
+            self.forget(gone)
         todo = self.stale(memories.values())
         for start in range(0, len(todo), BATCH):
             batch = [m for m in todo[start : start + BATCH] if m.id in memories]
@@ -102,10 +106,12 @@ class Embeddings:
         """What ``similar`` found for this query last time (extraction reuses the reply's)."""
         return self._last[1] if self._last[0] == query else {}
 
-    def forget(self, memory_id: str) -> None:
-        self.index.remove(memory_id)
-        self.made_from.pop(memory_id, None)
-        self.table.delete(memory_id)
+    def forget(self, memory_ids: Iterable[str]) -> None:
+        memory_ids = list(memory_ids)
+        for memory_id in memory_ids:
+            self.index.remove(memory_id)
+            self.made_from.pop(memory_id, None)
+        self.table.delete(memory_ids)
 
     async def _embed(self, llm: LLM, texts: list[str]) -> list[list[float]] | None:
         import openai

@@ -109,7 +109,7 @@ class MemoryService:
         self.store.delete(memory_id)
         self.recall.remove_memory(memory_id)
         if self.embeddings is not None:
-            self.embeddings.forget(memory_id)
+            self.embeddings.forget([memory_id])
 
     # ------------------------------------------------------------ semantic recall
 
