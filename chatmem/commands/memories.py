@@ -26,11 +26,12 @@ from chatmem.commands.common import (
 from chatmem.memory.browse import (
     Finder,
     FormProblems,
-    day,
     form_values,
+    group_of,
     parse_filter,
     parse_form,
     record,
+    self_renamed,
 )
 from chatmem.memory.models import REQUIRED, Memory, clean_fields, make_memory
 from chatmem.memory.transfer import TransferProblem, from_json, merge, to_json
@@ -67,10 +68,6 @@ def _json(data: object) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=1))
 
 
-def _group(memory: Memory) -> str:
-    return "self" if memory.is_self else memory.kind
-
-
 def _get(profile: Profile | None, wanted: str) -> Memory:
     memories = profile.memories.memories if profile is not None else {}
     return memories[find(memories, wanted, "memory", LISTING)]
@@ -94,7 +91,7 @@ def list_memories(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for m in found:
         marks = "".join((" pinned" if m.pinned else "", " superseded" if not m.active else ""))
-        print(f"{m.id}  {_group(m):<12}  {when(m.updated)}  {m.title}{marks}")
+        print(f"{m.id}  {group_of(m):<12}  {when(m.updated)}  {m.title}{marks}")
     return 0
 
 
@@ -105,7 +102,7 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
         _json(doc(memory))
         return 0
     flags = [f for f, on in (("pinned", memory.pinned), ("superseded", not memory.active)) if on]
-    lines = [f"{memory.id} · {_group(memory)}{''.join(f' · {f}' for f in flags)}", memory.text()]
+    lines = [f"{memory.id} · {group_of(memory)}{''.join(f' · {f}' for f in flags)}", memory.text()]
     values = form_values(memory.kind, memory.fields)
     lines += ["", *(f"{key}: {value}".rstrip() for key, value in values)]
     lines += ["", f"created {when(memory.created)} · updated {when(memory.updated)}"]
@@ -197,10 +194,9 @@ def edit(args: argparse.Namespace, settings: Settings) -> int:
         now = time.time()
         after = before.revised(fields, now, "user")
         profile.memories.put(after)
-        old, new = before.fields.get("name"), after.fields.get("name")
-        if after.is_self and old != new:  # as the worker does: the self keeps its old name
-            note = f"My name changed from {old} to {new}."
-            profile.memories.put(make_memory("event", {"note": note, "dates": [day(now)]}, now))
+        event = self_renamed(before, after, now)
+        if event is not None:
+            profile.memories.put(event)
     _report("Updated", after, args.json)
     return 0
 

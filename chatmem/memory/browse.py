@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from chatmem.memory.dates import resolve_date
-from chatmem.memory.models import KINDS, REQUIRED, Memory, clean_fields
+from chatmem.memory.dates import day, resolve_date
+from chatmem.memory.models import KINDS, REQUIRED, Memory, clean_fields, make_memory
 from chatmem.protocol import FORM, ChatMessage, MemoryRecord, MemoryRow, MemoryVersion
 
 GROUPS = ("self", *KINDS, "all")
@@ -54,12 +53,17 @@ def parse_filter(query: str) -> Filter:
     return Filter(tuple(words), frozenset(kinds), after=after, before=before, **flags)
 
 
+def self_renamed(before: Memory, after: Memory, now: float) -> Memory | None:
+    """The event a new name for the assistant leaves, so its old name stays known."""
+    old, new = before.fields.get("name"), after.fields.get("name")
+    if not after.is_self or old == new:
+        return None
+    note = f"My name changed from {old} to {new}."
+    return make_memory("event", {"note": note, "dates": [day(now)]}, now)
+
+
 def group_of(memory: Memory) -> str:
     return "self" if memory.is_self else memory.kind
-
-
-def day(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).date().isoformat()
 
 
 class Finder:

@@ -14,6 +14,11 @@ _UNITS = {"day": 1, "week": 7, "month": 30, "year": 365}
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 
 
+def day(ts: float) -> str:
+    """The local ISO date of a timestamp."""
+    return dt.datetime.fromtimestamp(ts).date().isoformat()
+
+
 def resolve_date(text: str, when: float) -> str | None:
     """An ISO date for ``text`` said at ``when`` (epoch seconds, local time), or None."""
     today = dt.datetime.fromtimestamp(when).date()

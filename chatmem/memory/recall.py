@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
+from chatmem.memory.dates import day
 from chatmem.memory.index import BM25Index
 from chatmem.memory.models import Memory
 from chatmem.protocol import ChatMessage, RecallItem
@@ -33,10 +33,6 @@ class Recalled:
     tokens: int
     items: tuple[RecallItem, ...]
     semantic: bool = False
-
-
-def day(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).date().isoformat()
 
 
 class Recall:

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatmem import protocol as p
-from chatmem.memory.browse import Finder, FormProblems, parse_form, record
+from chatmem.memory.browse import Finder, FormProblems, parse_form, record, self_renamed
+from chatmem.memory.dates import day
 from chatmem.memory.extract import ANSWER_SCHEMA, Change, Unparsable, parse_candidates, reconcile
 from chatmem.memory.index import terms
 from chatmem.memory.models import Memory, clean_fields, make_memory
-from chatmem.memory.recall import Recall, Recalled, day
+from chatmem.memory.recall import Recall, Recalled
 from chatmem.memory.store import MemoryStore
 from chatmem.store.profile import Profile
 from chatmem.store.sessions import SessionStore
@@ -162,12 +163,9 @@ class MemoryService:
             )
 
     def _log_self_rename(self, before: Memory, after: Memory) -> None:
-        old, new = before.fields.get("name"), after.fields.get("name")
-        if after.is_self and old != new:
-            note = f"My name changed from {old} to {new}."
-            self._put(
-                make_memory("event", {"note": note, "dates": [day(self.clock())]}, self.clock())
-            )
+        event = self_renamed(before, after, self.clock())
+        if event is not None:
+            self._put(event)
 
     def undo(self, change_id: str, request_id: str) -> None:
         changes = self.undo_log.pop(change_id, None)
