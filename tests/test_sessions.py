@@ -92,6 +92,16 @@ async def test_search_finds_words_in_any_form_newest_first(settings):
     await h.close()
 
 
+async def test_a_query_typed_on_replaces_the_one_still_waiting(settings):
+    seed(settings)
+    h = await started(settings, new_session=True)
+    for typed in ("L", "Li", "Lis", "Lisb"):  # read before the worker gets to search
+        await h.worker.handle(p.SearchSessions(typed))
+    await h.settle()
+    assert [e.query for e in h.of(p.SearchResults)] == ["Lisb"]
+    await h.close()
+
+
 async def test_search_finds_a_message_that_was_never_answered(settings, fake_openai):
     fake_openai.script(Error(500, "boom"), Error(500, "boom"), Error(500, "boom"))
     h = await started(settings)

@@ -47,6 +47,9 @@ def _log_failure(task: asyncio.Task, what: str = "the embedder") -> None:
         log.error("%s failed", what, exc_info=task.exception())
 
 
+SEARCH = "search"  # the task key of the transcript search running or waiting
+
+
 def new_message_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -123,8 +126,10 @@ class Worker:
                 self._spawn(request.id, self._in_turn(self._end_session(request)))
             case p.ListSessions():
                 self._sessions().list(self._session_id(), request.id)
-            case p.SearchSessions():
-                self._sessions().search(request.query, request.limit, request.id)
+            case p.SearchSessions():  # one at a time: a newer query replaces a waiting one
+                if (searching := self.replies.get(SEARCH)) is not None:
+                    searching.cancel()
+                self._spawn(SEARCH, self._search(request))
             case p.RenameSession():
                 self._renamed(self._sessions().rename(request.session_id, request.title, ""))
                 self._sessions().list(self._session_id(), request.id)
@@ -150,6 +155,10 @@ class Worker:
         finally:
             coro.close()  # a no-op once it ran; quiet if it was cancelled while queued
 
+    async def _search(self, request: p.SearchSessions) -> None:
+        await asyncio.sleep(0)  # requests already read (the user typing on) go first
+        self._sessions().search(request.query, request.limit, request.id)
+
     def _spawn(self, request_id: str, coro) -> None:
         task = asyncio.create_task(coro)
         self.replies[request_id] = task
@@ -157,7 +166,8 @@ class Worker:
 
         def done(t: asyncio.Task) -> None:
             self.tasks.discard(t)
-            self.replies.pop(request_id, None)
+            if self.replies.get(request_id) is t:  # not a newer task under the same key
+                del self.replies[request_id]
             _log_failure(t, f"request {request_id}")
 
         task.add_done_callback(done)
