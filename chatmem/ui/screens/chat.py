@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Collapsible, Footer, Header, OptionList, Static
+from textual.widgets import Collapsible, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from chatmem import protocol as p
@@ -19,6 +19,7 @@ from chatmem.ui import commands
 from chatmem.ui.collector import Collector
 from chatmem.ui.keymap import key_names
 from chatmem.ui.widgets.banner import Banner
+from chatmem.ui.widgets.footer import Footer
 from chatmem.ui.widgets.prompt import PromptInput
 from chatmem.ui.widgets.sidebar import Sidebar
 from chatmem.ui.widgets.transcript import Transcript

@@ -14,11 +14,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from chatmem import protocol as p
 from chatmem.ui.screens.forms import Confirm, MemoryForm
+from chatmem.ui.widgets.footer import Footer
 
 GROUP_NAMES = {
     "self": "Self",

@@ -14,11 +14,12 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from chatmem import protocol as p
 from chatmem.ui.screens.forms import Ask, Confirm
+from chatmem.ui.widgets.footer import Footer
 
 SEARCH_HINT = "Search every conversation: words in any message…"
 UNTITLED = "Untitled conversation"

@@ -6,9 +6,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from chatmem import protocol as p
+from chatmem.ui.widgets.footer import Footer
 
 BAR = 48
 HEIGHT = 8  # rows of the tokens-per-day chart
