@@ -45,6 +45,10 @@ def bars(rows: list[tuple[str, int]], colour: str, width: int = BAR) -> list[str
     return lines
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'s' * (n != 1)}"
+
+
 def _short(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else f"{n:,}"
 
@@ -73,8 +77,7 @@ def stats_text(stats: p.Stats) -> str:
     active = sum(1 for n in values if n)
     summary = f"last {len(values)} days · {sum(values):,} in all"
     if busy[1]:
-        plural = "s" * (active != 1)
-        summary += f" · most on {busy[0][5:]} ({busy[1]:,}) · {active} active day{plural}"
+        summary += f" · most on {busy[0][5:]} ({busy[1]:,}) · {_count(active, 'active day')}"
     lines = [
         f"[b]Tokens per day[/b]  [dim]{summary}[/dim]",
         *day_chart(list(stats.days)),
@@ -82,7 +85,8 @@ def stats_text(stats: p.Stats) -> str:
         f"[b]Memories by type[/b]  [dim]{sum(n for _, n in stats.memories):,} live[/dim]",
         *bars([(GROUPS[g], n) for g, n in stats.memories], "$primary"),
         "",
-        f"[dim]{stats.sessions:,} conversations · {stats.messages:,} messages[/dim]",
+        f"[dim]{_count(stats.sessions, 'conversation')} · "
+        f"{_count(stats.messages, 'message')}[/dim]",
     ]
     return "\n".join(lines)
 
