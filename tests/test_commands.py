@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from textual.command import CommandPalette
+from textual.widgets._footer import FooterKey
 
 from chatmem import protocol as p
 from chatmem.ui.commands import COMMANDS, completions, parse
@@ -18,6 +20,7 @@ from chatmem.ui.screens.pickers import CopyPicker, ModelPicker, copyable
 from chatmem.ui.screens.sessions import SessionsScreen
 from chatmem.ui.screens.settings import SettingsScreen
 from chatmem.ui.screens.stats import StatsScreen, columns
+from chatmem.ui.widgets.footer import Footer
 from tests.harness import make_app, settle
 from tests.seed import seed
 
@@ -57,6 +60,8 @@ def test_key_names_follow_the_keymap():
         "F12",
         "Esc",
     )
+    assert key_names(chat, {"resend": ",", "help": "question_mark"})["resend"] == "Ctrl+R"
+    assert key_names(chat, {"help": "question_mark"})["help"] == "?"
 
 
 def test_the_day_chart_scales_to_the_busiest_day_and_never_hides_a_small_one():
@@ -235,6 +240,38 @@ async def test_every_command_has_a_key_and_the_keymap_moves_it(settings):
         await pilot.press("escape", "f5")
         await settle(pilot)
         assert isinstance(app.screen, StatsScreen)
+
+
+async def test_the_footer_rebuilds_once_for_a_burst_of_binding_changes(settings):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        footer = app.chat.query_one(Footer)
+        rebuilds: list[int] = []
+        recompose = footer.recompose
+
+        async def counted() -> None:
+            rebuilds.append(1)
+            await recompose()
+
+        footer.recompose = counted
+        for _ in range(5):
+            footer.bindings_changed(app.chat)
+        await settle(pilot)
+        assert len(rebuilds) == 1 and not footer._rebuild_pending
+
+
+async def test_the_footer_follows_the_bindings_after_a_screen_came_and_went(settings):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        footer = app.chat.query_one(Footer)
+        app.push_screen(HelpScreen())
+        await asyncio.sleep(0.01)
+        app.pop_screen()  # gone before it was ever idle
+        await settle(pilot)
+        shown = {key.action for key in footer.query(FooterKey)}
+        assert not footer._rebuild_pending and {"resend", "memories"} <= shown
 
 
 async def test_a_clash_in_the_keymap_is_reported_at_start(settings):

@@ -101,6 +101,6 @@ def no_model(config_path: str) -> ErrorInfo:
         "no_model",
         "No model configured",
         "Set OPENAI_API_KEY (and OPENAI_BASE_URL / CHATMEM_MODEL for another server) in the "
-        f"environment or a .env file, or edit {config_path}, or use the settings.",
+        f"environment or a .env file, or edit {config_path}.",
         ("settings", "resend"),
     )

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from textual.binding import Binding
+from textual.keys import format_key
 
 from chatmem.ui.commands import EDITOR_KEYS
 
@@ -17,13 +18,16 @@ def keys_of(binding: Binding, keymap: Mapping[str, str]) -> list[str]:
 
 
 def key_names(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> dict[str, str]:
-    """Binding id → its key as prose names it ("Ctrl+R", "F2", "Esc"), keymap applied."""
+    """Binding id → its key as prose names it ("Ctrl+R", "F2", "Esc"), keymap applied (a
+    keymap entry without a key leaves the default)."""
     names = {}
     for binding in bindings:
-        keys = keys_of(binding, keymap)
+        keys = keys_of(binding, keymap) or keys_of(binding, {})
         if binding.id and keys:
-            parts = keys[0].replace("escape", "esc").split("+")
-            names[binding.id] = "+".join(part.capitalize() for part in parts)
+            *modifiers, key = keys[0].split("+")
+            shown = format_key(key)
+            shown = shown.upper() if len(shown) == 1 else shown.capitalize()
+            names[binding.id] = "+".join([*(m.capitalize() for m in modifiers), shown])
     return names
 
 

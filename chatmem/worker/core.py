@@ -126,7 +126,7 @@ class Worker:
                 self._spawn(request.id, self._in_turn(self._end_session(request)))
             case p.ListSessions():
                 self._sessions().list(self._session_id(), request.id)
-            case p.SearchSessions():  # one at a time: a newer query replaces a waiting one
+            case p.SearchSessions():  # a newer query read meanwhile replaces a waiting one
                 if (searching := self.replies.get(SEARCH)) is not None:
                     searching.cancel()
                 self._spawn(SEARCH, self._search(request))
@@ -156,7 +156,6 @@ class Worker:
             coro.close()  # a no-op once it ran; quiet if it was cancelled while queued
 
     async def _search(self, request: p.SearchSessions) -> None:
-        await asyncio.sleep(0)  # requests already read (the user typing on) go first
         self._sessions().search(request.query, request.limit, request.id)
 
     def _spawn(self, request_id: str, coro) -> None:

@@ -48,7 +48,8 @@ class ChatScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.keys: dict[str, str] = {}  # binding id → key name, for the hints in the text
+        # binding id → key name, for the hints in the text (the keymap's, once mounted)
+        self.keys = key_names([*commands.app_bindings(), *self.BINDINGS], {})
         self.inflight: str | None = None  # request id of the reply being streamed
         self.streaming: MessageView | None = None
         self.failed_id: str | None = None  # the user message the resend key resends
@@ -184,10 +185,16 @@ class ChatScreen(Screen):
         sidebar = self.query_one(Sidebar)
         sidebar.display = not sidebar.display
 
+    def _fill(self) -> None:
+        """Load more when what is shown does not reach an edge the user could scroll to:
+        no scroll happens then to ask for it."""
+        self._maybe_load_more(self.transcript.scroll_y)
+
     def _maybe_load_more(self, scroll_y: float) -> None:
         views = self.transcript.views
         if not views:
             return
+        scroll_y = max(scroll_y, 0)  # below 0 while what is shown is shorter than the view
         if scroll_y <= 0 and self.has_older and not self.loading_older:
             older = p.LoadOlder(views[0].message.id)
             self.loading_older = older.id
@@ -295,6 +302,8 @@ class ChatScreen(Screen):
                 for part in focus.parts:
                     part.add_class("-found")
             self.has_older, self.has_newer = event.has_older, event.has_newer
+            if focus is not None:
+                self._fill()
 
         if focus is not None:
             self.transcript.anchor(False)  # until the user scrolls back to the end
@@ -324,6 +333,7 @@ class ChatScreen(Screen):
         self.has_newer = event.has_newer
         for message in event.messages:
             await self._append(self._view(message))
+        self.call_after_refresh(self._fill)
 
     async def _prepend(self, event: p.OlderMessages) -> None:
         self.loading_older = ""

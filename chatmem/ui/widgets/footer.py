@@ -21,7 +21,9 @@ class Footer(TextualFooter):
             return
         if self.is_attached and screen is self.screen:
             self._rebuild_pending = True
-            self.call_after_refresh(self._rebuild)
+            # On the footer's own queue: a burst of changes arrives before it is read, and,
+            # unlike call_after_refresh, it does not land on a screen that may be gone.
+            self.call_later(self._rebuild)
 
     async def _rebuild(self) -> None:
         self._rebuild_pending = False
