@@ -61,7 +61,7 @@ class ChatmemApp(App[None]):
         self.new_session = new_session
         self.blink = blink
         self.local: p.LocalServerFound | None = None
-        self.chat = ChatScreen()
+        self.chat = ChatScreen(settings.keymap)
         self.browser: MemoryBrowser | None = None  # made when first opened, then kept
         self.sessions: SessionsScreen | None = None  # likewise
         self.stats: StatsScreen | None = None

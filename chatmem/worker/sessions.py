@@ -10,6 +10,7 @@ from pathlib import Path
 
 from chatmem import protocol as p
 from chatmem.memory.browse import group_of
+from chatmem.memory.dates import day
 from chatmem.memory.models import KINDS
 from chatmem.memory.search import search
 from chatmem.paths import write_private
@@ -62,9 +63,8 @@ class SessionService:
                 break
             messages, _ = self.store.recent(session.id, 10**9)
             for m in messages:
-                day = dt.date.fromtimestamp(m.created).isoformat()
-                if m.role == "assistant" and day in used:
-                    used[day] += m.prompt_tokens + m.completion_tokens
+                if m.role == "assistant" and (when := day(m.created)) in used:
+                    used[when] += m.prompt_tokens + m.completion_tokens
         groups = Counter(group_of(m) for m in self.memory.store if m.active)
         memories = tuple((g, groups[g]) for g in ("self", *KINDS))
         messages = sum(s.message_count for s in sessions)

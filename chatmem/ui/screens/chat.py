@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -46,10 +47,10 @@ class ChatScreen(Screen):
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="sidebar"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, keymap: Mapping[str, str]) -> None:
         super().__init__()
-        # binding id → key name, for the hints in the text (the keymap's, once mounted)
-        self.keys = key_names([*commands.app_bindings(), *self.BINDINGS], {})
+        # binding id → key name as the keymap left it, for the hints in the text
+        self.keys = key_names([*commands.app_bindings(), *self.BINDINGS], keymap)
         self.inflight: str | None = None  # request id of the reply being streamed
         self.streaming: MessageView | None = None
         self.failed_id: str | None = None  # the user message the resend key resends
@@ -79,7 +80,6 @@ class ChatScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.keys = key_names([*self.app.BINDINGS, *self.BINDINGS], self.app.settings.keymap)
         self.query_one(Banner).hide()
         self.query_one("#folded").display = False
         self.query_one("#slash-menu").display = False
