@@ -133,7 +133,8 @@ class ChatScreen(Screen):
     # ------------------------------------------------------------ slash-command menu
 
     def on_text_area_changed(self, event: PromptInput.Changed) -> None:
-        self._complete(commands.completions(event.text_area.text))
+        document = event.text_area.document  # a command is one line: no copy of a long text
+        self._complete(commands.completions(document[0] if document.line_count == 1 else ""))
 
     def _complete(self, matches: list[tuple[str, commands.Command]]) -> None:
         menu = self.query_one("#slash-menu", OptionList)
