@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.message import Message
 from textual.screen import Screen
@@ -83,6 +84,10 @@ class ChatmemApp(App[None]):
         for problem in self._problems:
             self.notify(problem, severity="warning", timeout=10)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if not self.blink and hasattr(event.widget, "cursor_blink"):  # any screen's, the palette's
+            event.widget.cursor_blink = False  # type: ignore[attr-defined]
 
     def _check_keymap(self) -> None:
         from chatmem.ui.keymap import problems

@@ -85,9 +85,7 @@ class ChatScreen(Screen):
         self.query_one("#slash-menu").display = False
         self.transcript = self.query_one(Transcript)
         self.watch(self.transcript, "scroll_y", self._maybe_load_more, init=False)
-        prompt = self.query_one(PromptInput)
-        prompt.cursor_blink = self.app.blink
-        prompt.focus()
+        self.query_one(PromptInput).focus()
         self.set_timer(0.5, self._warm_up)
 
     def _view(self, message: p.ChatMessage, streaming: bool = False) -> MessageView:

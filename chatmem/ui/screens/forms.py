@@ -48,8 +48,6 @@ class MemoryForm(ModalScreen[None]):
             yield Static("[dim]Ctrl+S saves · Esc cancels[/dim]", id="form-keys")
 
     def on_mount(self) -> None:
-        for field in self.query(Input):
-            field.cursor_blink = self.app.blink
         self.query(Input).first().focus()
 
     async def on_select_changed(self, event: Select.Changed) -> None:
@@ -137,9 +135,7 @@ class Ask(ModalScreen[str | None]):
             yield Static(f"[dim]{self.hint}Enter to confirm · Esc to cancel[/dim]", id="form-keys")
 
     def on_mount(self) -> None:
-        answer = self.query_one("#answer", Input)
-        answer.cursor_blink = self.app.blink
-        answer.focus()
+        self.query_one("#answer", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -131,7 +131,6 @@ class MemoryBrowser(Screen):
             Option(group_prompt(group, {}), id=group) for group in GROUP_NAMES
         )
         self.query_one("#groups", OptionList).highlighted = list(GROUP_NAMES).index(self.group)
-        self.query_one("#filter", Input).cursor_blink = self.app.blink
         self.query_one("#memories", OptionList).focus()
         self.refresh_list()
 

@@ -90,7 +90,6 @@ class SessionsScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "Conversations"
-        self.query_one("#search", Input).cursor_blink = self.app.blink
         self.query_one("#sessions", OptionList).focus()
         self.refresh_list()
 

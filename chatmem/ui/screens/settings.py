@@ -53,8 +53,6 @@ class SettingsScreen(ModalScreen[None]):
             )
 
     def on_mount(self) -> None:
-        for field in self.query(Input):
-            field.cursor_blink = self.app.blink
         self.query_one("#models", OptionList).display = False
         if self.local is not None:
             names = ", ".join(self.local.models[:5]) or "no models pulled yet"
