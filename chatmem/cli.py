@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from chatmem import __version__
 from chatmem.protocol import FORM
@@ -133,19 +135,40 @@ def _sessions(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser)
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from chatmem.config import load_settings
-    from chatmem.paths import resolve_paths
 
     flags = {"model": args.model, "base_url": args.base_url, "profile": args.profile}
     settings, problems = load_settings(flags)
-    paths = resolve_paths()
-    if args.command == "paths":
-        for label, path in paths.describe():
-            print(f"{label:<14} {path}")
-        return 0
     if args.command is None:
         return run_app(settings, problems, args.new)
-    from chatmem.commands.common import Failure
+    with visible_output(settings.api_key):
+        return headless(args, settings, problems)
 
+
+@contextmanager
+def visible_output(api_key: str) -> Iterator[None]:
+    """What the headless commands print passes the sanitizing edge: no control sequence
+    reaches the terminal, and no secret reaches stderr."""
+    from chatmem.logs import redact, register_secret
+    from chatmem.text import VisibleStream
+
+    if api_key:
+        register_secret(api_key)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = VisibleStream(out), VisibleStream(err, redact)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def headless(args: argparse.Namespace, settings, problems: list[str]) -> int:
+    from chatmem.commands.common import Failure
+    from chatmem.paths import resolve_paths
+
+    if args.command == "paths":
+        for label, path in resolve_paths().describe():
+            print(f"{label:<14} {path}")
+        return 0
     try:
         return dispatch(args, settings, problems)
     except Failure as exc:

@@ -13,6 +13,7 @@ from chatmem.paths import private_dir
 
 _SECRETS: set[str] = set()
 _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9_\-\.=]{8,})")
+_URL_USERINFO = re.compile(r"(?<=://)[^/\s?#@]+@")  # http://user:pass@host
 REDACTED = "[redacted]"
 
 
@@ -23,9 +24,10 @@ def register_secret(secret: str) -> None:
 
 
 def redact(text: str) -> str:
+    """``text`` without the registered secrets, key-like words and credentials in URLs."""
     for secret in _SECRETS:
         text = text.replace(secret, REDACTED)
-    return _KEYLIKE.sub(REDACTED, text)
+    return _URL_USERINFO.sub(REDACTED + "@", _KEYLIKE.sub(REDACTED, text))
 
 
 class _Redacting(logging.Formatter):

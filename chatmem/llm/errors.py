@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from chatmem.logs import REDACTED, redact
 from chatmem.protocol import ErrorInfo
 
 if TYPE_CHECKING:
@@ -21,7 +23,18 @@ def _server_text(exc: openai.APIStatusError) -> str:
 
 
 def describe(exc: BaseException, base_url: str, model: str, timeout: float) -> ErrorInfo:
-    """An ``ErrorInfo`` naming the server and model, and what to do next."""
+    """An ``ErrorInfo`` naming the server and model, and what to do next; no secret in it
+    (the key sent, echoed by the server, or credentials in the base URL)."""
+    info = _describe(exc, base_url, model, timeout)
+    message = redact(info.message)
+    request = getattr(exc, "request", None)
+    sent = str(getattr(request, "headers", {}).get("authorization", "")).removeprefix("Bearer ")
+    if len(sent) >= 4:  # a key typed in the settings is not registered yet
+        message = message.replace(sent, REDACTED)
+    return replace(info, message=message)
+
+
+def _describe(exc: BaseException, base_url: str, model: str, timeout: float) -> ErrorInfo:
     import openai
 
     where = f"{base_url} (model {model})"
@@ -90,7 +103,7 @@ def no_key(base_url: str) -> ErrorInfo:
     return ErrorInfo(
         "no_key",
         "No API key",
-        f"{base_url} needs an API key. Set OPENAI_API_KEY (environment or .env), "
+        f"{redact(base_url)} needs an API key. Set OPENAI_API_KEY (environment or .env), "
         "or enter one in the settings.",
         ("settings", "resend"),
     )

@@ -14,6 +14,7 @@ from textual.theme import Theme
 
 from chatmem import protocol as p
 from chatmem.config import Settings
+from chatmem.text import clean, visible
 from chatmem.ui.commands import COMMANDS, Command, app_bindings
 from chatmem.ui.screens.chat import ChatScreen
 
@@ -76,13 +77,15 @@ class ChatmemApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.chat)
-        self.link.start(lambda event: self.post_message(WorkerEvent(event)))
+        # the edge where the worker's text (replies, titles, memories, files, server errors)
+        # enters the UI: no control sequence passes it
+        self.link.start(lambda event: self.post_message(WorkerEvent(clean(event))))
         self.send(p.Start(self.settings, self.new_session))
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
             self.set_timer(0.3, self._check_keymap)  # after the first paint: it imports screens
         for problem in self._problems:
-            self.notify(problem, severity="warning", timeout=10)
+            self.notify(visible(problem), severity="warning", timeout=10, markup=False)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
@@ -94,7 +97,7 @@ class ChatmemApp(App[None]):
         from chatmem.ui.screens.help import scopes
 
         for problem in problems(self.settings.keymap, scopes()):
-            self.notify(problem, title="Keys", severity="warning", timeout=15)
+            self.notify(problem, title="Keys", severity="warning", timeout=15, markup=False)
 
     def send(self, request: p.Request) -> None:
         self.link.send(request)
@@ -115,7 +118,12 @@ class ChatmemApp(App[None]):
                     self.screen.models_listed(event)
                 return
             case p.Notice():
-                self.notify(event.text, severity=event.level, timeout=10)  # type: ignore[arg-type]
+                self.notify(
+                    event.text,
+                    severity=event.level,  # type: ignore[arg-type]
+                    timeout=10,
+                    markup=False,
+                )
                 return
             case p.MemoryList() | p.MemoryShown() | p.MemoryInvalid():
                 if self._shown(self.browser):
@@ -236,7 +244,7 @@ class ChatmemApp(App[None]):
             self.theme = name  # saved by _theme_changed
         else:
             known = ", ".join(sorted(self.available_themes))
-            self.notify(f"No theme {name!r}. Themes: {known}", severity="warning")
+            self.notify(f"No theme {name!r}. Themes: {known}", severity="warning", markup=False)
 
     def action_export(self, path: str = "") -> None:
         from chatmem.ui.screens.sessions import file_name

@@ -10,7 +10,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Collapsible, Header, OptionList, Static
 from textual.widgets.option_list import Option
@@ -105,9 +104,10 @@ class ChatScreen(Screen):
         slash = commands.parse(event.text)
         if slash.unknown:  # nothing is sent; the text stays to be corrected
             self.notify(
-                f"There is no command {escape(slash.unknown)}. Type / to see them "
+                f"There is no command {slash.unknown}. Type / to see them "
                 "(start with // to send a message that begins with /).",
                 severity="warning",
+                markup=False,
             )
             return
         if slash.command is not None:
@@ -264,14 +264,16 @@ class ChatScreen(Screen):
                 if self.inflight is not None:
                     await self._done(None)
                 self.notify(
-                    f"The worker stopped ({event.reason}); restarting it…", severity="error"
+                    f"The worker stopped ({event.reason}); restarting it…",
+                    severity="error",
+                    markup=False,
                 )
 
     def _memory_changed(self, event: p.MemoryChanged) -> None:
-        line = f"{event.verb} ({event.kind}): {escape(event.title)}"
+        line = f"{event.verb} ({event.kind}): {event.title}"
         if event.change_id:
-            line += "  [dim]F4 to undo[/dim]"
-        self.notify(line, title="Memory", timeout=6)
+            line += "  (F4 to undo)"
+        self.notify(line, title="Memory", timeout=6, markup=False)
 
     def _show_folded(self, count: int, summary: str) -> None:
         """The divider above the transcript: what the model now gets as a summary."""
@@ -279,7 +281,7 @@ class ChatScreen(Screen):
         folded.display = bool(count)
         noun = "message" if count == 1 else "messages"
         folded.title = f"{count:,} earlier {noun} summarized for the model (all are kept)"
-        self.query_one("#summary", Static).update(escape(summary))
+        self.query_one("#summary", Static).update(Content(summary))
 
     async def _load(self, event: p.SessionLoaded) -> None:
         self._show_folded(event.summarized, event.summary)
@@ -316,10 +318,14 @@ class ChatScreen(Screen):
 
     def _show_first_run(self) -> None:
         self.query_one(Banner).show(
-            "[b]No model is configured yet.[/b]\n"
-            "Set OPENAI_API_KEY (and OPENAI_BASE_URL, CHATMEM_MODEL for another server) in the "
-            "environment or a .env file, edit the config file (`chatmem paths` shows it), or "
-            f"press [b]{self.keys['settings']}[/b] to open settings.{self.local_hint}",
+            Content.from_markup(
+                "[b]No model is configured yet.[/b]\n"
+                "Set OPENAI_API_KEY (and OPENAI_BASE_URL, CHATMEM_MODEL for another server) in "
+                "the environment or a .env file, edit the config file (`chatmem paths` shows "
+                "it), or press [b]$key[/b] to open settings.$hint",
+                key=self.keys["settings"],
+                hint=self.local_hint,
+            ),
             "info",
         )
 

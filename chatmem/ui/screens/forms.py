@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.markup import escape
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -74,7 +74,7 @@ class MemoryForm(ModalScreen[None]):
         for key, text in event.problems:
             found = self.query(f"#problem-{key}")
             target = found.first() if found else self.query_one("#problem-")
-            target.update(f"[$error]{escape(text)}[/]")
+            target.update(Content.from_markup("[$error]$text[/]", text=text))
             target.add_class("-shown")
         first = next((key for key, _ in event.problems if key), "")
         if first and self.query(f"#field-{first}"):
@@ -102,7 +102,7 @@ class Confirm(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="confirm-box"):
-            yield Static(self.question)
+            yield Static(Content(self.question))
             with Horizontal(id="confirm-buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 if self.also:
@@ -130,9 +130,12 @@ class Ask(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="confirm-box"):
-            yield Static(self.question)
+            yield Static(Content(self.question))
             yield Input(self.value, id="answer")
-            yield Static(f"[dim]{self.hint}Enter to confirm · Esc to cancel[/dim]", id="form-keys")
+            yield Static(
+                Content.styled(f"{self.hint}Enter to confirm · Esc to cancel", "dim"),
+                id="form-keys",
+            )
 
     def on_mount(self) -> None:
         self.query_one("#answer", Input).focus()

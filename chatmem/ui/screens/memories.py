@@ -8,11 +8,12 @@ a ``MemoryChanged`` event, which refreshes what is shown — whoever made the ch
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -43,14 +44,15 @@ def group_prompt(group: str, counts: dict[str, int]) -> str:
     return f"{GROUP_NAMES[group]} [dim]{counts.get(group, 0):,}[/dim]"
 
 
-def row_prompt(row: p.MemoryRow) -> str:
-    marks = ("📌 " if row.pinned else "") + ("[s]" if row.superseded else "")
-    end = "[/s]" if row.superseded else ""
+def row_prompt(row: p.MemoryRow) -> Content:
     day = dt.datetime.fromtimestamp(row.updated).strftime("%Y-%m-%d")
-    return f"[dim]{day}[/dim] {marks}{escape(row.title)}{end}"
+    title = Content(row.title).stylize("strike") if row.superseded else Content(row.title)
+    return Content.assemble((day, "dim"), " ", "📌 " if row.pinned else "", title)
 
 
-def detail_text(record: p.MemoryRecord, labels: dict[str, str]) -> str:
+def detail_text(record: p.MemoryRecord, labels: dict[str, str]) -> Content:
+    """The memory in full; what it holds is plain text, never markup."""
+    dim = partial(Content.styled, style="dim")
     row = record.row
     kind = "Self" if row.is_self else KIND_NAMES[row.kind]
     state = [kind]
@@ -58,30 +60,30 @@ def detail_text(record: p.MemoryRecord, labels: dict[str, str]) -> str:
         state.append("pinned")
     if row.superseded:
         state.append("[$warning]superseded[/]")
-    lines = [f"[b]{' · '.join(state)}[/b]", escape(record.text), ""]
+    lines = [Content.from_markup(f"[b]{' · '.join(state)}[/b]"), Content(record.text), Content()]
     width = max(len(labels[key]) for key, _ in record.values)
     for key, value in record.values:
-        shown = escape(value) if value else "[dim]—[/dim]"
-        lines.append(f"[b]{labels[key]:<{width}}[/b]  {shown}")
-    lines += ["", f"[dim]Created {when(record.created)} · updated {when(row.updated)}[/dim]"]
+        shown = Content(value) if value else dim("—")
+        lines.append(Content.assemble((f"{labels[key]:<{width}}", "bold"), "  ", shown))
+    lines += [Content(), dim(f"Created {when(record.created)} · updated {when(row.updated)}")]
     if record.session_id and row.kind != "conversation":
         said = f", message {record.message_ids[0]}" if record.message_ids else ""
-        lines.append(f"[dim]Learnt in session {record.session_id}{said} — o opens it[/dim]")
+        lines.append(dim(f"Learnt in session {record.session_id}{said} — o opens it"))
     if record.superseded_by:
-        lines.append(f"[dim]Superseded by {record.superseded_by}[/dim]")
+        lines.append(dim(f"Superseded by {record.superseded_by}"))
     if record.history:
-        lines += ["", "[b]Earlier versions[/b]"]
+        lines += [Content(), Content.styled("Earlier versions", "bold")]
         for version in reversed(record.history):
             by = REPLACED_BY.get(version.by, version.by)
-            lines.append(f"[dim]{when(version.at)}, replaced by {by}:[/dim]")
-            lines.append(f"  {escape(version.text)}")
+            lines.append(dim(f"{when(version.at)}, replaced by {by}:"))
+            lines.append(Content(f"  {version.text}"))
     if record.transcript:
-        lines += ["", "[b]Transcript[/b] [dim](read-only)[/dim]"]
+        lines += [Content(), Content.from_markup("[b]Transcript[/b] [dim](read-only)[/dim]")]
         for message in record.transcript:
             who = "You" if message.role == "user" else "Assistant"
-            lines.append(f"[b]{who}[/b] [dim]{when(message.created)}[/dim]")
-            lines.append(escape(message.content))
-    return "\n".join(lines)
+            lines.append(Content.assemble((who, "bold"), " ", (when(message.created), "dim")))
+            lines.append(Content(message.content))
+    return Content("\n").join(lines)
 
 
 class MemoryBrowser(Screen):
@@ -286,7 +288,7 @@ class MemoryBrowser(Screen):
             if answer == "yes":
                 self.app.send(p.DeleteMemory(record.row.id))
 
-        question = f"Delete this {record.row.kind}?\n\n{escape(record.text)}"
+        question = f"Delete this {record.row.kind}?\n\n{record.text}"
         self.app.push_screen(Confirm(question, "Delete"), confirmed)
 
     def action_pin(self) -> None:

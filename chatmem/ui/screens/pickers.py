@@ -8,13 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from chatmem import protocol as p
 from chatmem.config import Settings
+from chatmem.logs import redact
 
 CODE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 NEWEST = 12  # messages offered, newest first
@@ -68,7 +68,7 @@ class ModelPicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box"):
-            yield Static(f"[b]Models at {escape(self.settings.base_url)}[/b]")
+            yield Static(Content.styled(f"Models at {redact(self.settings.base_url)}", "bold"))
             yield OptionList(id="picker")
             yield Static("[dim]Asking the server…[/dim]", id="picker-status")
 
@@ -81,14 +81,17 @@ class ModelPicker(ModalScreen[str | None]):
         status = self.query_one("#picker-status", Static)
         if event.error:
             status.update(
-                f"[$error]{escape(event.error)}[/]\n[dim]Esc closes; /model NAME sets one[/dim]"
+                Content.from_markup(
+                    "[$error]$error[/]\n[dim]Esc closes; /model NAME sets one[/dim]",
+                    error=event.error,
+                )
             )
             return
         self.models = event.models
         current = self.settings.effective_model
         picker = self.query_one("#picker", OptionList)
         picker.add_options(
-            Option(f"{'● ' if name == current else '  '}{name}") for name in self.models
+            Option(Content(f"{'● ' if name == current else '  '}{name}")) for name in self.models
         )
         if current in self.models:
             picker.highlighted = self.models.index(current)

@@ -12,7 +12,6 @@ import re
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -145,8 +144,11 @@ class SessionsScreen(Screen):
             options.add_options([Option(session_prompt(row, current)) for row in rows])
             noun = "conversation" if len(rows) == 1 else "conversations"
             status.update(
-                f"[dim]Profile [b]{self.listing.profile}[/b] · {len(rows):,} {noun} · "
-                "● the one in the chat[/dim]"
+                Content.from_markup(
+                    f"[dim]Profile [b]$profile[/b] · {len(rows):,} {noun} · "
+                    "● the one in the chat[/dim]",
+                    profile=self.listing.profile,
+                )
             )
         if options.option_count:
             options.highlighted = min(keep or 0, options.option_count - 1)
@@ -215,7 +217,7 @@ class SessionsScreen(Screen):
         session, memories = selected
         also = f"Delete it and its {memories} memories" if memories else ""
         question = (
-            f"Delete “{escape(session.title or UNTITLED)}” "
+            f"Delete “{session.title or UNTITLED}” "
             f"({session.message_count:,} messages)?\n\n"
             + (
                 f"The {memories:,} memories learnt in it stay unless you press m."
@@ -242,7 +244,7 @@ class SessionsScreen(Screen):
 
         self.app.push_screen(
             Ask(
-                f"Export “{escape(session.title or UNTITLED)}” to the file:",
+                f"Export “{session.title or UNTITLED}” to the file:",
                 file_name(session.title, "md"),
                 "Markdown, or JSON to import later when the name ends in .json. A name alone "
                 "goes in the folder chatmem was started from.\n",
@@ -273,7 +275,7 @@ class SessionsScreen(Screen):
 
         self.app.push_screen(
             Ask(
-                f"Switch from profile [b]{listing.profile}[/b] to:",
+                f"Switch from profile “{listing.profile}” to:",
                 hint=(f"Other profiles: {others}. " if others else "")
                 + "A new name makes a new, empty profile.\n",
             ),

@@ -7,12 +7,14 @@ from dataclasses import replace
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.markup import escape
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 from chatmem import protocol as p
 from chatmem.config import Settings
+from chatmem.logs import redact
 
 
 class SettingsScreen(ModalScreen[None]):
@@ -33,7 +35,7 @@ class SettingsScreen(ModalScreen[None]):
         with VerticalScroll(id="dialog"):
             yield Label("[b]Settings[/b]")
             yield Label("Base URL (OpenAI, or any OpenAI-compatible server)")
-            yield Input(s.base_url, id="base_url")
+            yield Input(redact(s.base_url), id="base_url")  # credentials in it stay hidden
             yield Label("API key" + (" — one is set; type to replace it" if s.api_key else ""))
             yield Input(
                 "", id="api_key", password=True, placeholder="sk-…  (local servers need none)"
@@ -49,18 +51,21 @@ class SettingsScreen(ModalScreen[None]):
             yield Static("", id="hint")
             yield OptionList(id="models")
             yield Static(
-                f"[dim]Ctrl+S saves to {escape(s.config_path)} · Esc closes[/dim]", id="where"
+                Content.styled(f"Ctrl+S saves to {s.config_path} · Esc closes", "dim"), id="where"
             )
 
     def on_mount(self) -> None:
         self.query_one("#models", OptionList).display = False
         if self.local is not None:
             names = ", ".join(self.local.models[:5]) or "no models pulled yet"
-            self._hint(escape(f"A local server answers at {self.local.base_url}: {names}"))
+            self._hint(Content(f"A local server answers at {self.local.base_url}: {names}"))
         self.query_one("#base_url", Input).focus()
 
-    def _hint(self, text: str) -> None:
-        self.query_one("#hint", Static).update(text)
+    def _hint(self, text: str | Content) -> None:
+        self.query_one("#hint", Static).update(Content(text) if isinstance(text, str) else text)
+
+    def _error(self, text: str) -> None:
+        self._hint(Content.from_markup("[b $error]$text[/]", text=text))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         match event.button.id:
@@ -80,7 +85,7 @@ class SettingsScreen(ModalScreen[None]):
 
     def action_list_models(self) -> None:
         request = p.ListModels(
-            self.query_one("#base_url", Input).value.strip(),
+            self._base_url(),
             self.query_one("#api_key", Input).value.strip(),
         )
         self.pending = request.id
@@ -92,14 +97,14 @@ class SettingsScreen(ModalScreen[None]):
             return
         self.pending = None
         if event.error:
-            self._hint(f"[b $error]{escape(event.error)}[/]")
+            self._error(event.error)
         else:
             self._show_models(event.models)
 
     def _show_models(self, models: tuple[str, ...]) -> None:
         options = self.query_one("#models", OptionList)
         options.clear_options()
-        options.add_options(models)
+        options.add_options(Option(Content(name)) for name in models)
         options.display = bool(models)
         if models:
             options.highlighted = 0
@@ -107,22 +112,27 @@ class SettingsScreen(ModalScreen[None]):
         self._hint(f"{len(models)} models: pick one with Enter" if models else "No models listed.")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.query_one("#model", Input).value = str(event.option.prompt)
+        self.query_one("#model", Input).value = event.option.prompt.plain  # type: ignore[union-attr]
         self.query_one("#model", Input).focus()
+
+    def _base_url(self) -> str:
+        """The URL typed, or the one set if it is still shown with its credentials hidden."""
+        typed = self.query_one("#base_url", Input).value.strip()
+        return self.settings.base_url if typed == redact(self.settings.base_url) else typed
 
     def action_save(self) -> None:
         values = {
-            "base_url": self.query_one("#base_url", Input).value.strip(),
+            "base_url": self._base_url(),
             "model": self.query_one("#model", Input).value.strip(),
             "api_key": self.query_one("#api_key", Input).value.strip(),
         }
         values = {k: v for k, v in values.items() if v}
         if not values.get("base_url"):
-            self._hint("[b $error]The base URL is required.[/]")
+            self._error("The base URL is required.")
             return
         openai = replace(self.settings, base_url=values["base_url"].rstrip("/")).is_openai
         if not values.get("model") and not openai:
-            self._hint("[b $error]Name a model: Ctrl+L lists the ones this server has.[/]")
+            self._error("Name a model: Ctrl+L lists the ones this server has.")
             return
         self.app.send(p.SaveSettings(values))
         self.dismiss()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from textual.markup import escape
+from textual.content import Content
 from textual.widgets import Static
 
 from chatmem.protocol import ErrorInfo
@@ -17,13 +17,16 @@ class Banner(Static):
 
     def show_error(self, error: ErrorInfo, keys: Mapping[str, str]) -> None:
         """The error, then what to press next, named by the keys the keymap left."""
-        steps = [f"[b]{keys[s]}[/b] {STEPS[s]}" for s in error.steps if s in keys]
-        then = f" Press {', or '.join(steps)}." if steps else ""
-        self.show(f"[b]{escape(error.title)}[/b]\n{escape(error.message)}{then}", "error")
+        steps = [(keys[s], STEPS[s]) for s in error.steps if s in keys]
+        parts: list[Content | tuple[str, str] | str] = [(error.title, "bold"), "\n", error.message]
+        for n, (key, step) in enumerate(steps):
+            parts += [" Press " if n == 0 else ", or ", (key, "bold"), f" {step}"]
+        self.show(Content.assemble(*parts, "." if steps else ""), "error")
 
-    def show(self, markup: str, kind: str = "info") -> None:
+    def show(self, content: Content, kind: str = "info") -> None:
+        """Show ``content`` (outside text in it is plain text, never markup)."""
         self.set_classes(f"-{kind}")
-        self.update(markup)
+        self.update(content)
         self.display = True
 
     def hide(self) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.markup import escape
+from textual.content import Content
 from textual.widgets import Sparkline, Static
 
 from chatmem.protocol import RecallUsed, Usage
 
 GAUGE_WIDTH = 24
+_PLAIN_ID = re.compile(r"[\w-]+")  # an id safe to put in a click action
 
 
 def gauge(used: int, window: int, width: int = GAUGE_WIDTH) -> str:
@@ -26,13 +29,13 @@ def money(usd: float) -> str:
     return "< $0.0001" if usd < 0.0001 else f"${usd:,.4f}"
 
 
-def usage_text(u: Usage) -> str:
+def usage_text(u: Usage) -> Content:
     approx = "≈" if u.estimated else ""
     window = f"{u.context_window:,}" + (" [i](assumed)[/i]" if u.window_assumed else "")
     cost = "price unknown" if u.session_cost is None else money(u.session_cost)
     lines = [
         "[b]Model[/b]",
-        escape(u.model) if u.model else "[i]none set[/i]",
+        "$model" if u.model else "[i]none set[/i]",
         "",
         f"[b]Context{' (estimated)' if u.estimated else ''}[/b]",
         gauge(u.context_tokens, u.context_window),
@@ -53,22 +56,22 @@ def usage_text(u: Usage) -> str:
         f"reply   {approx}{u.session_completion:,}",
         f"cost    {cost}",
     ]
-    return "\n".join(lines)
+    return Content.from_markup("\n".join(lines), model=u.model)
 
 
-def recall_text(event: RecallUsed, limit: int = 8) -> str:
+def recall_text(event: RecallUsed, limit: int = 8) -> Content:
     lines = [
-        f"[b]Memory in the request[/b]  {event.tokens:,}",
-        f"[dim]matched by {'words and meaning' if event.semantic else 'words'}[/dim]",
+        Content.from_markup(f"[b]Memory in the request[/b]  {event.tokens:,}"),
+        Content.styled(f"matched by {'words and meaning' if event.semantic else 'words'}", "dim"),
     ]
     for item in event.items[:limit]:
-        title = escape(_short(item.title))
-        if item.kind != "message":  # a click opens it in the memory browser
-            title = f"[@click=app.memories('{item.id}')]{title}[/]"
-        lines.append(f"[dim]{item.tokens:>4}[/dim] {item.kind[:4]} {title}")
+        title = Content(_short(item.title))
+        if item.kind != "message" and _PLAIN_ID.fullmatch(item.id):  # a click opens it
+            title = title.stylize(f"@click=app.memories('{item.id}')")
+        lines.append(Content.assemble((f"{item.tokens:>4}", "dim"), f" {item.kind[:4]} ", title))
     if len(event.items) > limit:
-        lines.append(f"[dim]… and {len(event.items) - limit} more[/dim]")
-    return "\n".join(lines)
+        lines.append(Content.styled(f"… and {len(event.items) - limit} more", "dim"))
+    return Content("\n").join(lines)
 
 
 class Sidebar(Vertical):
