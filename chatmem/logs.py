@@ -12,7 +12,9 @@ from pathlib import Path
 from chatmem.paths import private_dir
 
 _SECRETS: set[str] = set()
-_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9_\-\.=]{8,})")
+_KEYLIKE = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9_\-\.=]{8,}|Basic\s+[A-Za-z0-9+/=]{8,})"
+)
 _URL_USERINFO = re.compile(r"(?<=://)[^/\s?#@]+@")  # http://user:pass@host
 REDACTED = "[redacted]"
 

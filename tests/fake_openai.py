@@ -103,6 +103,7 @@ class FakeOpenAI:
         api_key: str | None = None,
         models: Sequence[str] = ("gpt-4o-mini", "test-model"),
         flavor: str = "openai",
+        echo_key: bool = False,
         reject_stream_options: bool = False,
         chunk_delay: float = 0.0,
         port: int = 0,
@@ -110,6 +111,7 @@ class FakeOpenAI:
         self.api_key = api_key
         self.models = list(models)
         self.flavor = flavor
+        self.echo_key = echo_key  # every error quotes the Authorization sent, as some servers do
         self.reject_stream_options = reject_stream_options
         self.chunk_delay = chunk_delay
         self.requests: list[Recorded] = []
@@ -281,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
             404: "invalid_request_error",
             429: "rate_limit_exceeded",
         }.get(status, "server_error")
+        if self.fake.echo_key:
+            message += f" Invalid key: {self.headers.get('Authorization', '')}"
         payload = {"error": {"message": message, "type": kind, "param": None, "code": code}}
         self._json(status, payload, headers)
 
