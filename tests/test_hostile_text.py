@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from textual.content import Content
 from textual.widgets import Input, Markdown, OptionList, Static
 
 from chatmem import protocol as p
@@ -34,7 +35,7 @@ RAW = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def shown(app) -> str:
-    """Every character the app would paint now (the screen, as a screenshot keeps it)."""
+    """The whole screen painted now (markup in a widget raises here)."""
     return app.export_screenshot()
 
 
@@ -48,14 +49,22 @@ def texts(app) -> str:
             parts.append(str(widget.render()))
         elif isinstance(widget, OptionList):
             parts += [str(o.prompt) for o in widget.options]
-    parts += [str(n.message) for n in app._notifications]
-    return "\n".join(parts)
+    return "\n".join([*parts, *notices(app)])
+
+
+def notices(app) -> list[str]:
+    """The notifications, rendered as Textual's toasts render them (markup raises here)."""
+    return [
+        (Content.from_markup(n.message) if n.markup else Content(n.message)).plain
+        for n in app._notifications
+    ]
 
 
 async def send(pilot, text: str) -> None:
     pilot.app.screen.query_one(PromptInput).insert(text)
     await pilot.press("enter")
     await settle(pilot)
+    shown(pilot.app)
 
 
 # ------------------------------------------------------------------ 1. control sequences
@@ -202,7 +211,7 @@ async def test_brackets_typed_recalled_and_configured_are_text(settings, tmp_pat
             await send(pilot, text)
         await settle(pilot)
         assert exported.exists()
-        notes = "\n".join(str(n.message) for n in app._notifications)
+        notes = "\n".join(notices(app))
         for literal in (
             "[/x]",  # the config problem
             "Remembered (fact): Budget [approx 300 euros",
@@ -236,6 +245,9 @@ async def test_a_title_and_a_server_error_of_brackets_are_text(settings, fake_op
         await pilot.press("d")  # the delete question quotes the title
         await settle(pilot)
         assert "Delete “[/]”" in texts(app)
+        await pilot.press("y")
+        await settle(pilot)
+        assert "Deleted “[/]”." in texts(app)
 
 
 # ------------------------------------------------------------------ 8. secrets
