@@ -1,0 +1,80 @@
+"""Memory records: every field of every kind checked, as stored and as exported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatmem.memory.models import FIELDS, KINDS, REQUIRED, Memory, Version, clean_fields
+from chatmem.records import Reader, RecordProblem
+
+MAX_ITEMS = 10_000  # relationships, dates, message ids, versions of one memory
+
+
+def fields(kind: str, raw: Any, where: str) -> dict[str, Any]:
+    """The kind's fields, each of its type (a missing or null one takes its default)."""
+    r = Reader(raw, where)
+    for key, default in FIELDS[kind].items():
+        if isinstance(default, bool):
+            r.flag(key, default)
+        elif isinstance(default, str):
+            r.text(key, default)
+        else:
+            items = r.items(key, default)
+            if len(items) > MAX_ITEMS:
+                raise r.problem(key, f"has {len(items):,} entries (at most {MAX_ITEMS:,})")
+            for n, item in enumerate(items, 1):
+                if key == "relationships":
+                    rel = Reader(item, f"{where}: relationship {n}")
+                    rel.text("name", "", 1000)
+                    rel.text("relation", "", 1000)
+                elif not isinstance(item, str) or len(item) > 1000:
+                    raise r.problem(key, f"entry {n} is not a short text")
+    return clean_fields(kind, raw)
+
+
+def memory(doc: Any, where: str, trusted: bool = False) -> Memory:
+    """One memory document, or ``RecordProblem``. ``trusted``: written by this app, so its
+    fields are not checked one by one when they have the kind's keys (a fast start)."""
+    r = Reader(doc, where)
+    memory_id = r.id("id")
+    r.where = where = f"{where} ({memory_id!r})"
+    kind = r.choice("kind", KINDS)
+    raw = r.doc.get("fields")
+    if trusted and isinstance(raw, dict) and raw.keys() == FIELDS[kind].keys():
+        values = raw
+    else:
+        values = fields(kind, raw, f"{where}: fields")
+    if not values[REQUIRED[kind]]:
+        raise r.problem(f"fields.{REQUIRED[kind]}", f"is empty: a {kind} needs a {REQUIRED[kind]}")
+    created = r.time("created")
+    message_ids = r.items("message_ids", [])
+    if len(message_ids) > MAX_ITEMS or not all(isinstance(i, str) for i in message_ids):
+        raise r.problem("message_ids", "is not a list of message ids")
+    history = r.items("history", [])
+    if len(history) > MAX_ITEMS:
+        raise r.problem("history", f"has {len(history):,} versions (at most {MAX_ITEMS:,})")
+    return Memory(
+        id=memory_id,
+        kind=kind,
+        fields=values,
+        created=created,
+        updated=r.time("updated", created),
+        session_id=r.id("session_id", ""),
+        message_ids=tuple(message_ids),
+        pinned=r.flag("pinned", False),
+        superseded_by=r.id("superseded_by", ""),
+        history=tuple(_version(kind, v, f"{where}: version {n}") for n, v in enumerate(history, 1)),
+    )
+
+
+def _version(kind: str, doc: Any, where: str) -> Version:
+    r = Reader(doc, where)
+    return Version(r.time("at"), r.text("by", "", 100), fields(kind, r.doc.get("fields"), where))
+
+
+def unique(memories: list[Memory]) -> list[Memory]:
+    """``memories``, or ``RecordProblem`` if two share an id."""
+    if len({m.id for m in memories}) != len(memories):
+        raise RecordProblem("two memories share an id")
+    return memories
+
