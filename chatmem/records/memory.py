@@ -77,4 +77,3 @@ def unique(memories: list[Memory]) -> list[Memory]:
     if len({m.id for m in memories}) != len(memories):
         raise RecordProblem("two memories share an id")
     return memories
-

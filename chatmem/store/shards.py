@@ -32,6 +32,7 @@ class ShardedTable:
         self._where: dict[str, tuple[int, int]] = {}  # id -> (shard, doc_id)
         self._shards: dict[int, Any] = {}
         self._sizes: dict[int, int] = {}
+        self._newer: set[int] = set()  # shards a newer chatmem wrote: left alone
 
     def load(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every stored document as (shard file name, raw document); read once, at start."""
@@ -51,6 +52,7 @@ class ShardedTable:
                 )
             except NewerSchema as exc:
                 self.notices.append(f"{exc} What is in it is not shown.")
+                self._newer.add(number)
                 continue
             if lost:
                 continue
@@ -71,8 +73,9 @@ class ShardedTable:
         return db.table(self.kind)
 
     def _open_shard(self) -> int:
-        number = max(self._sizes, default=0)
-        return number + 1 if self._sizes.get(number, 0) >= SHARD_SIZE else number
+        number = max(self._sizes.keys() | self._newer, default=0)
+        full = number in self._newer or self._sizes.get(number, 0) >= SHARD_SIZE
+        return number + 1 if full else number
 
     def __contains__(self, key: str) -> bool:
         return key in self._where
