@@ -20,6 +20,7 @@ from chatmem.protocol import ChatMessage, SessionInfo
 from chatmem.records import MAX_FILE, RecordProblem, load_json
 from chatmem.records import memory as memory_record
 from chatmem.records import session as session_record
+from chatmem.records.session import SessionFile
 from chatmem.store.ids import safe_id
 
 CHAT_TIME = "%b %d %Y %H:%M:%S"  # "Nov 02 2024 19:04:11"
@@ -188,13 +189,12 @@ def import_paths(paths: list[Path], profile, report: Report | None = None) -> Re
             found, held = read_memories(path, data, report)
             memories += found
             sessions += held
-    for session in sessions:
-        if profile.sessions.get(session.id) is not None:
-            report.already += 1
-            continue
-        info = SessionInfo(session.id, "Imported", session.created, len(session.messages))
-        profile.sessions.add(info, session.messages)
-        report.added["session"] += 1
+    new = [s for s in sessions if profile.sessions.get(s.id) is None]
+    report.already += len(sessions) - len(new)
+    profile.sessions.add(
+        [SessionFile(SessionInfo(s.id, "Imported", s.created, 0), s.messages) for s in new]
+    )
+    report.added.update(["session"] * len(new))
     fresh = [m for m in memories if profile.memories.get(m.id) is None]
     report.already += len(memories) - len(fresh)
     profile.memories.put_many(fresh)

@@ -88,6 +88,7 @@ def import_into(store: SessionStore, session: SessionFile) -> SessionInfo:
         # A copy: new ids for it (one names a file) and its messages (recall keys them).
         session_id = f"imported-{secrets.token_hex(6)}"
         messages = [replace(m, id=secrets.token_hex(6)) for m in messages]
-    return store.add(
-        replace(session.info, id=session_id), messages, session.summary, session.summarized
+    (info,) = store.add(
+        [replace(session, info=replace(session.info, id=session_id), messages=messages)]
     )
+    return info

@@ -15,6 +15,7 @@ from tinydb.storages import MemoryStorage
 from chatmem.protocol import ChatMessage, SessionInfo
 from chatmem.records import Reader, RecordProblem
 from chatmem.records import session as records
+from chatmem.records.session import SessionFile
 from chatmem.store.atomic import NewerSchema, StoreError, open_db, open_or_set_aside, private_dir
 from chatmem.store.ids import checked_id
 
@@ -91,11 +92,17 @@ class SessionStore:
                 table.insert(asdict(replace(info, updated=updated, tokens=tokens)))
 
     def _write_index(self, ids: set[str]) -> None:
+        """Update or add these sessions' entries: a write for those updated, one for those added."""
         from tinydb import Query
 
         table = self._index_db.table("sessions")
-        for session_id in ids:
-            table.upsert(asdict(self._info[session_id]), Query().id == session_id)
+        indexed = {doc.get("id") for doc in table.all()}
+        old = [i for i in ids if i in indexed]
+        if old:
+            table.update_multiple([(asdict(self._info[i]), Query().id == i) for i in old])
+        new = [asdict(self._info[i]) for i in ids if i not in indexed]
+        if new:
+            table.insert_multiple(new)
 
     # ------------------------------------------------------------ sessions
 
@@ -113,34 +120,37 @@ class SessionStore:
         self._write_index({info.id})
         return info
 
-    def add(
-        self, info: SessionInfo, messages: list[ChatMessage], summary: str = "", summarized: int = 0
-    ) -> SessionInfo:
-        """Store a whole session (an import) in one step: its file is written complete, then
-        the index names it; a crash in between leaves it unlisted, never half there."""
-        path = self._path(info.id)
-        db, _ = self._open_file(path, "session", "it is written anew.")
-        meta = {"id": info.id, "title": info.title, "created": info.created}
-        if summary:
-            meta |= {"summary": summary, "summarized": summarized}
-        db.storage.write(
-            {
-                "meta": {"1": meta},
-                "messages": {str(n): asdict(m) for n, m in enumerate(messages, 1)},
-            }
-        )
-        entry = _Open(db, list(messages), {m.id: i for i, m in enumerate(messages)})
-        entry.doc_ids = list(range(1, len(messages) + 1))
-        self._keep(info.id, entry)
-        self._info[info.id] = replace(
-            info,
-            message_count=len(messages),
-            updated=max((m.created for m in messages), default=info.created),
-            tokens=sum(m.tokens for m in messages),
-        )
-        self._uncounted.discard(info.id)
-        self._write_index({info.id})
-        return self._info[info.id]
+    def add(self, sessions: list[SessionFile]) -> list[SessionInfo]:
+        """Store whole sessions (an import) in one step: each file is written complete, then
+        one write of the index names them all; a crash before it leaves them unlisted, never
+        half there."""
+        for session in sessions:
+            info, messages = session.info, session.messages
+            db, _ = self._open_file(self._path(info.id), "session", "it is written anew.")
+            meta = {"id": info.id, "title": info.title, "created": info.created}
+            if session.summary:
+                meta |= {"summary": session.summary, "summarized": session.summarized}
+            db.storage.write(
+                {
+                    "meta": {"1": meta},
+                    "messages": {str(n): asdict(m) for n, m in enumerate(messages, 1)},
+                }
+            )
+            entry = _Open(db, list(messages), {m.id: i for i, m in enumerate(messages)})
+            entry.doc_ids = list(range(1, len(messages) + 1))
+            self._keep(info.id, entry)
+        for session in sessions:
+            info, messages = session.info, session.messages
+            self._info[info.id] = replace(
+                info,
+                message_count=len(messages),
+                updated=max((m.created for m in messages), default=info.created),
+                tokens=sum(m.tokens for m in messages),
+            )
+            self._uncounted.discard(info.id)
+        ids = [s.info.id for s in sessions]
+        self._write_index(set(ids))
+        return [self._info[i] for i in ids]
 
     def get(self, session_id: str) -> SessionInfo | None:
         return self._info.get(session_id)
