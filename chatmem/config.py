@@ -258,7 +258,24 @@ def save_settings(path: Path, values: Mapping[str, str | int | float | bool]) ->
         move_aside(target)  # unreadable: kept beside, never overwritten
         document = tomlkit.document()
     for key, value in values.items():
-        document[key] = clean_text(value) if isinstance(value, str) else value
+        _set(document, key, clean_text(value) if isinstance(value, str) else value)
     if not target.parent.is_dir():
         private_dir(target.parent)
     write_private(target, tomlkit.dumps(document), private_parent=False)
+
+
+def _set(document, key: str, value: object) -> None:
+    """Set a top-level key of a tomlkit document; a new one goes after the last top-level
+    key there is, not after the comment that heads the first table."""
+    from tomlkit.items import AoT, Table
+
+    if key in document:
+        document[key] = value
+        return
+    plain = [
+        n for n, (k, item) in enumerate(document.body) if k and not isinstance(item, Table | AoT)
+    ]
+    if plain:
+        document._insert_at(plain[-1] + 1, key, value)  # tomlkit has no public insert
+    else:
+        document[key] = value

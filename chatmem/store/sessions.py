@@ -215,7 +215,8 @@ class SessionStore:
     # ------------------------------------------------------------ messages
 
     def _session(self, session_id: str) -> _Open:
-        """The session's messages; none for a session not stored (its file is not opened)."""
+        """The session's messages; none for a session not stored (its file is not opened) or
+        made by a newer chatmem (then no longer listed)."""
         entry = self._open.get(session_id)
         if entry is not None:
             self._open.move_to_end(session_id)
@@ -230,7 +231,7 @@ class SessionStore:
             self._info.pop(session_id)
             self._dirty.discard(session_id)
             self._uncounted.discard(session_id)
-            raise
+            return _Open(TinyDB(storage=MemoryStorage))
         messages, doc_ids, damaged = _messages(db, path.name)
         if damaged:
             self.notices.append(f"{damaged:,} damaged messages of {path} are not shown.")
@@ -250,11 +251,9 @@ class SessionStore:
         return entry
 
     def _readable(self, session_id: str) -> bool:
-        try:
-            self._session(session_id)
-        except NewerSchema:
-            return False
-        return True
+        """Open the session: False if it could not be (it is then no longer listed)."""
+        self._session(session_id)
+        return session_id in self._info
 
     def append(self, session_id: str, message: ChatMessage) -> None:
         self.extend(session_id, [message])
