@@ -275,7 +275,7 @@ def _set(document, key: str, value: object) -> None:
     plain = [
         n for n, (k, item) in enumerate(document.body) if k and not isinstance(item, Table | AoT)
     ]
-    if plain:
+    if plain and plain[-1] + 1 < len(document.body):
         document._insert_at(plain[-1] + 1, key, value)  # tomlkit has no public insert
     else:
         document[key] = value
