@@ -285,3 +285,18 @@ def test_a_legacy_import_killed_at_any_write_is_completed_by_a_rerun(capsys, mon
         monkeypatch.setattr(atomic, "write_private", WRITE)
         assert run(capsys, "import", "legacy", *files)[0] == 0
         assert legacy_state(home / "chatmem") == expected, n
+
+
+def test_memories_import_writes_each_shard_once_even_replacing(capsys, monkeypatch, tmp_path):
+    doc = json.loads((HOSTILE / "memories-pinned-string.json").read_text())["memories"][0]
+    docs = [{**doc, "id": f"m{i}", "pinned": False} for i in range(1500)]
+    path = tmp_path / "memories.json"
+    path.write_text(json.dumps(docs))
+    assert run(capsys, "memories", "import", str(path))[0] == 0
+    done = dying_at(monkeypatch, 10**9)
+    path.write_text(json.dumps([{**d, "pinned": True} for d in docs]))
+    code, out, _ = run(capsys, "memories", "import", "--replace", str(path))
+    assert code == 0 and "Imported 1,500 memories; 1,500 of them replacing stored ones." in out
+    assert sorted(p.name for p in done) == ["shard-00000.json", "shard-00001.json"]
+    with Profile.open(data_dir(tmp_path), "default") as profile:
+        assert sum(m.pinned for m in profile.memories) == 1500

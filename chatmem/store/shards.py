@@ -93,11 +93,17 @@ class ShardedTable:
             self._table(number).upsert(Document(doc, doc_id=doc_id))
 
     def put_many(self, docs: list[dict[str, Any]]) -> None:
-        """Insert or replace in bulk: one write per shard touched for the new ones."""
+        """Insert or replace in bulk: one write per shard touched."""
         fresh = [d for d in docs if d["id"] not in self._where]
+        stored: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
         for doc in docs:
-            if doc["id"] in self._where:
-                self.put(doc)
+            if (where := self._where.get(doc["id"])) is not None:
+                stored[where[0]][str(where[1])] = doc
+        for number, replaced in stored.items():
+            table = self._table(number)
+            data = table.storage.read() or {}
+            table.storage.write({**data, self.kind: {**data.get(self.kind, {}), **replaced}})
+            table.clear_cache()
         while fresh:
             number = self._open_shard()
             self._table(number)
