@@ -92,7 +92,7 @@ class Reader:
         if value == "" and default == "":
             return ""
         if not is_safe_id(value):
-            raise self.problem(key, f"is {_shown(value)}, not an id (letters, digits, - and _)")
+            raise self.problem(key, f"is {_shown(value)}, not an id (letters, digits, . - _)")
         return value
 
     def items(self, key: str, default: Any = _MISSING) -> list:

@@ -34,9 +34,11 @@ def fields(kind: str, raw: Any, where: str) -> dict[str, Any]:
 
 def memory(doc: Any, where: str, trusted: bool = False) -> Memory:
     """One memory document, or ``RecordProblem``. ``trusted``: written by this app, so its
-    fields are not checked one by one when they have the kind's keys (a fast start)."""
+    fields are not checked one by one when they have the kind's keys (a fast start), and
+    the ids it holds need only be text (older imports kept any; the store checks an id
+    before it names a file)."""
     r = Reader(doc, where)
-    memory_id = r.id("id")
+    memory_id = _key(r, "id", trusted)
     r.where = where = f"{where} ({memory_id!r})"
     kind = r.choice("kind", KINDS)
     raw = r.doc.get("fields")
@@ -59,12 +61,22 @@ def memory(doc: Any, where: str, trusted: bool = False) -> Memory:
         fields=values,
         created=created,
         updated=r.time("updated", created),
-        session_id=r.id("session_id", ""),
+        session_id=_key(r, "session_id", trusted, optional=True),
         message_ids=tuple(message_ids),
         pinned=r.flag("pinned", False),
-        superseded_by=r.id("superseded_by", ""),
+        superseded_by=_key(r, "superseded_by", trusted, optional=True),
         history=tuple(_version(kind, v, f"{where}: version {n}") for n, v in enumerate(history, 1)),
     )
+
+
+def _key(r: Reader, key: str, trusted: bool, optional: bool = False) -> str:
+    """An id the memory holds: one that may name a file, or (``trusted``) any text."""
+    if not trusted:
+        return r.id(key, "") if optional else r.id(key)
+    value = r.text(key, "", 1000)
+    if not value and not optional:
+        raise r.problem(key, "is empty")
+    return value
 
 
 def _version(kind: str, doc: Any, where: str) -> Version:

@@ -11,8 +11,7 @@ from chatmem.tokens import clean_text
 
 ROLES = ("user", "assistant")
 STATUSES = ("ok", "cut", "failed")
-MAX_TITLE = 1000
-MAX_MESSAGE_ID = 128
+MAX_MESSAGE_ID = 1000
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ def info(doc: Any, where: str) -> SessionInfo:
     created = r.time("created")
     return SessionInfo(
         session_id,
-        clean_text(r.text("title", "", MAX_TITLE)),
+        clean_text(r.text("title", "")),
         created,
         r.count("message_count"),
         r.time("updated", created),
@@ -75,7 +74,7 @@ def export(data: Any) -> SessionFile:
     return SessionFile(
         SessionInfo(
             session_id,
-            clean_text(meta.text("title", "", MAX_TITLE)),
+            clean_text(meta.text("title", "")),
             meta.time("created"),
             len(messages),
         ),

@@ -1,4 +1,5 @@
-"""The one pattern an id must match before it names a file of the store."""
+"""The one pattern a name must match before it names a file or folder of the store: session
+ids, profile names, and every id an import brings that may become one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 from chatmem.store.atomic import StoreError
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class BadId(StoreError):
@@ -15,8 +16,9 @@ class BadId(StoreError):
 
 
 def is_safe_id(value: object) -> bool:
-    """Letters, digits, '-' and '_' (no dot, no slash), at most 128, starting alnum."""
-    return isinstance(value, str) and _ID.fullmatch(value) is not None
+    """Letters, digits, '.', '-' and '_' (never '..' nor a slash), at most 64 characters,
+    starting with a letter or digit."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None and ".." not in value
 
 
 def checked_id(value: str) -> str:
