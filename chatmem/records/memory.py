@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatmem.memory.models import FIELDS, KINDS, REQUIRED, Memory, Version, clean_fields
-from chatmem.records import Reader, RecordProblem
+from chatmem.records import MAX_TIME, Reader, RecordProblem
 
 MAX_ITEMS = 10_000  # relationships, dates, message ids, versions of one memory
 
@@ -37,6 +37,8 @@ def memory(doc: Any, where: str, trusted: bool = False) -> Memory:
     fields are not checked one by one when they have the kind's keys (a fast start), and
     the ids it holds need only be text (older imports kept any; the store checks an id
     before it names a file)."""
+    if trusted and (fast := _as_stored(doc)) is not None:
+        return fast
     r = Reader(doc, where)
     memory_id = _key(r, "id", trusted)
     r.where = where = f"{where} ({memory_id!r})"
@@ -67,6 +69,42 @@ def memory(doc: Any, where: str, trusted: bool = False) -> Memory:
         superseded_by=_key(r, "superseded_by", trusted, optional=True),
         history=tuple(_version(kind, v, f"{where}: version {n}") for n, v in enumerate(history, 1)),
     )
+
+
+def _as_stored(doc: Any) -> Memory | None:
+    """The memory if ``doc`` is exactly as this app stores one with no history (nearly all
+    are; checked without building messages), else None: the full check decides."""
+    if type(doc) is not dict or doc.get("history"):
+        return None
+    memory_id, kind, values = doc.get("id"), doc.get("kind"), doc.get("fields")
+    created, updated, ids = doc.get("created"), doc.get("updated"), doc.get("message_ids")
+    session_id, superseded_by = doc.get("session_id"), doc.get("superseded_by")
+    plain = (
+        type(memory_id) is str
+        and 0 < len(memory_id) <= 1000
+        and kind in FIELDS
+        and type(values) is dict
+        and values.keys() == FIELDS[kind].keys()
+        and type(created) is float
+        and type(updated) is float
+        and 0 <= created < MAX_TIME  # False for NaN
+        and 0 <= updated < MAX_TIME
+        and type(session_id) is str
+        and type(superseded_by) is str
+        and len(session_id) <= 1000
+        and len(superseded_by) <= 1000
+        and type(doc.get("pinned")) is bool
+        and type(ids) is list
+        and len(ids) <= MAX_ITEMS
+        and all(type(i) is str for i in ids)
+        and values[REQUIRED[kind]]
+    )
+    if not plain:
+        return None
+    return Memory(
+        memory_id, kind, values, created, updated, session_id, tuple(ids), doc["pinned"],
+        superseded_by,
+    )  # fmt: skip
 
 
 def _key(r: Reader, key: str, trusted: bool, optional: bool = False) -> str:
