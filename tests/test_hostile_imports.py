@@ -189,6 +189,16 @@ async def test_a_stored_message_of_an_unknown_status_does_not_stop_the_app(setti
         assert app.is_running
 
 
+def test_a_long_message_the_app_stored_itself_is_still_read(tmp_path):
+    long = "x" * 1_500_000  # more than an import takes; a model with a big window took it
+    with Profile.open(tmp_path, "default") as profile:
+        profile.sessions.create(FIXED_TIME, "Long", session_id="s-long")
+        profile.sessions.append("s-long", p.ChatMessage("u1", "user", long, FIXED_TIME))
+    with Profile.open(tmp_path, "default") as profile:
+        assert profile.notices == []
+        assert profile.sessions.recent("s-long", 1)[0][0].content == long
+
+
 # ---------------------------------------------------------------- all or nothing
 
 

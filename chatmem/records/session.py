@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from chatmem.protocol import ChatMessage, SessionInfo
-from chatmem.records import Reader, RecordProblem
+from chatmem.records import MAX_TEXT, Reader, RecordProblem
 from chatmem.tokens import clean_text
 
 ROLES = ("user", "assistant")
@@ -24,8 +25,9 @@ class SessionFile:
     summarized: int = 0
 
 
-def message(doc: Any, where: str) -> ChatMessage:
-    """One message document (unknown fields ignored), or ``RecordProblem``."""
+def message(doc: Any, where: str, stored: bool = False) -> ChatMessage:
+    """One message document (unknown fields ignored), or ``RecordProblem``. ``stored``: one
+    the app wrote, whose text may be longer than an import's (the model took it)."""
     r = Reader(doc, where)
     message_id = r.text("id", limit=MAX_MESSAGE_ID)
     if not message_id:
@@ -34,7 +36,7 @@ def message(doc: Any, where: str) -> ChatMessage:
     return ChatMessage(
         message_id,
         r.choice("role", ROLES),
-        clean_text(r.text("content")),
+        clean_text(r.text("content", limit=sys.maxsize if stored else MAX_TEXT)),
         r.time("created"),
         r.count("tokens"),
         r.choice("status", STATUSES, "ok"),

@@ -308,7 +308,7 @@ def _messages(db: TinyDB, name: str) -> tuple[list[ChatMessage], list[int], int]
     messages, doc_ids, damaged = [], [], 0
     for doc in db.table("messages").all():
         try:
-            messages.append(records.message(doc, f"{name} message {doc.doc_id}"))
+            messages.append(records.message(doc, f"{name} message {doc.doc_id}", stored=True))
         except RecordProblem as exc:
             damaged += 1
             log.warning("%s", exc)
