@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -59,6 +60,31 @@ def settings_for(tmp_path: Path, url: str) -> Settings:
 @pytest.fixture
 def settings(tmp_path, fake_openai) -> Settings:
     return settings_for(tmp_path, fake_openai.url)
+
+
+CLI_KEY = "sk-test-DoNotShowMe-1234567890"
+
+
+@pytest.fixture
+def cli_env(monkeypatch, fake_openai):
+    """The environment a user would set for the headless commands, pointing at the fake
+    server; the log handlers ``chatmem ask`` adds (in this test's home) go afterwards."""
+    for var, value in {
+        "OPENAI_BASE_URL": fake_openai.url,
+        "OPENAI_API_KEY": CLI_KEY,
+        "CHATMEM_MODEL": "gpt-4o-mini",
+        "CHATMEM_MAX_RETRIES": "0",
+        "CHATMEM_TIMEOUT": "5",
+        "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setenv(var, value)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in set(root.handlers) - set(handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
 
 
 @pytest.fixture

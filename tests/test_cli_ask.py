@@ -4,38 +4,21 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from pathlib import Path
 
 import pytest
 
 from chatmem.cli import main
 from chatmem.store.profile import Profile
+from tests.conftest import CLI_KEY as KEY
 from tests.fake_openai import Cut, Error, Hang, Reply
 
-KEY = "sk-test-DoNotShowMe-1234567890"
 SOON = {"retry-after-ms": "1"}  # the client's one retry comes at once
 
 
 @pytest.fixture(autouse=True)
-def server_env(monkeypatch, fake_openai):
+def server_env(cli_env):
     """The environment a user would set, pointing at the fake server."""
-    for var, value in {
-        "OPENAI_BASE_URL": fake_openai.url,
-        "OPENAI_API_KEY": KEY,
-        "CHATMEM_MODEL": "gpt-4o-mini",
-        "CHATMEM_MAX_RETRIES": "0",
-        "CHATMEM_TIMEOUT": "5",
-        "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
-    }.items():
-        monkeypatch.setenv(var, value)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in set(root.handlers) - set(handlers):  # ask logs to a file in this test's home
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(level)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

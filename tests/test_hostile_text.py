@@ -132,25 +132,13 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def cli_env(monkeypatch, fake_openai):
-    for var, value in {
-        "OPENAI_BASE_URL": fake_openai.url,
-        "OPENAI_API_KEY": "local-token-NotOnScreen",
-        "CHATMEM_MODEL": "gpt-4o-mini",
-        "CHATMEM_MAX_RETRIES": "0",
-        "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
-    }.items():
-        monkeypatch.setenv(var, value)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in set(root.handlers) - set(handlers):
-        root.removeHandler(handler)
-        handler.close()
-    root.setLevel(level)
+def local_key(cli_env, monkeypatch) -> str:
+    """A key that looks like no key: only known as the key in use."""
+    monkeypatch.setenv("OPENAI_API_KEY", "local-token-NotOnScreen")
+    return "local-token-NotOnScreen"
 
 
-def test_the_headless_commands_print_no_control_sequence(capsys, cli_env, fake_openai):
+def test_the_headless_commands_print_no_control_sequence(capsys, local_key, fake_openai):
     fake_openai.script(Reply(CONTROLS))
     fake_openai.script_title(Reply(f"Title {ESC}]2;pwned\x07"))
     code, out, _ = cli(capsys, "ask", "hello")
@@ -307,10 +295,10 @@ async def test_credentials_in_the_base_url_stay_off_screen_and_out_of_the_log(
     assert "127.0.0.1" in logged and "hunter2pass" not in logged
 
 
-def test_the_cli_keeps_an_echoed_key_and_url_credentials_off_stderr(capsys, cli_env, monkeypatch):
+def test_the_cli_keeps_an_echoed_key_and_url_credentials_off_stderr(capsys, local_key, monkeypatch):
     with FakeOpenAI(echo_key=True) as server:
         server.script(Error(500, "overloaded."))
         monkeypatch.setenv("OPENAI_BASE_URL", server.url.replace("http://", "http://ada:pw1234@"))
         code, _, err = cli(capsys, "ask", "hello")
     assert code == 1 and "Invalid key: [redacted]" in err and "http://[redacted]@127" in err
-    assert "local-token-NotOnScreen" not in err and "pw1234" not in err
+    assert local_key not in err and "pw1234" not in err
