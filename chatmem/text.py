@@ -11,23 +11,26 @@ whole reply cleaned at once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _VISIBLE = {
     **{c: chr(0x2400 + c) for c in range(0x20) if c not in (0x09, 0x0A)},
     0x0D: None,
     **{c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)},
 }
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def visible(text: str) -> str:
     """``text`` with every control but newline and tab made visible (or dropped: CR)."""
-    return text.translate(_VISIBLE) if _CONTROL.search(text) else text
+    if text.isprintable() or not _CONTROL.search(text):  # most are: ids, names, one-liners
+        return text
+    return text.translate(_VISIBLE)
 
 
 def clean(value: T) -> T:
@@ -47,16 +50,24 @@ def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         items = {_clean(k): _clean(v) for k, v in value.items()}
         return value if items == value else items
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    names = _fields(type(value))
+    if names:
         changed = {}
-        for field in dataclasses.fields(value):
-            if field.init:
-                old = getattr(value, field.name)
-                new = _clean(old)
-                if new is not old:
-                    changed[field.name] = new
+        for name in names:
+            old = getattr(value, name)
+            new = _clean(old)
+            if new is not old:
+                changed[name] = new
         return dataclasses.replace(value, **changed) if changed else value
     return value
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[str, ...]:
+    """The fields a dataclass is made with; none for any other type."""
+    if not dataclasses.is_dataclass(cls):
+        return ()
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
 
 
 class VisibleStream:
