@@ -189,7 +189,11 @@ class SessionStore:
         if not messages:
             return
         entry = self._session(session_id)
-        entry.db.table("messages").insert_multiple(asdict(m) for m in messages)
+        try:
+            entry.db.table("messages").insert_multiple(asdict(m) for m in messages)
+        except BaseException:  # its TinyDB counted doc ids never written: read the file anew
+            del self._open[session_id]
+            raise
         for message in messages:
             entry.index[message.id] = len(entry.messages)
             entry.messages.append(message)
@@ -201,6 +205,10 @@ class SessionStore:
             tokens=info.tokens + sum(m.tokens for m in messages),
         )
         self._dirty.add(session_id)
+        try:
+            self.flush()  # with the append: a crash leaves no count behind
+        except OSError as exc:  # the messages are saved; the index is written next time
+            log.warning("session index not written: %s", exc)
 
     def update(self, session_id: str, message: ChatMessage) -> None:
         entry = self._session(session_id)
