@@ -26,6 +26,9 @@ class Events:
         self.items.append(event)
         self.changed.set()
 
+    def of(self, kind: type) -> list:
+        return [e for e in self.items if isinstance(e, kind)]
+
     async def wait_for(self, kind: type, count: int = 1, timeout: float = 20.0):
         async def wait() -> None:
             while sum(isinstance(e, kind) for e in self.items) < count:
