@@ -43,7 +43,7 @@ async def serve(out_fd: int) -> None:
             await worker.handle(request)
         except Exception as exc:  # a bug: logged and told, and the worker carries on
             log.exception("%s failed", type(request).__name__)
-            where = log_path(worker.settings.state_dir)
+            where = log_path(worker.settings.state_dir or resolve_paths().state_dir)
             worker.emit(
                 p.Notice(
                     "error",
