@@ -170,7 +170,7 @@ class Worker:
         self._sessions().search(request.query, request.limit, request.id)
 
     def _spawn(self, request_id: str, coro) -> None:
-        task = asyncio.create_task(self._guarded(coro, request_id))
+        task = asyncio.create_task(coro)
         self.replies[request_id] = task
         self.tasks.add(task)
 
@@ -178,17 +178,13 @@ class Worker:
             self.tasks.discard(t)
             if self.replies.get(request_id) is t:  # not a newer task under the same key
                 del self.replies[request_id]
-            _log_failure(t, f"request {request_id}")
+            failure = None if t.cancelled() else t.exception()
+            if isinstance(failure, OSError | StoreError):  # told, not only logged
+                self._not_saved(failure, request_id)
+            else:
+                _log_failure(t, f"request {request_id}")
 
         task.add_done_callback(done)
-
-    async def _guarded(self, coro, request_id: str) -> None:
-        try:
-            await coro
-        except (OSError, StoreError) as exc:
-            self._not_saved(exc, request_id)
-        finally:
-            coro.close()  # a no-op once it ran; quiet if it was cancelled before it started
 
     def _not_saved(self, exc: OSError | StoreError, request_id: str) -> None:
         log.warning("store write failed: %s", exc)
@@ -592,7 +588,14 @@ class Worker:
             partial = None
             if parts:
                 partial = self._finish(user, reply_id, parts, None, fitted.prompt_tokens, "", "cut")
-                info = replace(info, kind="cut") if info.kind == "connection" else info
+            if parts and info.kind == "connection":
+                info = p.ErrorInfo(
+                    "cut",
+                    "The reply was cut off",
+                    f"The connection to {self.settings.base_url} broke before {model.name} "
+                    "finished. What arrived is kept.",
+                    ("resend",),
+                )
             self._fail(user, info, partial, request_id)
             return
         self._flush(reply_id, pending, request_id)
