@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import uuid
@@ -19,7 +20,7 @@ from chatmem.memory.index import terms
 from chatmem.memory.models import Memory, clean_fields, make_memory
 from chatmem.memory.recall import Recall, Recalled
 from chatmem.memory.store import MemoryStore
-from chatmem.store.profile import Profile, ProfileMissing
+from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.sessions import SessionStore
 from chatmem.tokens import TokenCounter
 
@@ -95,7 +96,8 @@ class MemoryService:
             for message in messages:
                 self.recall.add_turn(session.id, message)
         if not any(m.is_self for m in self.store):
-            self._put(make_memory("person", SELF, self.clock()))
+            with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
+                self._put(make_memory("person", SELF, self.clock()))
 
     def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
