@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,3 +115,18 @@ def test_a_cli_write_on_a_locked_profile_exits_at_once_saying_so(capsys, setting
     with Profile.open(Path(settings.data_dir), "default"):
         code, _, err = run(capsys, "memories", "add", "fact", "Alice plays cello")
     assert code == 1 and "open in another chatmem" in err
+
+
+def test_ask_on_a_read_only_disk_says_so_in_one_line(capsys, monkeypatch, tmp_path):
+    with small_disk(tmp_path / "disk") as disk:
+        monkeypatch.setenv("XDG_DATA_HOME", str(disk / "data"))
+        monkeypatch.setenv("XDG_STATE_HOME", str(disk / "state"))  # its log too
+        assert run(capsys, "ask", "first")[0] == 0
+        for handler in list(logging.getLogger().handlers):  # its log, open for writing
+            if getattr(handler, "baseFilename", "").startswith(str(disk)):
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+        read_only(disk)
+        code, out, err = run(capsys, "ask", "--no-memory", "hello?")
+        assert code == 1 and "Traceback" not in err and "Read-only file system (EROFS)" in err
+        read_only(disk, False)

@@ -883,16 +883,8 @@ _SAVABLE = {"base_url", "api_key", "model", "theme"}
 
 
 def _read_only(reason: str) -> p.ErrorInfo:
-    return p.ErrorInfo(
-        "read_only",
-        "Read-only: your message was not sent",
-        f"{reason} It is back in the editor.",
-    )
+    return p.ErrorInfo("read_only", "Read-only: your message was not sent", reason)
 
 
 def _unsaved(problem: str) -> p.ErrorInfo:
-    return p.ErrorInfo(
-        "storage",
-        "Your message was not saved or sent",
-        f"{problem} It is back in the editor: send it again once there is room.",
-    )
+    return p.ErrorInfo("storage", "Your message was not saved or sent", problem)

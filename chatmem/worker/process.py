@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import os
@@ -59,10 +58,8 @@ async def serve(out_fd: int) -> None:
 
 
 def _log_to(state_dir: Path, api_key: str = "") -> None:
-    """Log to the state dir through the redacting handler; a state dir that cannot be
-    written leaves the worker without a log, not without a life."""
-    with contextlib.suppress(OSError):
-        setup_logging(state_dir / "logs", LOG_NAME, secrets=[api_key] if api_key else [])
+    """Log to the state dir through the redacting handler."""
+    setup_logging(state_dir / "logs", LOG_NAME, secrets=[api_key] if api_key else [])
 
 
 class _ToLog(io.TextIOBase):

@@ -385,10 +385,12 @@ class ChatScreen(Screen):
     async def _failed(self, event: p.ReplyFailed) -> None:
         await self._done(event.partial)
         self.asked = ""
-        self.query_one(Banner).show_error(event.error, self.keys)
         if not event.user_message_id:  # refused before it was stored: back into the editor
+            note = "Your message is back in the editor." if self.unsent else ""
+            self.query_one(Banner).show_error(event.error, self.keys, note)
             self._back_to_editor()
             return
+        self.query_one(Banner).show_error(event.error, self.keys)
         self.failed_id = event.user_message_id
         if event.partial is None:
             self._set_status(event.user_message_id, "failed")
