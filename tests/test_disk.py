@@ -127,6 +127,6 @@ def test_ask_on_a_read_only_disk_says_so_in_one_line(capsys, monkeypatch, tmp_pa
                 logging.getLogger().removeHandler(handler)
                 handler.close()
         read_only(disk)
-        code, out, err = run(capsys, "ask", "--no-memory", "hello?")
+        code, _, err = run(capsys, "ask", "--no-memory", "hello?")
         assert code == 1 and "Traceback" not in err and "Read-only file system (EROFS)" in err
         read_only(disk, False)
