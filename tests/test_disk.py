@@ -11,6 +11,7 @@ from chatmem.ui.widgets.banner import Banner
 from chatmem.ui.widgets.prompt import PromptInput
 from tests.disks import fill, read_only, small_disk
 from tests.harness import make_app, settle
+from tests.test_app import type_and_send as send
 from tests.test_cli_ask import run, server_env  # noqa: F401 (the CLI's environment)
 
 SIZE = (100, 30)
@@ -25,12 +26,6 @@ def stored(settings) -> list[str]:
     with Profile.open(Path(settings.data_dir), settings.profile, readonly=True) as profile:
         session = profile.sessions.latest()
         return [m.content for m in profile.sessions.recent(session.id, 100)[0]] if session else []
-
-
-async def send(pilot, text: str) -> None:
-    pilot.app.screen.query_one(PromptInput).insert(text)
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 async def test_a_full_disk_keeps_the_message_in_the_editor(settings, tmp_path):

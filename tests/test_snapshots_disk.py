@@ -10,20 +10,11 @@ from chatmem.store.profile import Profile
 from tests.disks import fill, small_disk
 from tests.harness import make_app, settle
 from tests.seed import seed
+from tests.test_snapshots import send
 
 pytestmark = pytest.mark.xdist_group("snapshots")  # one at a time: a fixed port, see conftest
 
 SIZE = (100, 32)
-
-
-def send(text: str):
-    async def run_before(pilot) -> None:
-        await settle(pilot)
-        pilot.app.screen.query_one("#prompt").insert(text)
-        await pilot.press("enter")
-        await settle(pilot)
-
-    return run_before
 
 
 def test_a_locked_profile_opened(snap_compare, snap_settings):
