@@ -57,6 +57,31 @@ class SessionStore:
             if "tokens" not in doc:
                 self._uncounted.add(info.id)
         self._dirty: set[str] = set()
+        self._recount_newer()
+
+    def _recount_newer(self) -> None:
+        """Count again the sessions written since the index was (its counts and times wait in
+        memory for ``flush``: a crash before it left them wrong for good)."""
+        try:
+            indexed = (self.root / "sessions.json").stat().st_mtime_ns
+        except OSError:
+            return
+        for session_id, info in list(self._info.items()):
+            try:
+                if (self.dir / f"{session_id}.json").stat().st_mtime_ns < indexed:
+                    continue
+            except OSError:
+                continue
+            messages = self._session(session_id).messages
+            counted = replace(
+                self._info[session_id],
+                message_count=len(messages),
+                updated=max([info.updated, *(m.created for m in messages)]),
+                tokens=sum(m.tokens for m in messages),
+            )
+            if counted != self._info[session_id]:
+                self._info[session_id] = counted
+                self._dirty.add(session_id)
 
     # ------------------------------------------------------------ index
 
@@ -205,10 +230,6 @@ class SessionStore:
             tokens=info.tokens + sum(m.tokens for m in messages),
         )
         self._dirty.add(session_id)
-        try:
-            self.flush()  # with the append: a crash leaves no count behind
-        except OSError as exc:  # the messages are saved; the index is written next time
-            log.warning("session index not written: %s", exc)
 
     def update(self, session_id: str, message: ChatMessage) -> None:
         entry = self._session(session_id)
