@@ -64,6 +64,8 @@ class AtomicStorage(Storage):
                 f"{self.path} was made by a newer chatmem (schema {self.file_schema}; "
                 f"this one knows {self.schema}). Upgrade chatmem to open it."
             )
+        if not all(_is_table(table) for table in data.values()):
+            raise ForeignFile(f"{self.path} is not shaped like a chatmem {self.kind} file")
         return data
 
     def read(self) -> dict[str, Any] | None:
@@ -93,6 +95,13 @@ def disk_problem(exc: OSError) -> str:
     code = errno.errorcode.get(exc.errno or 0, "")
     what = f"{exc.strerror or exc}{f' ({code})' if code else ''}"
     return f"{exc.filename}: {what}" if exc.filename else what
+
+
+def _is_table(table: Any) -> bool:
+    """A TinyDB table: documents (objects) under numeric ids."""
+    return isinstance(table, dict) and all(
+        isinstance(doc, dict) and key.isdigit() for key, doc in table.items()
+    )
 
 
 def open_db(path: Path, kind: str, schema: int) -> TinyDB:

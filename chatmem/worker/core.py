@@ -301,15 +301,16 @@ class Worker:
         latest, start the background work."""
         assert self.profile is not None
         store = self.profile.sessions
-        for notice in self.profile.notices:
-            self.emit(p.Notice("warning", notice, request_id))
-        self.profile.notices.clear()
+        # may add a notice (a newer file)
         session = None if new_session else store.get(session_id) or store.latest()
         if session is None and self.readonly:  # shown, never stored
             now = self.clock()
             session = p.SessionInfo(new_message_id(), "", now, 0, now)
         elif session is None:
             session = store.create(self.clock())
+        for notice in self.profile.notices:
+            self.emit(p.Notice("warning", notice, request_id))
+        self.profile.notices.clear()
         self._open_session(session, request_id)
         if self.settings.configured and not self.readonly:
             if self.settings.memory_budget:  # 0: memory is off (chatmem ask --no-memory)
