@@ -15,10 +15,12 @@ STEPS = {"resend": "to resend your message", "settings": "for settings"}
 class Banner(Static):
     """Hidden until there is something to say."""
 
-    def show_error(self, error: ErrorInfo, keys: Mapping[str, str]) -> None:
-        """The error, then what to press next, named by the keys the keymap left."""
+    def show_error(self, error: ErrorInfo, keys: Mapping[str, str], note: str = "") -> None:
+        """The error, a note from the app, then what to press next, named by the keys the
+        keymap left."""
         steps = [(keys[s], STEPS[s]) for s in error.steps if s in keys]
-        parts: list[Content | tuple[str, str] | str] = [(error.title, "bold"), "\n", error.message]
+        said = f"{error.message} {note}".strip()
+        parts: list[Content | tuple[str, str] | str] = [(error.title, "bold"), "\n", said]
         for n, (key, step) in enumerate(steps):
             parts += [" Press " if n == 0 else ", or ", (key, "bold"), f" {step}"]
         self.show(Content.assemble(*parts, "." if steps else ""), "error")
