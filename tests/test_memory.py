@@ -31,6 +31,19 @@ def test_relative_dates_become_absolute_and_vague_ones_are_dropped():
     ]
 
 
+def test_months_and_years_are_counted_on_the_calendar():
+    march_31 = dt.datetime(2024, 3, 31, 12).timestamp()
+    got = resolve_dates(
+        ["last month", "next month", "2 months ago", "in a year", "a week ago"], march_31
+    )
+    assert got == ["2024-02-29", "2024-04-30", "2024-01-31", "2025-03-31", "2024-03-24"]
+    leap_day = dt.datetime(2024, 2, 29, 12).timestamp()
+    assert resolve_dates(["next year", "last year", "in 12 months"], leap_day) == [
+        "2025-02-28", "2023-02-28"
+    ]  # fmt: skip
+    assert resolve_dates(["99999999 years ago", "in 9999999 days"], leap_day) == []
+
+
 def test_answers_are_parsed_from_json_a_fenced_block_or_plain_text():
     plain = 'Sure! {"memories": [{"action": "add", "type": "fact", "fields": {"note": "x"}}]}'
     fenced = '```json\n{"memories": []}\n```'
@@ -151,3 +164,17 @@ def test_the_form_offers_exactly_the_fields_a_memory_keeps():
         assert keys[0] == REQUIRED[kind]
         linked = {"session_id"} if kind == "conversation" else set()  # set by the worker
         assert set(keys) == set(FIELDS[kind]) - linked
+
+
+def test_words_are_matched_by_their_snowball_stem():
+    from chatmem.memory.index import stem
+
+    assert [stem(w) for w in ("running", "class", "caring", "news")] == [
+        "run", "class", "care", "news"
+    ]  # fmt: skip
+    assert stem("studies") == stem("study") == stem("studied")
+    index = BM25Index()
+    index.add("a", "She studies marine biology")
+    index.add("b", "The news about the class")
+    assert [i for i, _ in index.search("study")] == ["a"]
+    assert index.search("new") == []  # "news" is not the plural of "new"

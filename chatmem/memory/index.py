@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+import Stemmer
+
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = """
     a about above after again against all am an and any are aren't as at be because been
     before being below between both but by can can't cannot could couldn't did didn't do
@@ -34,20 +36,28 @@ STOP_WORDS = frozenset(_STOP.split())
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens without stop words."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+    return [w for w in WORD.findall(text.lower()) if w not in STOP_WORDS]
 
 
-@lru_cache(maxsize=200_000)
+_LOCAL = threading.local()  # a stemmer keeps state: one per thread (search runs in one)
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    try:
+        return _LOCAL.stemmer
+    except AttributeError:
+        _LOCAL.stemmer = Stemmer.Stemmer("english", 100_000)  # Snowball (Porter 2), cached
+        return _LOCAL.stemmer
+
+
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match 'sisters' with 'sister', 'painting' with 'paint'."""
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + keep
-    return word
+    """The Snowball stem: 'sisters' and 'sister', 'studies' and 'study', 'caring' and 'care'."""
+    return _stemmer().stemWord(word)
 
 
 def terms(text: str) -> list[str]:
-    return [stem(w) for w in words(text)]
+    """The stems of ``text``'s words, stop words left out: what the indexes hold."""
+    return _stemmer().stemWords(words(text))
 
 
 class BM25Index:
