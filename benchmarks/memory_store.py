@@ -104,7 +104,7 @@ def measure(size: int, ops: int) -> None:
         recalls = [timed(build) for _ in range(ops)]
         embeddings = fill_vectors(Path(tmp), ids, np.random.default_rng(size))
         loaded = timed(embeddings.load) / 1000
-        index = embeddings.index
+        index = embeddings.memories.index
 
         def build_with_meaning() -> None:
             query = unit(np.random.default_rng().standard_normal(DIMENSIONS))

@@ -170,9 +170,9 @@ async def test_meaning_recalls_what_shares_no_word_with_the_question(settings, f
     prompt = system_prompt(fake_openai.chat_requests()[-1])
     assert "Anna paints landscapes" in prompt and "bees" not in prompt
     assert h.last(p.RecallUsed).semantic
-    assert fake_openai.embedding_requests()[-1].body["input"] == [
-        "Who is the artist among my siblings?"
-    ]
+    inputs = [r.body["input"] for r in fake_openai.embedding_requests()]
+    assert ["Who is the artist among my siblings?"] in inputs  # the query, on its own
+    assert "Echo: Who is the artist among my siblings?" in embedded_texts(fake_openai)  # the turns
     await h.close()
 
     # The vectors were stored: a new start embeds nothing again; an edit is embedded anew.
@@ -199,7 +199,7 @@ async def test_vectors_of_memories_deleted_behind_the_workers_back_are_dropped(
         profile.memories.delete(bees)
     h = await started(settings)
     embeddings = h.worker.memory.embeddings
-    assert anna in embeddings.made_from and bees not in embeddings.made_from
+    assert anna in embeddings.memories.made_from and bees not in embeddings.memories.made_from
     await h.close()
     stored = Path(settings.data_dir).rglob("vectors/*/shard-*.json")
     vectors = "".join(path.read_text() for path in stored)

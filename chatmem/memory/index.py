@@ -60,6 +60,10 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(words(text))
 
 
+def _idf(n: int, df: int) -> float:
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
 class BM25Index:
     def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
         self.k1, self.b = k1, b
@@ -96,8 +100,14 @@ class BM25Index:
             if not docs:
                 del self.postings[term]
 
-    def scores(self, query: str, keep: Callable[[str], bool] | None = None) -> dict[str, float]:
-        """BM25 score of every document sharing a term with ``query``."""
+    def scores(
+        self,
+        query: str,
+        keep: Callable[[str], bool] | None = None,
+        matched: dict[str, float] | None = None,
+    ) -> dict[str, float]:
+        """BM25 score of every document sharing a term with ``query``; ``matched`` gets each
+        one's share of the query's term weight (see ``weight``)."""
         n = len(self.lengths)
         if not n:
             return {}
@@ -105,17 +115,27 @@ class BM25Index:
         k1, b = self.k1, self.b
         out: dict[str, float] = {}
         lengths = self.lengths
-        for term in set(terms(query)):
+        query_terms = set(terms(query))
+        whole = self.weight(query_terms) or 1.0
+        for term in query_terms:
             docs = self.postings.get(term)
             if not docs:
                 continue
-            idf = math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
+            idf = _idf(n, len(docs))
             for doc_id, tf in docs.items():
                 if keep is not None and not keep(doc_id):
                     continue
                 norm = tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc_id] / avg))
                 out[doc_id] = out.get(doc_id, 0.0) + idf * norm
+                if matched is not None:
+                    matched[doc_id] = matched.get(doc_id, 0.0) + idf / whole
         return out
+
+    def weight(self, query_terms: set[str]) -> float:
+        """The summed IDF of ``query_terms`` (one no document holds weighs as the rarest): what
+        a document holding them all would match."""
+        n = len(self.lengths)
+        return sum(_idf(n, len(self.postings.get(term, ()))) for term in query_terms)
 
     def search(self, query: str, k: int = 10, keep=None) -> list[tuple[str, float]]:
         ranked = sorted(self.scores(query, keep).items(), key=lambda item: -item[1])
