@@ -92,7 +92,8 @@ class Embeddings:
         self.loaded = True
 
     def stale(self, memories: Iterable[Memory]) -> list[Memory]:
-        return [m for m in memories if m.active and self.memories.made_from.get(m.id) != digest(m.text())]
+        made = self.memories.made_from
+        return [m for m in memories if m.active and made.get(m.id) != digest(m.text())]
 
     async def catch_up(
         self, llm: LLM, memories: dict[str, Memory], turns: dict[str, Turn] | None = None
