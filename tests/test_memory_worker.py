@@ -186,6 +186,21 @@ async def test_meaning_recalls_what_shares_no_word_with_the_question(settings, f
     await h.close()
 
 
+async def test_an_earlier_message_is_recalled_by_meaning(settings, fake_openai):
+    h = await started(settings)
+    await h.request(p.SendMessage("Anna paints"))
+    await h.close()
+    h = await started(settings, day=1, new_session=True)
+    stored = list(Path(settings.data_dir).rglob("vectors/*/turns/shard-*.json"))
+    assert "Anna paints" not in "".join(path.read_text() for path in stored)  # vectors only
+    await h.request(p.SendMessage("Which artist?"))  # no word in common
+    prompt = system_prompt(fake_openai.chat_requests()[-1])
+    assert "From earlier conversations" in prompt and "Anna paints" in prompt
+    recalled = [item for item in h.last(p.RecallUsed).items if item.kind == "message"]
+    assert recalled and h.last(p.RecallUsed).semantic
+    await h.close()
+
+
 async def test_vectors_of_memories_deleted_behind_the_workers_back_are_dropped(
     settings, fake_openai
 ):
