@@ -5,8 +5,10 @@ store), then measured as the worker runs it:
 - embed: the background embedder's catch-up over every message (batches of 64, vectors kept
   in ``vectors/<model>/turns/``). The vectors come from a **fake, instant embedder** (random
   384-dimension unit vectors, the size of all-MiniLM-L6-v2) so this is the worker's own
-  cost; with ``--embeddings-url`` a sample of messages is also sent to a real endpoint and
-  its rate is extrapolated to the whole history (the model's cost, which dominates);
+  cost; with ``--embeddings-url`` a sample of real chat messages (LoCoMo's turns when the
+  shared split is there: the synthetic words here cut into several word pieces each) is
+  also sent to a real endpoint and its rate is extrapolated to the whole history (the
+  model's cost, which dominates);
 - disk: the size of the stored turn vectors;
 - memory: the worker's resident memory before and after the vectors are loaded at start;
 - load: reading the stored vectors back (in the background, after the worker is ready);
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import statistics
 import sys
@@ -32,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from benchmarks.memory_store import sentence, vocabulary
+from benchmarks.retrieval_locomo import default_data
 from chatmem.protocol import ChatMessage
 from chatmem.store.profile import Profile
 from chatmem.tokens import TokenCounter
@@ -69,6 +73,18 @@ def real_rate(url: str, texts: list[str]) -> float:
     for at in range(0, len(texts), BATCH):
         cache._embed(texts[at : at + BATCH])
     return len(texts) / (time.perf_counter() - start)
+
+
+def chat_sample(count: int) -> list[str]:
+    """Up to ``count`` real chat messages from the shared LoCoMo split, if it is there."""
+    found = Path(default_data())
+    if not found.exists():
+        return []
+    texts = []
+    for sample in json.loads(found.read_text()):
+        conv = sample["conversation"]
+        texts += [t["text"] for key, turns in conv.items() if key[-1].isdigit() for t in turns]
+    return texts[:count]
 
 
 def fill(root: Path, count: int, rng: random.Random) -> list[str]:
@@ -134,7 +150,7 @@ async def measure(count: int, url: str | None, sample: int) -> None:
         f"({embedder.texts / embed_s:,.0f}/s: the worker's own cost: batching, storing)"
     )
     if url:
-        rate = real_rate(url, said[:sample])
+        rate = real_rate(url, chat_sample(sample) or said[:sample])
         print(
             f"  embed (all-MiniLM-L6-v2 at {url}): {rate:,.0f} texts/s on {sample} messages "
             f"-> {count / rate / 60:,.1f} min for all, in the background"

@@ -198,6 +198,11 @@ async def test_an_earlier_message_is_recalled_by_meaning(settings, fake_openai):
     assert "From earlier conversations" in prompt and "Anna paints" in prompt
     recalled = [item for item in h.last(p.RecallUsed).items if item.kind == "message"]
     assert recalled and h.last(p.RecallUsed).semantic
+    turns = h.worker.memory.embeddings.turns
+    first = h.worker.memory.recall.turns[recalled[0].id].session_id
+    assert recalled[0].id in turns.made_from
+    await h.request(p.DeleteSession(first))  # its messages' vectors go with it
+    assert recalled[0].id not in turns.made_from and recalled[0].id not in turns.index.rows
     await h.close()
 
 

@@ -99,10 +99,13 @@ class Recall:
         context = previous.content if previous is not None else ""
         self.turn_index.add(turn.id, f"{speaker} {message.content} {message.content} {context}")
 
-    def remove_session(self, session_id: str) -> None:
-        for turn_id in self._session_turns.pop(session_id, ()):
+    def remove_session(self, session_id: str) -> list[str]:
+        """Forget a session's messages; their ids."""
+        removed = self._session_turns.pop(session_id, [])
+        for turn_id in removed:
             self.turns.pop(turn_id, None)
             self.turn_index.remove(turn_id)
+        return removed
 
     def previous_turn(self, turn: Turn) -> Turn | None:
         order = self._session_turns.get(turn.session_id, [])

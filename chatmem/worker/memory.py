@@ -93,6 +93,12 @@ class MemoryService:
         self.recall.add_turn(session_id, message)
         self._changed()
 
+    def remove_session(self, session_id: str) -> None:
+        """A deleted session's messages leave the indexes, and their vectors the store."""
+        removed = self.recall.remove_session(session_id)
+        if self.embeddings is not None:
+            self.embeddings.turns.forget(removed)
+
     async def build(
         self, llm: LLM | None, query: str, counter: TokenCounter, budget: int, session_id: str
     ) -> Recalled:
