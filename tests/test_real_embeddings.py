@@ -53,19 +53,17 @@ def embeddings_url(tmp_path_factory) -> Iterator[str]:
     if missing:
         pytest.skip(f"the real embedding model needs {', '.join(missing)}")
     folder = tmp_path_factory.mktemp("embed")
-    port_file = folder / "port"
-    server = subprocess.Popen(
-        [sys.executable, str(SERVER), "--port", "0", "--port-file", str(port_file)]
-        + ["--cache-dir", str(folder / "cache")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port_file, log = folder / "port", folder / "server.log"
+    command = [sys.executable, str(SERVER), "--port", "0", "--port-file", str(port_file)]
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [*command, "--cache-dir", str(folder / "cache")], stdout=out, stderr=out
+        )
     try:
         deadline = time.monotonic() + 120
         while not port_file.exists():
             if server.poll() is not None:
-                pytest.fail(f"the embeddings server stopped: {server.stderr.read()[-2000:]}")
+                pytest.fail(f"the embeddings server stopped: {log.read_text()[-2000:]}")
             if time.monotonic() > deadline:
                 pytest.fail("the embeddings server did not start in 120 s")
             time.sleep(0.1)

@@ -88,9 +88,7 @@ class Recall:
     def add_turn(self, session_id: str, message: ChatMessage, speaker: str = "") -> None:
         if not message.content:  # an unanswered message too: the user said it
             return
-        turn = Turn(
-            message.id, session_id, message.role, message.content, message.created, speaker
-        )
+        turn = Turn(message.id, session_id, message.role, message.content, message.created, speaker)
         self.turns[turn.id] = turn
         order = self._session_turns.setdefault(session_id, [])
         previous = self.turns.get(order[-1]) if order else None
@@ -155,9 +153,7 @@ class Recall:
         best = max(lexical.values(), default=0.0) or 1.0
         floor = max(LEXICAL_FLOOR, LEXICAL_SHARE * max(matched.values(), default=0.0))
         relevance = {
-            turn_id: score / best
-            for turn_id, score in lexical.items()
-            if matched[turn_id] >= floor
+            turn_id: score / best for turn_id, score in lexical.items() if matched[turn_id] >= floor
         }
         if similar is not None:  # words alone, far in meaning: not about this
             weak = [i for i in relevance if i not in similar and matched[i] < LEXICAL_ALONE]
