@@ -46,7 +46,7 @@ def writing(settings: Settings) -> Iterator[Profile]:
 
 @contextmanager
 def _opened(settings: Settings, readonly: bool) -> Iterator[Profile | None]:
-    from chatmem.store.atomic import StoreError
+    from chatmem.store.atomic import StoreError, disk_problem
     from chatmem.store.profile import Profile, ProfileMissing
 
     try:
@@ -55,6 +55,8 @@ def _opened(settings: Settings, readonly: bool) -> Iterator[Profile | None]:
         profile = None
     except StoreError as exc:  # locked, not ours, made by a newer chatmem…
         raise Failure(str(exc)) from None
+    except OSError as exc:  # a read-only or full disk, a folder not ours
+        raise Failure(f"Cannot open profile {settings.profile!r}: {disk_problem(exc)}.") from None
     if profile is None:
         yield None
         return
@@ -64,6 +66,8 @@ def _opened(settings: Settings, readonly: bool) -> Iterator[Profile | None]:
             yield profile
     except StoreError as exc:
         raise Failure(str(exc)) from None
+    except OSError as exc:
+        raise Failure(f"Could not save: {disk_problem(exc)}.") from None
 
 
 def find(ids: Iterable[str], wanted: str, noun: str, listing: str) -> str:
@@ -84,11 +88,20 @@ def when(ts: float) -> str:
 
 
 def read_input(name: str) -> str:
-    """The text of file ``name`` ("-": stdin)."""
+    """The text of file ``name`` ("-": stdin), refused past the size of any import file."""
+    from chatmem.records import MAX_FILE
+
+    too_big = Failure(f"Could not read {name}: larger than {MAX_FILE // 2**20} MB.")
     if name == "-":
-        return sys.stdin.read()
+        text = sys.stdin.read(MAX_FILE + 1)
+        if len(text) > MAX_FILE:
+            raise too_big
+        return text
+    path = Path(name).expanduser()
     try:
-        return Path(name).expanduser().read_text(encoding="utf-8", errors="replace")
+        if path.stat().st_size > MAX_FILE:
+            raise too_big
+        return path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise Failure(f"Could not read {name}: {exc.strerror}.") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import uuid
@@ -19,7 +20,7 @@ from chatmem.memory.index import terms
 from chatmem.memory.models import Memory, clean_fields, make_memory
 from chatmem.memory.recall import Recall, Recalled
 from chatmem.memory.store import MemoryStore
-from chatmem.store.profile import Profile
+from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.sessions import SessionStore
 from chatmem.tokens import TokenCounter
 
@@ -34,9 +35,14 @@ SELF = {"name": "Assistant", "relation": "self", "personality": "thoughtful, fri
 
 
 def open_profile(
-    data_dir: Path, name: str, clock: Callable[[], float], emit: Callable[[p.Event], None]
+    data_dir: Path,
+    name: str,
+    clock: Callable[[], float],
+    emit: Callable[[p.Event], None],
+    readonly: bool = False,
 ) -> tuple[Profile, MemoryService]:
-    """Open the profile and index everything in it: the worker's start-up.
+    """Open the profile and index everything in it: the worker's start-up (``readonly``:
+    without the lock, writing nothing; a profile that holds nothing yet opens empty).
 
     What is loaded lives as long as the worker, so the cyclic GC is paused while it is built
     (its passes over the growing heap were a third of the time at 100k memories) and the
@@ -44,7 +50,10 @@ def open_profile(
     """
     gc.disable()
     try:
-        profile = Profile.open(data_dir, name)
+        try:
+            profile = Profile.open(data_dir, name, readonly=readonly)
+        except ProfileMissing:
+            profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True)
         try:
             service = MemoryService(profile.memories, profile.sessions, clock, emit)
             service.load()
@@ -87,7 +96,8 @@ class MemoryService:
             for message in messages:
                 self.recall.add_turn(session.id, message)
         if not any(m.is_self for m in self.store):
-            self._put(make_memory("person", SELF, self.clock()))
+            with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
+                self._put(make_memory("person", SELF, self.clock()))
 
     def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
