@@ -83,7 +83,7 @@ class MemoryService:
         self.undo_log: dict[str, list[Change]] = {}
         self.embeddings: Embeddings | None = None
         self.changed = asyncio.Event()  # set on every write: the embedder catches up
-        self.caught_up = asyncio.Event()  # set while every live memory has its vector
+        self.caught_up = asyncio.Event()  # set while every memory and message has its vector
 
     # ------------------------------------------------------------ loading
 
@@ -101,6 +101,13 @@ class MemoryService:
 
     def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
+        self._changed()
+
+    def remove_session(self, session_id: str) -> None:
+        """A deleted session's messages leave the indexes, and their vectors the store."""
+        removed = self.recall.remove_session(session_id)
+        if self.embeddings is not None:
+            self.embeddings.turns.forget(removed)
 
     async def build(
         self, llm: LLM | None, query: str, counter: TokenCounter, budget: int, session_id: str
@@ -113,6 +120,9 @@ class MemoryService:
     def _put(self, memory: Memory) -> None:
         self.store.put(memory)
         self.recall.add_memory(memory)
+        self._changed()
+
+    def _changed(self) -> None:
         self.changed.set()
         self.caught_up.clear()
 
@@ -125,8 +135,9 @@ class MemoryService:
     # ------------------------------------------------------------ semantic recall
 
     async def keep_embedded(self, llm: LLM, root: Path, model: str) -> None:
-        """Embed memories with ``model`` ("" = semantic recall off), each change soon after it
-        is written; runs until the settings change or the server turns out not to embed."""
+        """Embed memories and messages with ``model`` ("" = semantic recall off), each soon
+        after it is written; runs until the settings change or the server turns out not to
+        embed."""
         if self.embeddings is not None and self.embeddings.model != model:
             self.embeddings.close()
             self.embeddings = None
@@ -138,7 +149,7 @@ class MemoryService:
             self.embeddings = Embeddings(root, model, [])
         while True:
             self.changed.clear()
-            await self.embeddings.catch_up(llm, self.store.memories)
+            await self.embeddings.catch_up(llm, self.store.memories, self.recall.turns)
             if self.embeddings.served is False:
                 return
             if not self.changed.is_set():
