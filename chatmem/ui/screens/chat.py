@@ -169,6 +169,8 @@ class ChatScreen(Screen):
     def action_cancel(self) -> None:
         if self.inflight is not None:
             self.app.send(p.Cancel(self.inflight))
+            if self.streaming is not None:
+                self.streaming.stop()  # at once, not when the worker has answered
 
     def action_resend(self) -> None:
         if self.failed_id is None:
