@@ -19,10 +19,13 @@ from textual.widgets import Static
 from chatmem.protocol import ChatMessage
 from chatmem.ui.blocks import Block, Splitter
 from chatmem.ui.widgets.blocks import CodeBlock, Paragraph, TextBlock
+from chatmem.ui.widgets.prompt import PromptInput
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
-FRAME = 1 / 30  # seconds between two renders of a streaming reply: text arriving meanwhile
-# is rendered in one batch
+FRAME = 1 / 20  # seconds between two renders of a streaming reply at least: text arriving
+# meanwhile is rendered in one batch
+KEY_QUIET = 0.05  # seconds without a keystroke before a streamed batch renders …
+MOST_DEFERRED = 0.25  # … unless keys keep coming for this long
 SLOW = 4  # a block that took t to render waits SLOW * t before it is rendered again
 BODIES = {"text": TextBlock, "code": CodeBlock, "para": Paragraph}
 
@@ -97,13 +100,25 @@ class MessageView:
         self.header.update(header_text("assistant", 0, "cut", self.keys))
 
     async def _render_loop(self) -> None:
+        """Render what arrived, then wait: at least a frame, at least twice what the render
+        and its paint took (a loaded machine renders bigger batches, less often), and until
+        no key was pressed for a moment (its echo paints first, cheaply)."""
         while True:
             await self._wake.wait()
+            woke = time.monotonic()
+            while (since := time.monotonic() - PromptInput.typed_at) < KEY_QUIET:
+                if time.monotonic() - woke > MOST_DEFERRED:
+                    break
+                await asyncio.sleep(KEY_QUIET - since)
             self._wake.clear()
+            start = time.monotonic()
             await self._render()
             if not self.streaming:
                 return
-            await asyncio.sleep(FRAME)  # keys and paints go first; text gathers meanwhile
+            painted = asyncio.Event()
+            self.header.call_after_refresh(painted.set)
+            await painted.wait()
+            await asyncio.sleep(max(FRAME, 2 * (time.monotonic() - start)))
 
     async def _render(self) -> None:
         text = "".join(self._pending)

@@ -3,6 +3,8 @@ while the slash-command menu is open, Tab, Up, Down, Enter and Esc belong to the
 
 from __future__ import annotations
 
+import time
+
 from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
@@ -27,11 +29,14 @@ class PromptInput(TextArea):
             self.key = key
             self.text = text  # in the editor when the key was pressed
 
+    typed_at = 0.0  # time.monotonic() of the last key pressed in any prompt
+
     def __init__(self, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
         self.menu_open = False
 
     async def _on_key(self, event: events.Key) -> None:
+        PromptInput.typed_at = time.monotonic()
         if self.menu_open and event.key in MENU_KEYS and self._completes():
             event.stop()
             event.prevent_default()
