@@ -116,3 +116,29 @@ async def test_escape_stops_the_reply_at_once_and_keeps_what_arrived(settings, f
         assert reply.message.status == "cut"
         assert "after the stop" not in reply.message.content
         assert len(reply.message.content) < len("".join(chunks))
+
+
+@pytest.mark.parametrize("line", ["x" * 1_000_000, "- " + "word " * 200_000])
+def test_a_huge_single_line_is_a_paragraph_rendered_by_parts(line):
+    assert [kind for kind, _, _ in blocks(line)] == ["para"]
+    assert blocks(line, 70_000) == blocks(line)
+
+
+async def test_a_one_megabyte_line_streams_and_quit_still_answers(settings, fake_openai):
+    text = "y" * 1_000_000
+    fake_openai.script(
+        Reply(text, chunks=[text[i : i + 20_000] for i in range(0, len(text), 20_000)])
+    )
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("PromptInput").insert("one long line")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.pause(0.2)
+        view = app.screen.transcript.views[-1]
+        assert view.message.content == text
+        assert isinstance(view.parts[-1], Paragraph)
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.5)
+    assert app.return_code is not None or not app.is_running

@@ -3,9 +3,10 @@
 A block is what one widget shows. Small top-level Markdown blocks are grouped into one
 ``text`` block (up to ``GROUP_LINES`` lines or ``GROUP_CHARS`` characters); a fenced code
 block longer than ``LONG_FENCE`` lines becomes a ``code`` block of its own, and a plain
-paragraph longer than ``LONG_PARAGRAPH`` characters a ``para`` block. Those two only ever
-grow at their end, so their widgets can render just the new part; a ``text`` block stays
-small, so re-rendering it whole is cheap. Cutting depends only on the text, never on how
+paragraph longer than ``LONG_PARAGRAPH`` characters (or any one line longer than
+``HUGE_LINE``) a ``para`` block. Those two only ever grow at their end, so their widgets
+can render just the new part; a ``text`` block stays small, so re-rendering it whole is
+cheap. Cutting depends only on the text, never on how
 it arrived: the same reply streamed or given at once makes the same blocks.
 """
 
@@ -19,6 +20,7 @@ GROUP_CHARS = 2000
 LONG_FENCE = 40  # code lines
 LONG_PARAGRAPH = 3000  # characters
 LIST_SPLIT = 40  # a list this many lines long goes on in a new block at its next item
+HUGE_LINE = 16_000  # characters: a line this long is shown as a plain paragraph, whatever
 DECIDE = 8  # characters of a line that tell what it is (a block start, a fence, text)
 
 _FENCE_OPEN = re.compile(r"(`{3,})([^`]*)|(~{3,})(.*)")
@@ -183,6 +185,8 @@ class Splitter:
             block.para_chars += len(text)
             if block.para_plain and block.para_chars >= LONG_PARAGRAPH:
                 self._split_out(block, block.para_at, "para")
+            elif len(block.partial) >= HUGE_LINE:  # a list item or a quote, say: this line
+                self._split_out(block, len(block.lines), "para")
 
     def _end_line(self) -> None:
         block, self._target = self._target, None

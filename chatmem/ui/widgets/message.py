@@ -9,6 +9,7 @@ its text is taken in one batch per frame, and only the blocks it changed are ren
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 
@@ -61,6 +62,7 @@ class MessageView:
         self._fed = 0  # characters given to the splitter
         self._stopped = False
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()  # set by Esc: render what arrived now
         self._renderer: asyncio.Task | None = None
         self._due: dict[int, float] = {}  # id of a slow text block → when it may render again
         m = message
@@ -98,6 +100,9 @@ class MessageView:
         """The user stopped the reply: show it cut off now, take no more text."""
         self._stopped = True
         self.header.update(header_text("assistant", 0, "cut", self.keys))
+        self._set_status_class("cut", True)  # the border shows it where the header is not
+        self._wake.set()  # what arrived renders now, in one batch
+        self._hurry.set()
 
     async def _render_loop(self) -> None:
         """Render what arrived, then wait: at least a frame, at least twice what the render
@@ -107,18 +112,22 @@ class MessageView:
             await self._wake.wait()
             woke = time.monotonic()
             while (since := time.monotonic() - PromptInput.typed_at) < KEY_QUIET:
-                if time.monotonic() - woke > MOST_DEFERRED:
+                if self._stopped or time.monotonic() - woke > MOST_DEFERRED:
                     break
                 await asyncio.sleep(KEY_QUIET - since)
             self._wake.clear()
             start = time.monotonic()
             await self._render()
-            if not self.streaming:
+            if not self.streaming or self._stopped:
+                self._renderer = None
                 return
             painted = asyncio.Event()
             self.header.call_after_refresh(painted.set)
             await painted.wait()
-            await asyncio.sleep(max(FRAME, 2 * (time.monotonic() - start)))
+            with contextlib.suppress(TimeoutError):  # Esc cuts the wait short
+                await asyncio.wait_for(
+                    self._hurry.wait(), max(FRAME, 2 * (time.monotonic() - start))
+                )
 
     async def _render(self) -> None:
         text = "".join(self._pending)
