@@ -3,12 +3,13 @@ same screen comes back when the conversation is reopened, i.e. rendered whole)."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.conftest import settings_for
 from tests.fake_openai import Reply
 from tests.harness import make_app, settle
-
-pytestmark = pytest.mark.xdist_group("snapshots")  # one at a time: a fixed port, see conftest
 
 SIZE = (100, 32)
 SHAPES = {
@@ -28,9 +29,10 @@ SHAPES = {
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_a_long_reply_streamed(snap_compare, snap_settings, snap_server, shape):
+def test_a_long_reply_streamed(snap_compare, fake_openai, shape):
+    """Any port will do: nothing on these screens names the server."""
     text = SHAPES[shape]
-    snap_server.script(Reply(text, chunks=[text[i : i + 9] for i in range(0, len(text), 9)]))
+    fake_openai.script(Reply(text, chunks=[text[i : i + 9] for i in range(0, len(text), 9)]))
 
     async def run_before(pilot) -> None:
         await settle(pilot)
@@ -39,4 +41,5 @@ def test_a_long_reply_streamed(snap_compare, snap_settings, snap_server, shape):
         await settle(pilot)
         await pilot.pause(0.3)
 
-    assert snap_compare(make_app(snap_settings), terminal_size=SIZE, run_before=run_before)
+    app = make_app(settings_for(Path("."), fake_openai.url))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

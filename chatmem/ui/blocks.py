@@ -44,6 +44,7 @@ class Block:
     para_at: int = 0  # the line the last paragraph starts at …
     para_plain: bool = False  # … and whether it is plain text (no list, quote, table…)
     para_chars: int = 0
+    continued: bool = False  # a long list goes on in the next block
 
     @property
     def source(self) -> str:
@@ -148,6 +149,7 @@ class Splitter:
             if block.kind == "para" and start:
                 return self._new_text(line, block)
             if block.kind == "text" and len(block.lines) >= LIST_SPLIT and _LIST_ITEM.match(head):
+                block.continued = True
                 return self._new_text(line, block)
             if start:
                 block.para_plain = False

@@ -47,8 +47,11 @@ class TextBlock(Markdown):
 
     def __init__(self, block: Block, classes: str = "") -> None:
         super().__init__(block.source, classes=classes)
+        self.take(block)
 
     def take(self, block: Block) -> list[Widget]:
+        """Note whether a list goes on below (the text itself is rendered by ``update``)."""
+        self.set_class(block.continued, "-continued")
         return []
 
 

@@ -157,6 +157,7 @@ class MessageView:
                 self._splitter.dirty = min(self._splitter.dirty, self.parts.index(body) - 1)
                 self._wake.set()  # not yet: a slow block renders at most every SLOW * its cost
                 return
+            body.take(block)
             await body.update(block.source)
             self._due[id(body)] = now + SLOW * (time.perf_counter() - now)
         elif isinstance(body, CodeBlock):
