@@ -221,7 +221,8 @@ def _drive(term, escape_after, every, timeout, last_byte, probe) -> dict:
             furthest, grew = max(numbers), at
         for mark in [m for m in typed if m in term.tail[-len(data) - 8 :]]:
             echoes.append(at - typed.pop(mark))
-            term.type("\x7f")  # rub it out: the prompt stays one short line, as when typing
+            if escaped is None:  # (after Esc, it would read as Alt+Backspace)
+                term.type("\x7f")  # rub it out: the prompt stays one short line
         if shown is None and END.encode() in term.tail:
             shown = at
             stop_typing = at + 1.0
