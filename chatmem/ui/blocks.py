@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-GROUP_LINES = 24
-GROUP_CHARS = 2000
+GROUP_LINES = 12
+GROUP_CHARS = 1000
 LONG_FENCE = 40  # code lines
 LONG_PARAGRAPH = 3000  # characters
-LIST_SPLIT = 40  # a list this many lines long goes on in a new block at its next item
+LIST_SPLIT = 10  # a list this many lines long goes on in a new block at its next item
 HUGE_LINE = 16_000  # characters: a line this long is shown as a plain paragraph, whatever
 DECIDE = 8  # characters of a line that tell what it is (a block start, a fence, text)
 

@@ -158,7 +158,11 @@ class MessageView:
                 self._wake.set()  # not yet: a slow block renders at most every SLOW * its cost
                 return
             body.take(block)
-            await body.update(block.source)
+            source, shown = block.source, body.source
+            if shown and source.startswith(shown):  # Markdown parses from its last block on
+                await body.append(source[len(shown) :])
+            else:
+                await body.update(source)
             self._due[id(body)] = now + SLOW * (time.perf_counter() - now)
         elif isinstance(body, CodeBlock):
             new = body.take(block)
