@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import settings_for
 from tests.fake_openai import Reply
 from tests.harness import make_app, settle
+from tests.test_streaming import until_shown
 
 SIZE = (100, 32)
 SHAPES = {
@@ -38,8 +39,7 @@ def test_a_long_reply_streamed(snap_compare, fake_openai, shape):
         await settle(pilot)
         pilot.app.screen.query_one("#prompt").insert("Show me")
         await pilot.press("enter")
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await until_shown(pilot)
 
     app = make_app(settings_for(Path("."), fake_openai.url))
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -58,6 +58,15 @@ def test_long_blocks_are_cut_where_they_can_be_rendered_by_parts():
     assert len(blocks(LIST)) > 1
 
 
+async def until_shown(pilot) -> None:
+    """Settled, and every reply's text on screen."""
+    await settle(pilot)
+    transcript, sizes = pilot.app.screen.transcript, []
+    while any(view.rendering for view in transcript.views) or len(set(sizes[-3:])) != 1:
+        await pilot.pause(0.1)  # and laid out: Markdown mounts its blocks in its own time
+        sizes.append(transcript.virtual_size)
+
+
 def _screen(app) -> str:
     """The screen as SVG, without the ids that differ between two apps."""
     return re.sub(r"terminal-[0-9a-z-]+", "t", app.export_screenshot())
@@ -75,8 +84,7 @@ async def test_a_streamed_reply_ends_shown_as_if_given_whole(settings, fake_open
         await settle(pilot)
         streamed.screen.query_one("PromptInput").insert("go")
         await pilot.press("enter", "ctrl+b")
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await until_shown(pilot)
         view = streamed.screen.transcript.views[-1]
         assert view.message.content == text
         if shape == "code":
@@ -109,8 +117,7 @@ async def test_escape_stops_the_reply_at_once_and_keeps_what_arrived(settings, f
         await pilot.pause()
         assert "cut off" in str(view.header.render())
         view.write("more text after the stop")
-        await settle(pilot)
-        await pilot.pause(0.2)
+        await until_shown(pilot)
         assert app.screen.inflight is None
         reply = app.screen.transcript.views[-1]
         assert reply.message.status == "cut"
@@ -134,8 +141,7 @@ async def test_a_one_megabyte_line_streams_and_quit_still_answers(settings, fake
         await settle(pilot)
         app.screen.query_one("PromptInput").insert("one long line")
         await pilot.press("enter")
-        await settle(pilot)
-        await pilot.pause(0.2)
+        await until_shown(pilot)
         view = app.screen.transcript.views[-1]
         assert view.message.content == text
         assert isinstance(view.parts[-1], Paragraph)

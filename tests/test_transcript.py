@@ -11,6 +11,7 @@ from chatmem.ui.widgets.message import MessageView
 from chatmem.ui.widgets.transcript import MAX_MOUNTED, Transcript
 from tests.fake_openai import Reply
 from tests.harness import make_app, settle
+from tests.test_streaming import until_shown
 
 SIZE = (100, 30)
 
@@ -26,8 +27,7 @@ async def test_a_long_streamed_reply_is_segmented_folded_and_unfolded(settings, 
         await settle(pilot)
         app.screen.query_one("PromptInput").insert("tell me a lot")
         await pilot.press("enter")
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await until_shown(pilot)
         transcript = app.screen.transcript
         reply = transcript.views[-1]
         segments = [part for part in reply.parts if isinstance(part, Markdown)]

@@ -371,7 +371,7 @@ class ChatScreen(Screen):
         if message is None or not message.content:
             await self.transcript.remove([view])
         else:
-            await view.finish(message)  # the text still queued is shown first
+            view.finish(message)  # the text still queued follows, a step per frame
         self.collector.reply_ended()
         self.set_timer(1.0, self.collector.idle)
 

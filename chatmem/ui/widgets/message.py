@@ -25,6 +25,7 @@ from chatmem.ui.widgets.prompt import PromptInput
 ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
 FRAME = 1 / 20  # seconds between two renders of a streaming reply at least: text arriving
 # meanwhile is rendered in one batch
+STEP = 0.04  # seconds of rendering before the screen is painted and keys are handled
 KEY_QUIET = 0.05  # seconds without a keystroke before a streamed batch renders …
 MOST_DEFERRED = 0.25  # … unless keys keep coming for this long
 SLOW = 4  # a block that took t to render waits SLOW * t before it is rendered again
@@ -92,44 +93,57 @@ class MessageView:
         if self._stopped:
             return
         self._pending.append(fragment)
-        self._wake.set()
-        if self._renderer is None:
-            self._renderer = asyncio.create_task(self._render_loop())
+        self._kick()
 
     def stop(self) -> None:
         """The user stopped the reply: show it cut off now, take no more text."""
         self._stopped = True
         self.header.update(header_text("assistant", 0, "cut", self.keys))
         self._set_status_class("cut", True)  # the border shows it where the header is not
-        self._wake.set()  # what arrived renders now, in one batch
+        self._kick()  # what arrived renders now, without waiting
         self._hurry.set()
+
+    @property
+    def rendering(self) -> bool:
+        """Whether text that arrived is still to be shown."""
+        return self._renderer is not None
+
+    def _kick(self) -> None:
+        self._wake.set()
+        if self._renderer is None:
+            self._renderer = asyncio.create_task(self._render_loop())
 
     async def _render_loop(self) -> None:
         """Render what arrived, then wait: at least a frame, at least twice what the render
         and its paint took (a loaded machine renders bigger batches, less often), and until
-        no key was pressed for a moment (its echo paints first, cheaply)."""
+        no key was pressed for a moment (its echo paints first, cheaply). Once the reply is
+        complete or stopped, what is left renders without waiting, a step per paint."""
         while True:
             await self._wake.wait()
             woke = time.monotonic()
-            while (since := time.monotonic() - PromptInput.typed_at) < KEY_QUIET:
+            while self.streaming and (since := time.monotonic() - PromptInput.typed_at) < KEY_QUIET:
                 if self._stopped or time.monotonic() - woke > MOST_DEFERRED:
                     break
                 await asyncio.sleep(KEY_QUIET - since)
             self._wake.clear()
             start = time.monotonic()
-            await self._render()
-            if not self.streaming or self._stopped:
+            if await self._render():
+                self._wake.set()
+            live = self.streaming and not self._stopped
+            if not live and not self._wake.is_set() and not self._pending:
                 self._renderer = None
                 return
             painted = asyncio.Event()
             self.header.call_after_refresh(painted.set)
             await painted.wait()
-            with contextlib.suppress(TimeoutError):  # Esc cuts the wait short
-                await asyncio.wait_for(
-                    self._hurry.wait(), max(FRAME, 2 * (time.monotonic() - start))
-                )
+            if live:
+                with contextlib.suppress(TimeoutError):  # Esc cuts the wait short
+                    await asyncio.wait_for(
+                        self._hurry.wait(), max(FRAME, 2 * (time.monotonic() - start))
+                    )
 
-    async def _render(self) -> None:
+    async def _render(self) -> bool:
+        """Render what arrived, for about ``STEP`` seconds; True when some is left."""
         text = "".join(self._pending)
         self._pending.clear()
         self._fed += len(text)
@@ -139,16 +153,19 @@ class MessageView:
         blocks, bodies = self._splitter.blocks, self.parts[1:]
         first = min(self._splitter.dirty, len(bodies) - 1)
         self._splitter.clean()
-        for index in range(first, max(len(blocks), 1)):
+        deadline = time.monotonic() + STEP
+        for index in range(first, len(blocks)):
+            if time.monotonic() > deadline:
+                self._splitter.dirty = min(self._splitter.dirty, index)
+                return True
             body = bodies[index] if index < len(bodies) else None
-            if index >= len(blocks):
-                break
             block = blocks[index]
             if body is not None and getattr(body, "kind", "") == block.kind:
                 await self._take(body, block)
             else:
                 await self._place(self._body(block), body)
                 self._due.pop(id(body), None)
+        return False
 
     async def _take(self, body: Widget, block: Block) -> None:
         if isinstance(body, TextBlock):
@@ -159,6 +176,8 @@ class MessageView:
                 return
             body.take(block)
             source, shown = block.source, body.source
+            if source == shown:
+                return
             if shown and source.startswith(shown):  # Markdown parses from its last block on
                 await body.append(source[len(shown) :])
             else:
@@ -174,6 +193,8 @@ class MessageView:
     async def _place(self, body: Widget, old: Widget | None) -> None:
         """Mount a new body after the last (or in place of ``old``)."""
         body.add_class("message", f"-{self.message.role}")
+        status = "cut" if self._stopped else self.message.status
+        body.set_class(status != "ok", f"-{status}")
         last = self.parts[-1]
         if old is None:
             last.remove_class("-last")
@@ -186,17 +207,14 @@ class MessageView:
         await old.parent.mount(body, after=old)  # type: ignore[union-attr]
         await old.remove()
 
-    async def finish(self, message: ChatMessage) -> None:
-        """The reply is complete (or cut off): render what is queued, once, and the final
-        state; the stored text is what is shown."""
+    def finish(self, message: ChatMessage) -> None:
+        """The reply is complete (or cut off): show its final state now, and the text still
+        queued as the renderer gets to it (never all at once); the stored text is shown."""
         self.streaming = False
         if len(message.content) > self._fed + sum(map(len, self._pending)):
             self._pending = [message.content[self._fed :]]
-        if self._renderer is not None:
-            self._renderer.cancel()
-            self._renderer = None
-        await self._render()
         self.update(message)
+        self._kick()
 
     def update(self, message: ChatMessage) -> None:
         """Show a new state of the same message (its tokens and status)."""

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from chatmem.ui.widgets.message import MessageView
 
 MAX_MOUNTED = 40  # messages kept mounted while following the bottom
-FOLD_ABOVE = 3  # fold when this many screens of shown content lie above the viewport …
+FOLD_ABOVE = 2  # fold when this many screens of shown content lie above the viewport …
 KEEP_ABOVE = 1  # … down to this many; unfold back to FOLD_ABOVE when fewer remain
 
 
