@@ -1,4 +1,4 @@
-"""Long replies: split into Markdown segments, folded above the viewport, unfolded on scroll."""
+"""Long replies: split into blocks, folded above the viewport, unfolded on scroll."""
 
 from __future__ import annotations
 
@@ -6,31 +6,14 @@ from textual.app import App
 from textual.widgets import Markdown
 
 from chatmem.protocol import ChatMessage
-from chatmem.ui.widgets.message import SEGMENT_BLOCKS, MessageView, split_blocks
+from chatmem.ui.blocks import GROUP_CHARS
+from chatmem.ui.widgets.message import MessageView
 from chatmem.ui.widgets.transcript import MAX_MOUNTED, Transcript
 from tests.fake_openai import Reply
 from tests.harness import make_app, settle
+from tests.test_streaming import until_shown
 
 SIZE = (100, 30)
-
-
-def test_split_keeps_every_line_and_never_cuts_a_code_fence():
-    fence = "```python\n" + "\n\n".join(f"x = {i}" for i in range(40)) + "\n```\n"
-    text = "\n\n".join(f"Paragraph {i}." for i in range(40)) + "\n\n" + fence + "\nThe end.\n"
-    pieces = split_blocks(text)
-    assert "".join(pieces) == text
-    assert len(pieces) > 2
-    assert any(fence in piece for piece in pieces)
-    from markdown_it import MarkdownIt
-
-    for piece in pieces:
-        tokens = MarkdownIt("gfm-like").parse(piece)
-        assert len([t for t in tokens if t.level == 0 and t.nesting != -1]) <= SEGMENT_BLOCKS
-
-
-def test_short_text_is_one_piece():
-    assert split_blocks("just one line") == ["just one line"]
-    assert split_blocks("") == [""]
 
 
 async def test_a_long_streamed_reply_is_segmented_folded_and_unfolded(settings, fake_openai):
@@ -44,15 +27,13 @@ async def test_a_long_streamed_reply_is_segmented_folded_and_unfolded(settings, 
         await settle(pilot)
         app.screen.query_one("PromptInput").insert("tell me a lot")
         await pilot.press("enter")
-        await settle(pilot)
-        await pilot.pause(0.3)
+        await until_shown(pilot)
         transcript = app.screen.transcript
         reply = transcript.views[-1]
         segments = [part for part in reply.parts if isinstance(part, Markdown)]
-        assert len(segments) >= 120 // SEGMENT_BLOCKS
-        assert "".join(s.source for s in segments) == text
+        assert len(segments) >= len(text) // (2 * GROUP_CHARS)
+        assert "\n\n".join(s.source for s in segments).startswith(text[: GROUP_CHARS * 2])
         assert all(s.source.count("```") % 2 == 0 for s in segments)
-        assert all(len(s.children) <= SEGMENT_BLOCKS + 1 for s in segments)
 
         height = transcript.virtual_size.height
         shown = [child for child in transcript.children if child.display]

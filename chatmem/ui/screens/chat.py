@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -44,6 +45,9 @@ class ChatScreen(Screen):
         Binding("escape", "cancel", "Stop reply", show=False, id="stop_reply"),
         Binding("ctrl+r", "resend", "Resend", id="resend"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="sidebar"),
+        # the editor would take them: the transcript scrolls while the prompt has the focus
+        Binding("pageup", "scroll_transcript('up')", "Page up", show=False, priority=True),
+        Binding("pagedown", "scroll_transcript('down')", "Page down", show=False, priority=True),
     ]
 
     def __init__(self, keymap: Mapping[str, str]) -> None:
@@ -156,6 +160,11 @@ class ChatScreen(Screen):
     def on_prompt_input_menu_key(self, event: PromptInput.MenuKey) -> None:
         menu = self.query_one("#slash-menu", OptionList)
         prompt = self.query_one(PromptInput)
+        if prompt.text != event.text:
+            return  # typed on since: the menu's choice would replace that text
+        matches = commands.completions(event.text)
+        if [name for name, _ in matches] != [option.id for option in menu.options]:
+            self._complete(matches)  # the menu had not caught up with the keys yet
         if event.key == "escape":
             self._complete([])
         elif event.key in ("up", "down"):
@@ -172,6 +181,8 @@ class ChatScreen(Screen):
     def action_cancel(self) -> None:
         if self.inflight is not None:
             self.app.send(p.Cancel(self.inflight))
+            if self.streaming is not None:
+                self.streaming.stop()  # at once, not when the worker has answered
 
     def action_resend(self) -> None:
         if self.failed_id is None:
@@ -183,6 +194,20 @@ class ChatScreen(Screen):
         self._set_status(self.failed_id, "ok")
         self.asked = self.failed_id
         self.app.send(p.Resend(self.failed_id))
+
+    def action_scroll_transcript(self, direction: str) -> None:
+        if direction == "up":
+            self.transcript.scroll_page_up(animate=False)
+        else:
+            self.transcript.scroll_page_down(animate=False)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while the transcript has the focus goes on in the prompt."""
+        if self.focused is self.transcript and event.is_printable and event.character:
+            prompt = self.query_one(PromptInput)
+            prompt.focus()
+            prompt.insert(event.character)
+            event.stop()
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one(Sidebar)
@@ -387,7 +412,7 @@ class ChatScreen(Screen):
         if message is None or not message.content:
             await self.transcript.remove([view])
         else:
-            await view.finish(message)  # the text still queued is shown first
+            view.finish(message)  # the text still queued follows, a step per frame
         self.collector.reply_ended()
         self.set_timer(1.0, self.collector.idle)
 

@@ -1,57 +1,35 @@
 """One chat message, shown as a run of sibling widgets: a header line, then the body.
 
 The parts are direct children of the scrolling message list, not children of one container
-per message: Textual lays out every widget under a container whenever one of them changes,
-so a long reply inside one container re-arranges all its blocks on each streamed line. For
-the same reason an assistant body is split into Markdown widgets of at most
-``SEGMENT_BLOCKS`` top-level blocks each.
+per message: Textual lays out every widget under a container whenever one of them changes.
+An assistant body is one widget per block of ``chatmem.ui.blocks``; while a reply streams,
+its text is taken in one batch per frame, and only the blocks it changed are rendered again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import contextlib
+import time
 from collections.abc import Mapping
-from itertools import pairwise
 
 from rich.text import Text
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from chatmem.protocol import ChatMessage
+from chatmem.ui.blocks import Block, Splitter
+from chatmem.ui.widgets.blocks import CodeBlock, Paragraph, TextBlock
+from chatmem.ui.widgets.prompt import PromptInput
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
-PACE_CHARS = 240  # Markdown appended per step: each append mounts a few blocks, never hundreds
-SEGMENT_BLOCKS = 16  # top-level blocks per Markdown widget; re-arranging one costs O(this)
-_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.MULTILINE)
-_BOUNDARY = re.compile(r"\n\n(?=\S)")  # a blank line, then a new top-level block
-
-
-def split_blocks(text: str, size: int = SEGMENT_BLOCKS) -> list[str]:
-    """Split Markdown into pieces of at most ``size`` top-level blocks each."""
-    from markdown_it import MarkdownIt
-
-    starts = [
-        token.map[0]
-        for token in MarkdownIt("gfm-like").parse(text)
-        if token.level == 0 and token.map is not None and token.nesting != -1
-    ]
-    cuts = starts[size::size]
-    if not cuts:
-        return [text]
-    lines = text.splitlines(keepends=True)
-    bounds = [0, *cuts, len(lines)]
-    return ["".join(lines[a:b]) for a, b in pairwise(bounds) if a < b]
-
-
-def _boundary(segment: str, text: str) -> int | None:
-    """Where in ``text``, streamed after ``segment``, a top-level block starts outside a fence."""
-    tail = segment[-2:]
-    for match in _BOUNDARY.finditer(tail + text):
-        split = match.end() - len(tail)
-        if split >= 0 and len(_FENCE.findall(segment + text[:split])) % 2 == 0:
-            return split
-    return None
+FRAME = 1 / 20  # seconds between two renders of a streaming reply at least: text arriving
+# meanwhile is rendered in one batch
+STEP = 0.04  # seconds of rendering before the screen is painted and keys are handled
+KEY_QUIET = 0.05  # seconds without a keystroke before a streamed batch renders …
+MOST_DEFERRED = 0.25  # … unless keys keep coming for this long
+SLOW = 4  # a block that took t to render waits SLOW * t before it is rendered again
+BODIES = {"text": TextBlock, "code": CodeBlock, "para": Paragraph}
 
 
 def header_text(
@@ -80,16 +58,26 @@ class MessageView:
         self.message = message
         self.keys = keys
         self.streaming = streaming
-        self._backlog = ""  # streamed text not yet handed to a Markdown widget
-        self._feeder: asyncio.Task | None = None
+        self._splitter = Splitter()
+        self._pending: list[str] = []  # streamed text not yet rendered
+        self._fed = 0  # characters given to the splitter
+        self._stopped = False
+        self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()  # set by Esc: render what arrived now
+        self._renderer: asyncio.Task | None = None
+        self._due: dict[int, float] = {}  # id of a slow text block → when it may render again
         m = message
         self.header = Static(header_text(m.role, m.tokens, m.status, keys, streaming))
+        bodies: list[Widget]
         if m.role != "assistant":
-            bodies: list[Widget] = [Static(Text(m.content))]
-        elif streaming:
-            bodies = [Markdown()]
+            bodies = [Static(Text(m.content))]
         else:
-            bodies = [Markdown(piece) for piece in split_blocks(m.content)]
+            if not streaming:
+                self._splitter.feed(m.content)
+                self._splitter.finish()
+            self._splitter.clean()
+            bodies = [self._body(block) for block in self._splitter.blocks]
+            bodies = bodies or [TextBlock(Block("text"))]
         self.parts: list[Widget] = [self.header, *bodies]
         self.header.add_class("-header")
         bodies[-1].add_class("-last")
@@ -97,50 +85,136 @@ class MessageView:
             part.add_class("message", f"-{m.role}")
         self._set_status_class(m.status, True)
 
+    def _body(self, block: Block) -> Widget:
+        return BODIES[block.kind](block)
+
     def write(self, fragment: str) -> None:
-        """Queue streamed text; it is appended in bounded steps so no frame stalls.
+        """Queue streamed text; it is rendered with whatever else arrives within a frame."""
+        if self._stopped:
+            return
+        self._pending.append(fragment)
+        self._kick()
 
-        Like ``Markdown.get_stream()`` this appends incrementally (the widget parses only
-        the new lines), but it also bounds each step, and starts a new Markdown widget every
-        ``SEGMENT_BLOCKS`` blocks: a fast server can deliver kilobytes between two frames.
-        """
-        self._backlog += fragment
-        if self._feeder is None:
-            self._feeder = asyncio.create_task(self._feed())
+    def stop(self) -> None:
+        """The user stopped the reply: show it cut off now, take no more text."""
+        self._stopped = True
+        self.header.update(header_text("assistant", 0, "cut", self.keys))
+        self._set_status_class("cut", True)  # the border shows it where the header is not
+        self._kick()  # what arrived renders now, without waiting
+        self._hurry.set()
 
-    async def _feed(self) -> None:
-        markdown = self.parts[-1]
-        assert isinstance(markdown, Markdown)
-        while self._backlog:
-            text = self._backlog
-            full = len(markdown.children) >= SEGMENT_BLOCKS
-            split = _boundary(markdown.source, text) if full else None
-            if split is not None:
-                head, text = text[:split], text[split:]
-            cut = text.rfind("\n", 0, PACE_CHARS) + 1 if len(text) > PACE_CHARS else len(text)
-            piece, self._backlog = text[: cut or PACE_CHARS], text[cut or PACE_CHARS :]
-            # No await above this line: write() may add to the backlog at any await.
-            if split is not None:
-                if head:
-                    await markdown.append(head)
-                markdown = await self._new_segment(markdown)
-            await markdown.append(piece)
-            await asyncio.sleep(0)  # let keys and paints in between steps
-        self._feeder = None
+    @property
+    def rendering(self) -> bool:
+        """Whether text that arrived is still to be shown."""
+        return self._renderer is not None
 
-    async def _new_segment(self, last: Markdown) -> Markdown:
-        segment = Markdown(classes=" ".join(last.classes))
-        last.remove_class("-last")
-        self.parts.append(segment)
-        await last.parent.mount(segment, after=last)  # type: ignore[union-attr]
-        return segment
+    def _kick(self) -> None:
+        self._wake.set()
+        if self._renderer is None:
+            self._renderer = asyncio.create_task(self._render_loop())
 
-    async def finish(self, message: ChatMessage) -> None:
-        """The reply is complete (or cut off): show what is queued, then the final state."""
-        if self._feeder is not None:
-            await self._feeder
+    async def _render_loop(self) -> None:
+        """Render what arrived, then wait: at least a frame, at least twice what the render
+        and its paint took (a loaded machine renders bigger batches, less often), and until
+        no key was pressed for a moment (its echo paints first, cheaply). Once the reply is
+        complete or stopped, what is left renders without waiting, a step per paint."""
+        while True:
+            await self._wake.wait()
+            woke = time.monotonic()
+            while self.streaming and (since := time.monotonic() - PromptInput.typed_at) < KEY_QUIET:
+                if self._stopped or time.monotonic() - woke > MOST_DEFERRED:
+                    break
+                await asyncio.sleep(KEY_QUIET - since)
+            self._wake.clear()
+            start = time.monotonic()
+            if await self._render():
+                self._wake.set()
+            live = self.streaming and not self._stopped
+            if not live and not self._wake.is_set() and not self._pending:
+                self._renderer = None
+                return
+            painted = asyncio.Event()
+            self.header.call_after_refresh(painted.set)
+            await painted.wait()
+            if live:
+                with contextlib.suppress(TimeoutError):  # Esc cuts the wait short
+                    await asyncio.wait_for(
+                        self._hurry.wait(), max(FRAME, 2 * (time.monotonic() - start))
+                    )
+
+    async def _render(self) -> bool:
+        """Render what arrived, for about ``STEP`` seconds; True when some is left."""
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._fed += len(text)
+        self._splitter.feed(text)
+        if not self.streaming:
+            self._splitter.finish()
+        blocks, bodies = self._splitter.blocks, self.parts[1:]
+        first = min(self._splitter.dirty, len(bodies) - 1)
+        self._splitter.clean()
+        deadline = time.monotonic() + STEP
+        for index in range(first, len(blocks)):
+            if time.monotonic() > deadline:
+                self._splitter.dirty = min(self._splitter.dirty, index)
+                return True
+            body = bodies[index] if index < len(bodies) else None
+            block = blocks[index]
+            if body is not None and getattr(body, "kind", "") == block.kind:
+                await self._take(body, block)
+            else:
+                await self._place(self._body(block), body)
+                self._due.pop(id(body), None)
+        return False
+
+    async def _take(self, body: Widget, block: Block) -> None:
+        if isinstance(body, TextBlock):
+            now = time.perf_counter()
+            if not block.closed and now < self._due.get(id(body), 0.0):
+                self._splitter.dirty = min(self._splitter.dirty, self.parts.index(body) - 1)
+                self._wake.set()  # not yet: a slow block renders at most every SLOW * its cost
+                return
+            body.take(block)
+            source, shown = block.source, body.source
+            if source == shown:
+                return
+            if shown and source.startswith(shown):  # Markdown parses from its last block on
+                await body.append(source[len(shown) :])
+            else:
+                await body.update(source)
+            self._due[id(body)] = now + SLOW * (time.perf_counter() - now)
+        elif isinstance(body, CodeBlock):
+            new = body.take(block)
+            if new:
+                await body.fence.mount_all(new)
+        else:
+            body.take(block)  # type: ignore[attr-defined]
+
+    async def _place(self, body: Widget, old: Widget | None) -> None:
+        """Mount a new body after the last (or in place of ``old``)."""
+        body.add_class("message", f"-{self.message.role}")
+        status = "cut" if self._stopped else self.message.status
+        body.set_class(status != "ok", f"-{status}")
+        last = self.parts[-1]
+        if old is None:
+            last.remove_class("-last")
+            body.add_class("-last")
+            self.parts.append(body)
+            await last.parent.mount(body, after=last)  # type: ignore[union-attr]
+            return
+        body.set_class(old.has_class("-last"), "-last")
+        self.parts[self.parts.index(old)] = body
+        await old.parent.mount(body, after=old)  # type: ignore[union-attr]
+        await old.remove()
+
+    def finish(self, message: ChatMessage) -> None:
+        """The reply is complete (or cut off): show its final state now, and the text still
+        queued as the renderer gets to it (never all at once); the stored text is shown."""
         self.streaming = False
+        if len(message.content) > self._fed + sum(map(len, self._pending)):
+            self._pending = [message.content[self._fed :]]
         self.update(message)
+        self._kick()
 
     def update(self, message: ChatMessage) -> None:
         """Show a new state of the same message (its tokens and status)."""
@@ -156,6 +230,6 @@ class MessageView:
 
     def cancel(self) -> None:
         """Stop feeding streamed text (the message is leaving the screen)."""
-        if self._feeder is not None:
-            self._feeder.cancel()
-            self._feeder = None
+        if self._renderer is not None:
+            self._renderer.cancel()
+            self._renderer = None

@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     from chatmem.ui.widgets.message import MessageView
 
 MAX_MOUNTED = 40  # messages kept mounted while following the bottom
-FOLD_ABOVE = 3  # fold when this many screens of shown content lie above the viewport …
+FOLD_ABOVE = 2  # fold when this many screens of shown content lie above the viewport …
 KEEP_ABOVE = 1  # … down to this many; unfold back to FOLD_ABOVE when fewer remain
 
 
-class Transcript(VerticalScroll, can_focus=False):
-    """Message parts in order, under a spacer standing in for the folded ones."""
+class Transcript(VerticalScroll):
+    """Message parts in order, under a spacer standing in for the folded ones; focused (Tab
+    from the prompt, or a click), the arrows, PageUp/PageDown, Home and End scroll it."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -1,0 +1,150 @@
+"""Long replies of every shape: cut into blocks the same way streamed or whole, shown the same
+way streamed or reopened, Esc stopping at once, and nothing typed lost."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from chatmem.ui.blocks import LIST_SPLIT, Splitter
+from chatmem.ui.widgets.blocks import CodeBlock, Paragraph
+from tests.fake_openai import Reply
+from tests.harness import make_app, settle
+
+SIZE = (100, 30)
+
+CODE = (
+    "```python\n" + "\n".join(f"def f{i}(x):\n    return x * {i}" for i in range(500)) + "\n```\n"
+)
+PARAGRAPH = " ".join(f"word{i % 97}" + (" **bold**" if i % 50 == 0 else "") for i in range(5000))
+LIST = "\n".join(f"{i}. item number {i} with `code`" for i in range(1, 301))
+TABLE = "| n | square |\n|---|---|\n" + "\n".join(f"| {i} | {i * i} |" for i in range(150))
+MANY = "\n\n".join(
+    f"## Part {i}\n\nSome *text* for part {i}.\n\n- one\n- two\n\n```\nx = {i}\n```"
+    for i in range(60)
+)
+SHAPES = {"code": CODE, "paragraph": PARAGRAPH, "list": LIST, "table": TABLE, "many": MANY}
+
+
+def blocks(text: str, most: int | None = None) -> list[tuple[str, str, str]]:
+    splitter, rng, at = Splitter(), random.Random(most), 0
+    while at < len(text):
+        step = len(text) if most is None else rng.randint(1, most)
+        splitter.feed(text[at : at + step])
+        at += step
+    splitter.finish()
+    return [(b.kind, b.info, b.source) for b in splitter.blocks]
+
+
+def _visible(kind: str, info: str, source: str) -> str:
+    return "".join(source.split()) + ("``````" + info if kind == "code" else "")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_blocks_are_the_same_streamed_or_whole_and_keep_every_character(shape):
+    text = SHAPES[shape]
+    whole = blocks(text)
+    for most in (1, 5, 300):
+        assert blocks(text, most) == whole
+    assert sorted("".join(_visible(*b) for b in whole)) == sorted("".join(text.split()))
+
+
+def test_long_blocks_are_cut_where_they_can_be_rendered_by_parts():
+    assert [kind for kind, _, _ in blocks(CODE)] == ["code"]
+    assert [kind for kind, _, _ in blocks(PARAGRAPH)] == ["para"]
+    assert all(source.count("\n") <= LIST_SPLIT for _, _, source in blocks(LIST))
+    assert len(blocks(LIST)) > 1
+
+
+async def until_shown(pilot) -> None:
+    """Settled, and every reply's text on screen."""
+    await settle(pilot)
+    transcript, sizes = pilot.app.screen.transcript, []
+    while any(view.rendering for view in transcript.views) or len(set(sizes[-3:])) != 1:
+        await pilot.pause(0.1)  # and laid out: Markdown mounts its blocks in its own time
+        sizes.append(transcript.virtual_size)
+
+
+def _screen(app) -> str:
+    """The screen as SVG, without the ids that differ between two apps."""
+    return re.sub(r"terminal-[0-9a-z-]+", "t", app.export_screenshot())
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_a_streamed_reply_ends_shown_as_if_given_whole(settings, fake_openai, shape):
+    text = SHAPES[shape]
+    rng = random.Random(shape)
+    cuts = sorted(rng.sample(range(1, len(text)), len(text) // 40))
+    chunks = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    fake_openai.script(Reply(text, chunks=chunks))
+    streamed = make_app(settings)
+    async with streamed.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        streamed.screen.query_one("PromptInput").insert("go")
+        await pilot.press("enter", "ctrl+b")
+        await until_shown(pilot)
+        view = streamed.screen.transcript.views[-1]
+        assert view.message.content == text
+        if shape == "code":
+            assert any(isinstance(part, CodeBlock) for part in view.parts)
+        if shape == "paragraph":
+            assert any(isinstance(part, Paragraph) for part in view.parts)
+        shown = _screen(streamed)
+    reopened = make_app(settings)
+    async with reopened.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+b")
+        await pilot.pause(0.3)
+        assert _screen(reopened) == shown
+
+
+async def test_escape_stops_the_reply_at_once_and_keeps_what_arrived(settings, fake_openai):
+    chunks = [f"word{i} " for i in range(100_000)]
+    fake_openai.script(Reply("".join(chunks), chunks=chunks))
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("PromptInput").insert("tell me")
+        await pilot.press("enter")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            view = app.screen.streaming
+            if view is not None and view.parts[-1].region.height:
+                break
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "cut off" in str(view.header.render())
+        view.write("more text after the stop")
+        await until_shown(pilot)
+        assert app.screen.inflight is None
+        reply = app.screen.transcript.views[-1]
+        assert reply.message.status == "cut"
+        assert "after the stop" not in reply.message.content
+        assert len(reply.message.content) < len("".join(chunks))
+
+
+@pytest.mark.parametrize("line", ["x" * 1_000_000, "- " + "word " * 200_000])
+def test_a_huge_single_line_is_a_paragraph_rendered_by_parts(line):
+    assert [kind for kind, _, _ in blocks(line)] == ["para"]
+    assert blocks(line, 70_000) == blocks(line)
+
+
+async def test_a_one_megabyte_line_streams_and_quit_still_answers(settings, fake_openai):
+    text = "y" * 1_000_000
+    fake_openai.script(
+        Reply(text, chunks=[text[i : i + 20_000] for i in range(0, len(text), 20_000)])
+    )
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("PromptInput").insert("one long line")
+        await pilot.press("enter")
+        await until_shown(pilot)
+        view = app.screen.transcript.views[-1]
+        assert view.message.content == text
+        assert isinstance(view.parts[-1], Paragraph)
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.5)
+    assert app.return_code is not None or not app.is_running
