@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,6 +53,34 @@ def clip(text: str, counter: TokenCounter, limit: int) -> str:
         text = text[: max(int(len(text) * limit / tokens * 0.95), 0)].rstrip() + "…"
         tokens = counter.count(text)
     return text
+
+
+# The most each kind of background request may write (its ``max_tokens``); fold and journal
+# are also held to a share of the window.
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+TITLE_TOKENS = 20
+EXTRACT_TOKENS = 400
+FOLD_TOKENS = 600
+JOURNAL_TOKENS = 600
+
+
+def looping(text: str) -> bool:
+    """Obvious repetition, as a small model stuck in a loop writes: a sentence of five words
+    or more, or a line of 20 characters or more, said three times or more."""
+    sentences = [" ".join(s.split()) for s in _SENTENCE.split(text)]
+    seen = Counter(s for s in sentences if len(s.split()) >= 5)
+    seen.update(ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 20)
+    return bool(seen) and max(seen.values()) >= 3
+
+
+def leading(costs: Sequence[int], limit: int) -> int:
+    """How many of the first ``costs`` fit in ``limit`` together (at least one)."""
+    used = 0
+    for count, cost in enumerate(costs):
+        used += cost
+        if count and used > limit:
+            return count
+    return len(costs)
 
 
 def to_fold(

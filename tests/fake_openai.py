@@ -2,7 +2,10 @@
 
 Speaks the real wire format (JSON, SSE streaming, usage chunks, OpenAI's error bodies), records
 every request, and plays scripted behaviours: replies, error statuses, hangs, connections cut
-mid-stream, malformed SSE. ``flavor="llama.cpp"`` behaves like llama.cpp's server.
+mid-stream, malformed SSE. ``flavor="llama.cpp"`` behaves like llama.cpp's server (``/props``,
+``/tokenize``, no json_schema, no embeddings); ``n_ctx`` gives it a context window it enforces
+and reports. ``one_at_a_time`` serves like llama.cpp does: a stream running when another
+request arrives is ended with ``[DONE]``, and requests wait for each other.
 
     python -m tests.fake_openai --port 8765 [--flavor llama.cpp] [--delay 0.02]
 """
@@ -19,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +71,31 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    started: float = 0.0  # time.monotonic() when it arrived, and when its answer ended
+    ended: float | None = None
+
+    @property
+    def kind(self) -> str:
+        """What the app asked for: chat, title, extract, fold, journal, embed, or the path."""
+        if self.path.endswith("/embeddings"):
+            return "embed"
+        if not self.path.endswith("/chat/completions") or not isinstance(self.body, dict):
+            return self.path
+        if self.body.get("stream"):
+            return "chat"
+        system = str((self.body.get("messages") or [{}])[0].get("content", ""))
+        for marker, kind in _KINDS:
+            if marker in system:
+                return kind
+        return "other"
+
+
+_KINDS = (
+    ("short title", "title"),
+    ("running summary", "fold"),
+    ("private journal", "journal"),
+    ("long-term memory", "extract"),
+)
 
 
 def split(text: str, size: int = 4) -> list[str]:
@@ -92,6 +120,15 @@ def _embed(text: str, dims: int = 64) -> list[float]:
     return [v / norm for v in vec]
 
 
+def _tokens(text: str) -> int:
+    """The fake's tokenizer: about four characters a token."""
+    return len(text) // 4 + 1
+
+
+def _prompt_tokens(body: dict) -> int:
+    return sum(_tokens(str(m.get("content", ""))) + 4 for m in body.get("messages", []))
+
+
 def _titling(body: dict) -> bool:
     return "short title" in str((body.get("messages") or [{}])[0].get("content", ""))
 
@@ -106,12 +143,18 @@ class FakeOpenAI:
         reject_stream_options: bool = False,
         chunk_delay: float = 0.0,
         port: int = 0,
+        n_ctx: int | None = None,
+        one_at_a_time: bool = False,
     ) -> None:
         self.api_key = api_key
         self.models = list(models)
         self.flavor = flavor
         self.reject_stream_options = reject_stream_options
         self.chunk_delay = chunk_delay
+        self.n_ctx = n_ctx
+        self.one_at_a_time = one_at_a_time
+        self.slot = threading.Lock()  # held by the request being computed (one_at_a_time)
+        self.waiting = 0  # requests waiting for the slot
         self.requests: list[Recorded] = []
         self._queue: deque[Behaviour] = deque()  # streamed chat replies
         self._completions: deque[Behaviour] = deque()  # whole answers (extraction, journal)
@@ -185,6 +228,23 @@ class FakeOpenAI:
         with self._lock:
             return [r for r in self.requests if r.path.endswith("/embeddings")]
 
+    def kinds(self) -> Counter[str]:
+        """How many requests of each kind arrived."""
+        with self._lock:
+            return Counter(r.kind for r in self.requests)
+
+    def overlapping(self) -> list[tuple[Recorded, Recorded]]:
+        """Pairs of model requests that were being answered at the same time."""
+        with self._lock:
+            spans = [r for r in self.requests if r.method == "POST"]
+        spans.sort(key=lambda r: r.started)
+        return [
+            (a, b)
+            for i, a in enumerate(spans)
+            for b in spans[i + 1 :]
+            if b.started < (a.ended if a.ended is not None else math.inf)
+        ]
+
     def _completion_posts(self) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if r.path.endswith("/chat/completions")]
@@ -207,6 +267,9 @@ class FakeOpenAI:
             return Reply("Notes on " + " ".join(said[:3]))
         if not body.get("stream") and body.get("response_format"):
             return Reply('{"memories": []}')
+        if Recorded("POST", "/chat/completions", {}, body).kind == "fold":  # short, like a model
+            said = re.findall(r"^User: (\S+ \S+ \S+)", body["messages"][-1]["content"], re.M)
+            return Reply("So far the user said: " + "; ".join(said))
         last = next(
             (
                 m.get("content", "")
@@ -300,38 +363,70 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return None
 
-    def _record(self, body: Any) -> None:
+    def _record(self, body: Any) -> Recorded:
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.fake._record(Recorded(self.command, self.path, headers, body))
+        rec = Recorded(self.command, self.path, headers, body, time.monotonic())
+        self.fake._record(rec)
+        return rec
+
+    @contextlib.contextmanager
+    def _serving(self):
+        """Take the server's one slot (``one_at_a_time``): wait for it as llama.cpp queues."""
+        fake = self.fake
+        if not fake.one_at_a_time:
+            yield
+            return
+        with fake._lock:
+            fake.waiting += 1
+        try:
+            fake.slot.acquire()
+        finally:
+            with fake._lock:
+                fake.waiting -= 1
+        try:
+            yield
+        finally:
+            fake.slot.release()
 
     # ------------------------------------------------------------ routes
 
     def do_GET(self) -> None:
-        self._record(None)
+        rec = self._record(None)
         if not self._authorized():
             return
+        fake = self.fake
+        llama = fake.flavor == "llama.cpp"
         if self.path.rstrip("/").endswith("/models"):
-            ids = self.fake.models
-            if self.fake.flavor == "llama.cpp":
+            ids = fake.models
+            if llama:
                 ids = [f"/models/{m}.gguf" for m in ids]
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in ids]
             self._json(200, {"object": "list", "data": data})
+        elif llama and self.path == "/props" and fake.n_ctx:
+            settings = {"n_ctx": fake.n_ctx, "n_predict": -1}
+            self._json(200, {"default_generation_settings": settings, "total_slots": 1})
         else:
             self._error(404, f"Unknown path {self.path}")
+        rec.ended = time.monotonic()
 
     def do_POST(self) -> None:
         body = self._read_body()
-        self._record(body)
+        rec = self._record(body)
         if not self._authorized():
             return
         if body is None:
             self._error(400, "We could not parse the JSON body of your request.")
         elif self.path.endswith("/chat/completions"):
-            self._chat(body)
+            with self._serving():
+                self._chat(body)
         elif self.path.endswith("/embeddings"):
-            self._embeddings(body)
+            with self._serving():
+                self._embeddings(body)
+        elif self.path == "/tokenize" and self.fake.flavor == "llama.cpp":
+            self._json(200, {"tokens": list(range(_tokens(str(body.get("content", "")))))})
         else:
             self._error(404, f"Unknown path {self.path}")
+        rec.ended = time.monotonic()
 
     def _embeddings(self, body: dict) -> None:
         if self.fake.flavor == "llama.cpp":
@@ -371,6 +466,9 @@ class _Handler(BaseHTTPRequestHandler):
                 code="model_not_found",
             )
             return
+        if fake.n_ctx and _prompt_tokens(body) + (body.get("max_tokens") or 0) > fake.n_ctx:
+            self._error(400, "the request exceeds the available context size, try increasing it")
+            return
         behaviour = fake._next(body)
         match behaviour:
             case Error():
@@ -386,14 +484,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._stream(body, split(behaviour.text)[: behaviour.after], None, None, cut=True)
             case Reply():
                 chunks = behaviour.chunks or split(behaviour.text)
-                usage = behaviour.usage or (
-                    sum(len(str(m.get("content", ""))) // 4 + 1 for m in body.get("messages", [])),
-                    len(chunks),
-                )
+                finish = behaviour.finish_reason
+                limit = body.get("max_tokens")
+                if limit and len(chunks) > limit:  # a chunk is a token here
+                    chunks, finish = chunks[:limit], "length"
+                usage = behaviour.usage or (_prompt_tokens(body), len(chunks))
                 if body.get("stream"):
-                    self._stream(body, chunks, behaviour.finish_reason, usage)
+                    self._stream(body, chunks, finish, usage)
                 else:
-                    self._complete(body, "".join(chunks), behaviour.finish_reason, usage)
+                    self._complete(body, "".join(chunks), finish, usage)
 
     def _complete(self, body: dict, text: str, finish: str, usage: tuple[int, int]) -> None:
         self._json(
@@ -460,6 +559,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if fake.chunk_delay:
                     time.sleep(fake.chunk_delay)
+                if fake.one_at_a_time and fake.waiting:  # as llama.cpp: another one waits
+                    self._send_raw(b"data: [DONE]\n\n")
+                    return
                 self._event(self._chunk(body, {"content": piece}, None))
             if cut:
                 self.connection.shutdown(socket.SHUT_RDWR)  # drop it: no finish, no [DONE]
@@ -492,9 +594,15 @@ def main() -> None:
     ap.add_argument("--flavor", choices=["openai", "llama.cpp"], default="openai")
     ap.add_argument("--delay", type=float, default=0.02, help="seconds between streamed chunks")
     ap.add_argument("--api-key", default=None, help="require this key")
+    ap.add_argument("--n-ctx", type=int, default=None, help="a context window (llama.cpp)")
     args = ap.parse_args()
     server = FakeOpenAI(
-        port=args.port, flavor=args.flavor, chunk_delay=args.delay, api_key=args.api_key
+        port=args.port,
+        flavor=args.flavor,
+        chunk_delay=args.delay,
+        api_key=args.api_key,
+        n_ctx=args.n_ctx,
+        one_at_a_time=args.flavor == "llama.cpp",
     )
     with server:
         print(f"fake OpenAI server at {server.url} (Ctrl+C to stop)", flush=True)

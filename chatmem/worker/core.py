@@ -18,7 +18,17 @@ from typing import TYPE_CHECKING
 
 from chatmem import protocol as p
 from chatmem.config import Settings, save_settings
-from chatmem.context import Thresholds, TooLarge, clip, fit, to_fold, with_summary
+from chatmem.context import (
+    FOLD_TOKENS,
+    TITLE_TOKENS,
+    Thresholds,
+    TooLarge,
+    clip,
+    fit,
+    leading,
+    to_fold,
+    with_summary,
+)
 from chatmem.llm import errors
 from chatmem.llm.models import ModelInfo, ModelTable
 from chatmem.logs import register_secret
@@ -27,6 +37,7 @@ from chatmem.prompts import load_prompt
 from chatmem.store.atomic import StoreError
 from chatmem.store.profile import Profile
 from chatmem.tokens import REPLY_PRIMING, TokenCounter, clean_text
+from chatmem.worker.line import Unusable, ask
 from chatmem.worker.memory import MemoryService, open_profile
 from chatmem.worker.sessions import SessionService, clean_title, fallback_title
 
@@ -529,12 +540,8 @@ class Worker:
             count = to_fold(history[folded:], counter, left, limits)
             if not count:
                 return summary, folded
-            chunk, used = [], 0  # what one summarizing request can take: half the window
-            for message in history[folded : folded + count]:
-                used += message.tokens or counter.count_message(message.content)
-                if chunk and used > room // 2:
-                    break
-                chunk.append(message)
+            costs = [m.tokens or counter.count_message(m.content) for m in history[folded:]]
+            chunk = history[folded : folded + min(count, leading(costs, room // 2))]
             transcript = "\n\n".join(
                 f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in chunk
             )
@@ -547,9 +554,9 @@ class Worker:
                 },
             ]
             try:
-                new = (await self._llm().complete(asked, model.name)).strip()
+                new = await ask(self._llm(), asked, model.name, min(FOLD_TOKENS, room // 4))
             except Exception as exc:
-                log.info("folding failed: %s", type(exc).__name__)
+                log.info("folding failed: %s", exc if isinstance(exc, Unusable) else type(exc))
                 new = ""
             if not new:
                 self.emit(
@@ -561,7 +568,7 @@ class Worker:
                     )
                 )
                 return summary, folded
-            summary, folded = clip(new, counter, room // 4), folded + len(chunk)
+            summary, folded = new, folded + len(chunk)
             store.set_summary(self.session.id, summary, folded)
             self.emit(p.ContextFolded(folded, summary, request_id))
 
@@ -625,17 +632,26 @@ class Worker:
             self._llm(),
             self._model().name,
             self._prompts["extract"],
-            user,
-            reply,
+            (user, reply),
             self.session.id,
+            self._fitting(),
             request_id,
         )
+
+    def _fitting(self) -> tuple[TokenCounter, int]:
+        """What background requests are fitted with: the counter and the window."""
+        return self._counter(), self._model().context_window
 
     async def _journal(self, session: p.SessionInfo, request_id: str = "") -> bool:
         if not self.settings.configured:
             return False
         return await self._memory().summarize(
-            self._llm(), self._model().name, self._prompts["summarize"], session, request_id
+            self._llm(),
+            self._model().name,
+            self._prompts["summarize"],
+            session,
+            self._fitting(),
+            request_id,
         )
 
     async def _journal_waiting(self) -> None:
@@ -684,15 +700,19 @@ class Worker:
         """Name the session after its first exchange (the fallback stays if the model fails)."""
         assert self.session is not None
         session = self.session
+        counter = self._counter()  # the start of the exchange names it well enough
+        said = f"User: {clip(user.content, counter, 300)}\n\nAssistant: "
+        said += clip(reply.content, counter, 200)
         asked = [
             {"role": "system", "content": self._prompts["title"]},
-            {"role": "user", "content": f"User: {user.content}\n\nAssistant: {reply.content}"},
+            {"role": "user", "content": said},
         ]
         try:
-            title = clean_title(await self._llm().complete(asked, self._model().name))
+            answer = await ask(self._llm(), asked, self._model().name, TITLE_TOKENS)
         except Exception as exc:
             log.info("no title for %s: %s", session.id, type(exc).__name__)
             return
+        title = clean_title(answer)
         stored = self.profile.sessions.get(session.id) if self.profile is not None else None
         if title and stored is not None and stored.title == fallback_title(user.content):
             self._renamed(self._sessions().rename(session.id, title, ""))
