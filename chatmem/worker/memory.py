@@ -15,7 +15,14 @@ from chatmem import protocol as p
 from chatmem.context import EXTRACT_TOKENS, JOURNAL_TOKENS, clip, leading
 from chatmem.memory.browse import Finder, FormProblems, parse_form, record, self_renamed
 from chatmem.memory.dates import day
-from chatmem.memory.extract import ANSWER_SCHEMA, Change, Unparsable, parse_candidates, reconcile
+from chatmem.memory.extract import (
+    ANSWER_SCHEMA,
+    Change,
+    Unparsable,
+    parse_candidates,
+    plausible,
+    reconcile,
+)
 from chatmem.memory.index import terms
 from chatmem.memory.models import Memory, clean_fields, make_memory
 from chatmem.memory.recall import Recall, Recalled
@@ -313,7 +320,7 @@ class MemoryService:
             answer = await llm.complete_json(
                 messages, model, "memories", ANSWER_SCHEMA, EXTRACT_TOKENS
             )
-            candidates = parse_candidates(answer)
+            candidates = plausible(parse_candidates(answer), prompt, said, answered)
         except (Unparsable, Overrun) as exc:
             log.info("extraction: the model's answer was not usable (%s)", exc)
             return
