@@ -106,7 +106,37 @@ def to_fold(
             break
         used += cost
         kept += 1
-    return len(history) - kept
+    return turn_start(history, len(history) - kept)
+
+
+def turn_start(history: Sequence[ChatMessage], at: int, floor: int = 0) -> int:
+    """``at`` moved to where a turn starts (a user message, its answer after it), so a cut
+    there never parts a question from its answer: back, or forward if no turn starts
+    between ``floor`` and ``at``."""
+    back = at
+    while back > floor and history[back].role != "user":
+        back -= 1
+    if back > floor:
+        return back
+    forward = next((i for i in range(at, len(history)) if history[i].role == "user"), None)
+    return at if forward is None else forward
+
+
+def alternate(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Roles taking turns, as chat templates demand: the conversation opens with the user;
+    of two replies in a row (a cut one, then its resend) the later stands; two user messages
+    in a row (the first never answered) go as one."""
+    out: list[dict[str, str]] = []
+    for message in messages:
+        last = out[-1] if out else None
+        if message["role"] == "assistant" and (last is None or last["role"] == "system"):
+            continue
+        if last is not None and last["role"] == message["role"] != "system":
+            if message["role"] == "user":
+                message = {"role": "user", "content": f"{last['content']}\n\n{message['content']}"}
+            out.pop()
+        out.append(message)
+    return out
 
 
 def fit(
@@ -134,4 +164,4 @@ def fit(
     kept.reverse()
     messages = [{"role": "system", "content": system}] if system else []
     messages += [{"role": m.role, "content": m.content} for m in kept if m.content]
-    return Fitted(messages, used + REPLY_PRIMING, len(history) - len(kept))
+    return Fitted(alternate(messages), used + REPLY_PRIMING, len(history) - len(kept))

@@ -126,7 +126,7 @@ def _tokens(text: str) -> int:
 
 
 def _prompt_tokens(body: dict) -> int:
-    return sum(_tokens(str(m.get("content", ""))) + 4 for m in body.get("messages", []))
+    return sum(_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
 
 
 def _titling(body: dict) -> bool:

@@ -21,12 +21,14 @@ from chatmem.config import Settings, save_settings
 from chatmem.context import (
     FOLD_TOKENS,
     TITLE_TOKENS,
+    Fitted,
     Thresholds,
     TooLarge,
     clip,
     fit,
     leading,
     to_fold,
+    turn_start,
     with_summary,
 )
 from chatmem.llm import errors
@@ -440,6 +442,22 @@ class Worker:
                 error = errors.no_model(self.settings.config_path)
             self._fail(user, error, None, request_id)
             return
+        try:
+            prepared = await self._prepare(user, request_id)
+        except asyncio.CancelledError:  # stopped while recalling or summarizing
+            stopped = p.ErrorInfo(
+                "stopped",
+                "Stopped before the reply",
+                "Your message is kept; it was not answered.",
+                ("resend",),
+            )
+            self._fail(user, stopped, None, request_id)
+            raise
+        if prepared is not None:
+            await self._answer(user, prepared, request_id)
+
+    async def _prepare(self, user: p.ChatMessage, request_id: str) -> Fitted | None:
+        """Recall, fold and fit the request answering ``user`` (None: it cannot be sent)."""
         model = self._model()
         history = self.history[: self.history.index(user) + 1]
         recalled = await self._memory().build(
@@ -469,7 +487,12 @@ class Worker:
                 f"About {exc.tokens:,} tokens; {model.name} takes {exc.budget:,}.",
             )
             self._fail(user, error, None, request_id)
-            return
+            return None
+        return fitted
+
+    async def _answer(self, user: p.ChatMessage, fitted: Fitted, request_id: str) -> None:
+        """Stream the reply to the fitted request; keep what arrived, whatever happens."""
+        model = self._model()
         reply_id = new_message_id()
         self.emit(p.ReplyStarted(reply_id, request_id))
         parts: list[str] = []
@@ -541,7 +564,9 @@ class Worker:
             if not count:
                 return summary, folded
             costs = [m.tokens or counter.count_message(m.content) for m in history[folded:]]
-            chunk = history[folded : folded + min(count, leading(costs, room // 2))]
+            end = folded + min(count, leading(costs, room // 2))
+            chunk = history[folded : turn_start(history, end, folded)]
+            self.emit(p.Folding(len(chunk), request_id))
             transcript = "\n\n".join(
                 f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in chunk
             )
