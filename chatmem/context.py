@@ -38,6 +38,18 @@ def with_summary(system: str, summary: str) -> str:
     return f"{system}\n\n{SUMMARY_HEADING}\n\n{summary}" if summary else system
 
 
+MEMORY_HEADING = "# Your memory (recalled for this message; the user did not write it)"
+MESSAGE_HEADING = "# The user's message"
+
+
+def with_memory(message: str, recalled: str) -> str:
+    """The newest user message with the memory recalled for it: what changes every turn goes
+    last, so the system prompt, summary and history before it stay a cacheable prefix."""
+    return (
+        f"{MEMORY_HEADING}\n\n{recalled}\n\n{MESSAGE_HEADING}\n\n{message}" if recalled else message
+    )
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """When to fold: the unsummarized conversation passes ``tokens`` or ``messages``."""
@@ -145,13 +157,17 @@ def fit(
     counter: TokenCounter,
     window: int,
     reserve: int,
+    recalled: str = "",
 ) -> Fitted:
-    """System prompt plus the newest messages that fit ``window - reserve``, oldest dropped.
+    """System prompt plus the newest messages that fit ``window - reserve``, oldest dropped;
+    the ``recalled`` memory goes with the newest user message.
 
     Walks back from the newest message, so the cost is O(what is sent), not O(history).
     """
     budget = window - reserve - REPLY_PRIMING
     used = counter.count_message(system) if system else 0
+    if recalled:
+        used += counter.count(with_memory("", recalled))
     kept: list[ChatMessage] = []
     for message in reversed(history):
         cost = message_tokens(message, counter)
@@ -164,4 +180,7 @@ def fit(
     kept.reverse()
     messages = [{"role": "system", "content": system}] if system else []
     messages += [{"role": m.role, "content": m.content} for m in kept if m.content]
-    return Fitted(alternate(messages), used + REPLY_PRIMING, len(history) - len(kept))
+    messages = alternate(messages)
+    if recalled and messages[-1]["role"] == "user":
+        messages[-1] = {"role": "user", "content": with_memory(messages[-1]["content"], recalled)}
+    return Fitted(messages, used + REPLY_PRIMING, len(history) - len(kept))

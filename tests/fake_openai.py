@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from chatmem.context import MEMORY_HEADING, MESSAGE_HEADING
+
 
 @dataclass
 class Reply:
@@ -73,6 +75,20 @@ class Recorded:
     body: Any
     started: float = 0.0  # time.monotonic() when it arrived, and when its answer ended
     ended: float | None = None
+
+    @property
+    def said(self) -> list[str]:
+        """The chat messages' contents as written, without the memory recalled into them."""
+        said = [str(m.get("content", "")) for m in self.body.get("messages", [])]
+        if said and MEMORY_HEADING in said[-1]:
+            said[-1] = said[-1].split(MESSAGE_HEADING + "\n\n", 1)[-1]
+        return said
+
+    @property
+    def memory(self) -> str:
+        """The memory the app recalled into this chat request (it leads the newest message)."""
+        last = str((self.body.get("messages") or [{}])[-1].get("content", ""))
+        return last.split(MESSAGE_HEADING)[0] if MEMORY_HEADING in last else ""
 
     @property
     def kind(self) -> str:
@@ -278,7 +294,7 @@ class FakeOpenAI:
             ),
             "",
         )
-        return Reply(f"Echo: {last}")
+        return Reply(f"Echo: {last.split(MESSAGE_HEADING + chr(10) * 2)[-1]}")  # not the memory
 
 
 class _Server(ThreadingHTTPServer):

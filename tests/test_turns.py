@@ -57,7 +57,7 @@ async def test_cancel_stops_a_fold_and_keeps_the_message(settings, fake_openai):
     await h.request(p.Cancel(send.id))
     failed = h.last(p.ReplyFailed)
     assert failed.error.kind == "stopped" and failed.request_id == send.id
-    assert [r.body["messages"][-1]["content"] for r in fake_openai.chat_requests()] == [
+    assert [r.said[-1] for r in fake_openai.chat_requests()] == [
         "turn 0",
         "turn 1",
     ]
@@ -73,5 +73,20 @@ async def test_after_a_cut_reply_and_resend_no_two_replies_go_out_in_a_row(setti
     await h.request(p.SendMessage("next"))
     last = fake_openai.chat_requests()[-1]
     assert roles(last) == ["system", "user", "assistant", "user"]
-    assert [m["content"] for m in last.body["messages"][1:]] == ["question", "whole", "next"]
+    assert last.said[1:] == ["question", "whole", "next"]
+    await h.close()
+
+
+async def test_what_changes_every_turn_comes_after_a_stable_prefix(settings, fake_openai):
+    h = await started(settings)
+    await h.request(p.Remember("I keep bees on the roof"))
+    await h.request(p.Remember("My sister Anna paints"))
+    for question in ("How are my bees?", "What does Anna paint?", "Bees again?"):
+        await h.request(p.SendMessage(question))
+    requests = fake_openai.chat_requests()
+    assert "bees" in requests[0].memory and "Anna" in requests[1].memory
+    for before, after in pairwise(requests):  # all but the newest message is sent as before
+        sent = after.body["messages"]
+        assert sent[: len(before.said) - 1] == before.body["messages"][:-1]
+        assert sent[len(before.said) - 1]["content"] == before.said[-1]
     await h.close()

@@ -29,6 +29,7 @@ from chatmem.context import (
     leading,
     to_fold,
     turn_start,
+    with_memory,
     with_summary,
 )
 from chatmem.llm import errors
@@ -470,15 +471,15 @@ class Worker:
         self.emit(p.RecallUsed(recalled.items, recalled.tokens, recalled.semantic, request_id))
         self._recalled = recalled.text
         self._recalled_ids = {item.id for item in recalled.items if item.kind != "message"}
-        system = self._full_system()
-        summary, folded = await self._fold(system, history, model, request_id)
+        summary, folded = await self._fold(self._system, history, model, request_id)
         try:
             fitted = fit(
-                with_summary(system, summary),
+                with_summary(self._system, summary),
                 history[folded:],
                 self._counter(),
                 model.context_window,
                 model.max_output_tokens,
+                self._recalled,
             )
         except TooLarge as exc:
             error = p.ErrorInfo(
@@ -560,6 +561,7 @@ class Worker:
         room = model.context_window - model.max_output_tokens - REPLY_PRIMING
         while True:
             left = room - counter.count_message(with_summary(system, summary))
+            left -= counter.count(with_memory("", self._recalled)) if self._recalled else 0
             count = to_fold(history[folded:], counter, left, limits)
             if not count:
                 return summary, folded
@@ -763,11 +765,12 @@ class Worker:
         verbatim = self.history[folded:]
         try:
             fitted = fit(
-                with_summary(self._full_system(), summary),
+                with_summary(self._system, summary),
                 verbatim,
                 counter,
                 model.context_window,
                 0,
+                self._recalled,
             )
             context, sent = fitted.prompt_tokens, len(verbatim) - fitted.dropped
         except TooLarge as exc:
@@ -794,12 +797,6 @@ class Worker:
             )[-SPARK_TURNS:],
         )
         self.emit(p.UsageUpdated(usage, request_id))
-
-    def _full_system(self) -> str:
-        """The system prompt with the memory recalled for the latest request."""
-        if not self._recalled:
-            return self._system
-        return f"{self._system}\n\n# Your memory\n\n{self._recalled}"
 
     def _model(self) -> ModelInfo:
         assert self.model is not None
