@@ -141,6 +141,7 @@ async def test_llama_cpp_rejecting_json_schema_falls_back_to_json_mode(tmp_path)
 async def test_a_journal_the_model_could_not_write_is_written_at_the_next_start(
     settings, fake_openai
 ):
+    settings = replace(settings, concurrency=4)  # as a hosted API: journaled at quit
     fake_openai.script_completion(Reply('{"memories": []}'), Error(503))
     h = await started(settings)
     await h.request(p.SendMessage("Let's plan the trip."))

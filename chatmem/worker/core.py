@@ -8,6 +8,7 @@ sends events.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -40,7 +41,7 @@ from chatmem.prompts import load_prompt
 from chatmem.store.atomic import StoreError
 from chatmem.store.profile import Profile
 from chatmem.tokens import REPLY_PRIMING, TokenCounter, clean_text
-from chatmem.worker.line import Unusable, ask
+from chatmem.worker.line import Line, Unusable, ask
 from chatmem.worker.memory import MemoryService, open_profile
 from chatmem.worker.sessions import SessionService, clean_title, fallback_title
 
@@ -91,6 +92,7 @@ class Worker:
         self._recalled_ids: set[str] = set()  # the memories in it (the browser's "recalled")
         self._prompts: dict[str, str] = {}
         self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
+        self.line = Line(1)  # the requests toward the model server: the reply first
 
     # ------------------------------------------------------------ dispatch
 
@@ -286,6 +288,7 @@ class Worker:
         if settings.api_key:
             register_secret(settings.api_key)
         self.settings = settings
+        self.line.width = settings.effective_concurrency
         paths = resolve_paths()
         self.model = ModelTable(settings, paths.models_file).lookup(settings.effective_model)
         if self.counter is None or self.counter.model != self.model.name:
@@ -368,7 +371,7 @@ class Worker:
             self.embedder.cancel()
         if self.profile is not None and self.settings.configured:
             model = self.settings.effective_embedding_model
-            coro = self._memory().keep_embedded(self._llm(), self.profile.root, model)
+            coro = self._memory().keep_embedded(self._llm(), self.profile.root, model, self.line)
             self.embedder = asyncio.create_task(coro)
             self.embedder.add_done_callback(_log_failure)
 
@@ -443,6 +446,10 @@ class Worker:
                 error = errors.no_model(self.settings.config_path)
             self._fail(user, error, None, request_id)
             return
+        async with self.line.reply():  # background requests make way
+            await self._recall_and_answer(user, request_id)
+
+    async def _recall_and_answer(self, user: p.ChatMessage, request_id: str) -> None:
         try:
             prepared = await self._prepare(user, request_id)
         except asyncio.CancelledError:  # stopped while recalling or summarizing
@@ -534,9 +541,11 @@ class Worker:
                 user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok"
             )
             if self.settings.memory_budget:  # 0: memory is off
-                self._spawn(request_id + ":extract", self._extract(user, reply, request_id))
+                job = functools.partial(self._extract, user, reply, request_id)
+                self._spawn(request_id + ":extract", self.line.run("extract", job))
             if sum(m.role == "assistant" for m in self.history) == 1:
-                self._spawn(request_id + ":title", self._title(user, reply))
+                job = functools.partial(self._title, user, reply)
+                self._spawn(request_id + ":title", self.line.run("title", job))
             return
         partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
         error = p.ErrorInfo(
@@ -684,7 +693,7 @@ class Worker:
     async def _journal_waiting(self) -> None:
         """Sessions that ended while the model was slow or down get their entry now."""
         for session in self._memory().unjournaled(self._session_id()):
-            if not await self._journal(session):
+            if not await self.line.run("journal", functools.partial(self._journal, session)):
                 break
 
     async def _journal_at_quit(self) -> None:
@@ -692,8 +701,12 @@ class Worker:
             return
         assert self.profile is not None
         self.profile.sessions.flush()  # everything is saved before the model is asked
+        if self.line.width == 1:  # a server computing one request at a time is never that quick
+            log.info("journal entry left to the next start")
+            return
+        job = functools.partial(self._journal, self.session)
         try:
-            await asyncio.wait_for(self._journal(self.session), JOURNAL_AT_QUIT)
+            await asyncio.wait_for(self.line.run("journal", job), JOURNAL_AT_QUIT)
         except TimeoutError:
             log.info("journal entry deferred to the next start")
 
@@ -702,12 +715,16 @@ class Worker:
         ended = self.session
         self.profile.sessions.flush()
         self._open_session(self.profile.sessions.create(self.clock()), request.id)
-        if not await self._journal(ended, request.id):
+        self._spawn(request.id + ":journal", self._journal_ended(ended, request.id))
+
+    async def _journal_ended(self, ended: p.SessionInfo, request_id: str) -> None:
+        """The ended session's journal entry, in the background: the new one starts at once."""
+        if not await self.line.run("journal", functools.partial(self._journal, ended, request_id)):
             self.emit(
                 p.Notice(
                     "information",
                     "The journal entry for that session will be written later.",
-                    request.id,
+                    request_id,
                 )
             )
 

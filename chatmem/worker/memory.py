@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ from chatmem.memory.store import MemoryStore
 from chatmem.store.profile import Profile
 from chatmem.store.sessions import SessionStore
 from chatmem.tokens import TokenCounter
-from chatmem.worker.line import ask
+from chatmem.worker.line import Line, ask
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
@@ -123,7 +124,7 @@ class MemoryService:
 
     # ------------------------------------------------------------ semantic recall
 
-    async def keep_embedded(self, llm: LLM, root: Path, model: str) -> None:
+    async def keep_embedded(self, llm: LLM, root: Path, model: str, line: Line) -> None:
         """Embed memories with ``model`` ("" = semantic recall off), each change soon after it
         is written; runs until the settings change or the server turns out not to embed."""
         if self.embeddings is not None and self.embeddings.model != model:
@@ -137,7 +138,7 @@ class MemoryService:
             self.embeddings = Embeddings(root, model, [])
         while True:
             self.changed.clear()
-            await self.embeddings.catch_up(llm, self.store.memories)
+            await line.run("embed", partial(self.embeddings.catch_up, llm, self.store.memories))
             if self.embeddings.served is False:
                 return
             if not self.changed.is_set():
