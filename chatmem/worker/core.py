@@ -34,7 +34,7 @@ from chatmem.context import (
     with_summary,
 )
 from chatmem.llm import errors
-from chatmem.llm.models import ModelInfo, ModelTable
+from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_error
 from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
@@ -93,6 +93,7 @@ class Worker:
         self._prompts: dict[str, str] = {}
         self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
         self.line = Line(1)  # the requests toward the model server: the reply first
+        self.window: asyncio.Task | None = None  # learning the server's context window
 
     # ------------------------------------------------------------ dispatch
 
@@ -238,6 +239,7 @@ class Worker:
                 self.emit(p.Notice("error", str(exc), request.id))
                 return
         self._opened(request.new_session, request.id)
+        self._learn_window(request.id)
         if not self.settings.configured:
             self._spawn(request.id + ":probe", self._probe_local(request.id))
 
@@ -364,6 +366,30 @@ class Worker:
         )
         self._emit_usage(request.id)
         self._embed_memories()
+        self._learn_window(request.id)
+
+    def _learn_window(self, request_id: str) -> None:
+        """Ask a local server the window it really runs the model with (a table or a guess
+        knows only what the model could take); the setting, when given, wins."""
+        self.window = None
+        settings = self.settings
+        if settings.configured and not settings.is_openai and not settings.context_window:
+            self.window = asyncio.create_task(self._served_window(request_id))
+            self.tasks.add(self.window)
+            self.window.add_done_callback(self.tasks.discard)
+
+    async def _served_window(self, request_id: str) -> None:
+        from chatmem.llm.client import make_client
+
+        settings, model = self.settings, self._model()
+        async with make_client(settings, timeout=PROBE_TIMEOUT) as client:
+            window = await served_window(client, settings.base_url, model.name)
+        if window and self.model is model:
+            output = min(model.max_output_tokens, window // 4)
+            self.model = replace(
+                model, context_window=window, max_output_tokens=output, assumed=False
+            )
+            self._emit_usage(request_id)
 
     def _embed_memories(self) -> None:
         """(Re)start the background embedder for the current settings."""
@@ -446,6 +472,8 @@ class Worker:
                 error = errors.no_model(self.settings.config_path)
             self._fail(user, error, None, request_id)
             return
+        if self.window is not None:  # the server's window, learnt before the first request
+            await asyncio.gather(self.window, return_exceptions=True)
         async with self.line.reply():  # background requests make way
             await self._recall_and_answer(user, request_id)
 
@@ -508,7 +536,8 @@ class Worker:
         last_flush = time.monotonic()
         finish = None
         try:
-            async for item in self._llm().stream(fitted.messages, model.name):
+            limit = None if self.settings.is_openai else model.max_output_tokens  # n_ctx bound
+            async for item in self._llm().stream(fitted.messages, model.name, limit):
                 if isinstance(item, str):
                     parts.append(item)
                     pending.append(item)
@@ -529,6 +558,9 @@ class Worker:
             info = errors.describe(
                 exc, self.settings.base_url, model.name, self.settings.request_timeout
             )
+            window = window_in_error(str(exc))
+            if window is not None:
+                info = self._past_window(fitted, window)
             partial = None
             if parts:
                 partial = self._finish(user, reply_id, parts, None, fitted.prompt_tokens, "", "cut")
@@ -536,6 +568,17 @@ class Worker:
             self._fail(user, info, partial, request_id)
             return
         self._flush(reply_id, pending, request_id)
+        if finish is not None and finish.reason == "length":
+            partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
+            error = p.ErrorInfo(
+                "length",
+                "The reply reached its length limit",
+                f"{model.name} stopped at the most a reply may take here "
+                f"({model.max_output_tokens:,} tokens, max_output_tokens); what arrived is kept. "
+                "Ask it to go on, or raise max_output_tokens for this model in models.toml.",
+            )
+            self._fail(user, error, partial if parts else None, request_id)
+            return
         if finish is not None and finish.reason is not None:
             reply = self._finish(
                 user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok"
@@ -555,7 +598,32 @@ class Worker:
             "What arrived is kept.",
             ("resend",),
         )
+        if not parts:  # an empty answer: what a server says to a prompt past its window
+            error = self._past_window(fitted, 0)
         self._fail(user, error, partial if parts else None, request_id)
+
+    def _past_window(self, fitted: Fitted, window: int) -> p.ErrorInfo:
+        """A request the server found too long (or answered with nothing): its window named,
+        and learnt when it says it, so a resend is fitted to it."""
+        model, where = self._model(), f"{self.settings.base_url} (model {self._model().name})"
+        said = f"has a {window:,}-token window" if window else "sent back an empty answer"
+        if window and not self.settings.context_window and window < model.context_window:
+            self.model = replace(
+                model,
+                context_window=window,
+                max_output_tokens=min(model.max_output_tokens, window // 4),
+                assumed=False,
+            )
+        return p.ErrorInfo(
+            "too_large",
+            "The request is past the server's context window",
+            f"{where} {said}; the request was about {fitted.prompt_tokens:,} tokens plus "
+            f"{model.max_output_tokens:,} for the reply, fitted to a "
+            f"{model.context_window:,}-token window. Set context_window (CHATMEM_CONTEXT_WINDOW) "
+            "to the server's window, or start the server with a larger one (llama.cpp: "
+            "--ctx-size; llama-cpp-python: --n_ctx).",
+            ("settings", "resend"),
+        )
 
     async def _fold(
         self, system: str, history: list[p.ChatMessage], model: ModelInfo, request_id: str
