@@ -75,6 +75,8 @@ class Recorded:
     body: Any
     started: float = 0.0  # time.monotonic() when it arrived, and when its answer ended
     ended: float | None = None
+    finish_reason: str | None = None  # of the answer (tests.proxy notes them)
+    completion_tokens: int | None = None
 
     @property
     def said(self) -> list[str]:

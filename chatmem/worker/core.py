@@ -599,8 +599,17 @@ class Worker:
             ("resend",),
         )
         if not parts:  # an empty answer: what a server says to a prompt past its window
-            error = self._past_window(fitted, 0)
+            error = self._past_window(fitted, await self._window_refusing(fitted))
         self._fail(user, error, partial if parts else None, request_id)
+
+    async def _window_refusing(self, fitted: Fitted) -> int:
+        """The window a server names when asked again, not streamed, for one token (it
+        checks the size before any work; llama-cpp-python streams nothing instead); 0 if none."""
+        try:
+            await self._llm().complete(fitted.messages, self._model().name, 1)
+        except Exception as exc:
+            return window_in_error(str(exc)) or 0
+        return 0
 
     def _past_window(self, fitted: Fitted, window: int) -> p.ErrorInfo:
         """A request the server found too long (or answered with nothing): its window named,
