@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -146,9 +147,13 @@ def _read_config(path: Path, problems: list[str]) -> dict:
         return {}
 
 
-def _models(raw: object, where: str, problems: list[str]) -> dict[str, ModelOverride]:
+def model_overrides(raw: object, where: str, problems: list[str]) -> dict[str, ModelOverride]:
+    """``[models."NAME"]`` tables (of the config file or ``models.toml``), each value checked:
+    a wrong one is reported in ``problems`` and ignored."""
     models: dict[str, ModelOverride] = {}
     if not isinstance(raw, dict):
+        if raw:
+            problems.append(f"{where}: models is not a table; ignored.")
         return models
     for name, entry in raw.items():
         if not isinstance(entry, dict):
@@ -156,11 +161,15 @@ def _models(raw: object, where: str, problems: list[str]) -> dict[str, ModelOver
             continue
         values = {}
         for key, kind in _MODEL_KEYS.items():
-            if key in entry:
-                try:
-                    values[key] = kind(entry[key])
-                except (TypeError, ValueError):
-                    problems.append(f"{where}: models.{name}.{key} is not a number; ignored.")
+            value = entry.get(key)
+            if value is None:
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and math.isfinite(value) and value >= (0 if kind is float else 1):
+                values[key] = kind(value)
+            else:
+                shown = f"models.{name}.{key} = {value!r}"
+                problems.append(f"{where}: {shown} is not a usable number; ignored.")
         models[str(name)] = ModelOverride(**values)
     return models
 
@@ -199,7 +208,7 @@ def load_settings(
             converted = _coerce(key, value, str(paths.config_file), problems)
             if converted is not None:
                 values[key] = converted
-    models = _models(config.get("models", {}), str(paths.config_file), problems)
+    models = model_overrides(config.get("models", {}), str(paths.config_file), problems)
     keymap = _keymap(config.get("keymap", {}), str(paths.config_file), problems)
 
     dotenv = {}
@@ -236,62 +245,45 @@ def load_settings(
 # ---------------------------------------------------------------- saving
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    import json
+def save_settings(path: Path, values: Mapping[str, str | int | float | bool]) -> None:
+    """Set these top-level keys in the config file, edited in place: its comments, layout and
+    other keys stay. A symlink is written through to the file it points at; only that file's
+    mode is set (0600, it may hold a key), never its folder's, unless chatmem makes it."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
 
+    from chatmem.paths import private_dir, write_private
     from chatmem.tokens import clean_text
 
-    # JSON's string escapes are a subset of TOML's basic-string escapes; DEL must be escaped too.
-    return json.dumps(clean_text(str(value)), ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _toml_key(key: str) -> str:
-    return (
-        key
-        if key.replace("_", "").replace("-", "").isalnum() and key.isascii()
-        else _toml_value(key)
-    )
-
-
-def dump_toml(data: Mapping[str, object]) -> str:
-    """Top-level scalars, then tables (one or two levels) of scalars."""
-    lines = [
-        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)
-    ]
-
-    def tables(prefix: str, mapping: Mapping[str, object]) -> None:
-        scalars = {k: v for k, v in mapping.items() if not isinstance(v, dict)}
-        if scalars or not mapping:
-            lines.extend(["", f"[{prefix}]"])
-            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items())
-        for k, v in mapping.items():
-            if isinstance(v, dict):
-                tables(f"{prefix}.{_toml_key(k)}", v)
-
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables(_toml_key(key), value)
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
-def save_settings(path: Path, values: Mapping[str, str | int | float | bool]) -> None:
-    """Set these top-level keys in the config file, keeping everything else in it."""
-    import tomllib
-
-    from chatmem.paths import write_private
-
+    target = path.resolve()
     try:
-        current = tomllib.loads(path.read_text(encoding="utf-8"))
+        document = tomlkit.parse(target.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        current = {}
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        document = tomlkit.document()
+    except (UnicodeDecodeError, TOMLKitError):
         from chatmem.store.atomic import move_aside
 
-        move_aside(path)  # unreadable: kept beside, never overwritten
-        current = {}
-    current.update(values)
-    write_private(path, dump_toml(current))
+        move_aside(target)  # unreadable: kept beside, never overwritten
+        document = tomlkit.document()
+    for key, value in values.items():
+        _set(document, key, clean_text(value) if isinstance(value, str) else value)
+    if not target.parent.is_dir():
+        private_dir(target.parent)
+    write_private(target, tomlkit.dumps(document), private_parent=False)
+
+
+def _set(document, key: str, value: object) -> None:
+    """Set a top-level key of a tomlkit document; a new one goes after the last top-level
+    key there is, not after the comment that heads the first table."""
+    from tomlkit.items import AoT, Table
+
+    if key in document:
+        document[key] = value
+        return
+    plain = [
+        n for n, (k, item) in enumerate(document.body) if k and not isinstance(item, Table | AoT)
+    ]
+    if plain and plain[-1] + 1 < len(document.body):
+        document._insert_at(plain[-1] + 1, key, value)  # tomlkit has no public insert
+    else:
+        document[key] = value

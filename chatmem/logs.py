@@ -54,5 +54,12 @@ def setup_logging(log_dir: Path, name: str, secrets: Iterable[str] = ()) -> Path
             )
         )
         root.addHandler(handler)
-    root.setLevel(os.environ.get("CHATMEM_LOG_LEVEL", "INFO").upper())
+    wanted = os.environ.get("CHATMEM_LOG_LEVEL", "INFO").strip().upper()
+    level = logging.getLevelNamesMapping().get(wanted)
+    root.setLevel(logging.INFO if level is None else level)
+    if level is None:
+        logging.getLogger(__name__).warning(
+            "CHATMEM_LOG_LEVEL=%r is not a level (DEBUG, INFO, WARNING, ERROR): INFO is used",
+            wanted,
+        )
     return path

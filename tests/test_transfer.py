@@ -47,14 +47,21 @@ def test_a_bare_list_of_records_is_read_too():
         ('{"format": "chatmem-memories", "version": 9, "memories": []}', "newer chatmem"),
         ('{"format": "chatmem-memories", "version": 1}', "no list of memories"),
         ("[1]", "memory 1 is not a JSON object"),
-        ('[{"id": "../x", "kind": "fact", "fields": {"note": "n"}}]', "no usable id"),
-        ('[{"id": "m1", "kind": "dream", "fields": {}}]', "no known type"),
-        ('[{"id": "m1", "kind": "fact"}]', "damaged"),
-        ('[{"id": "m1", "kind": "fact", "fields": {"note": "n"}, "history": [1]}]', "damaged"),
-        ('[{"id": "m1", "kind": "person", "fields": {"name": " "}}]', "a person needs a name"),
+        ('[{"id": "../x", "kind": "fact", "fields": {"note": "n"}}]', "id is '../x', not an id"),
+        ('[{"id": "m1", "kind": "dream", "fields": {}}]', "kind is 'dream', not one of"),
+        ('[{"id": "m1", "kind": "fact", "created": 1}]', "fields is not a JSON object"),
+        ('[{"id": "m1", "kind": "fact", "fields": {"note": "n"}}]', "created is missing"),
         (
-            '[{"id": "m1", "kind": "fact", "fields": {"note": "a"}},'
-            ' {"id": "m1", "kind": "fact", "fields": {"note": "b"}}]',
+            '[{"id": "m1", "kind": "fact", "fields": {"note": "n"}, "created": 1, "history": [1]}]',
+            "version 1 is not a JSON object",
+        ),
+        (
+            '[{"id": "m1", "kind": "person", "fields": {"name": " "}, "created": 1}]',
+            "a person needs a name",
+        ),
+        (
+            '[{"id": "m1", "kind": "fact", "fields": {"note": "a"}, "created": 1},'
+            ' {"id": "m1", "kind": "fact", "fields": {"note": "b"}, "created": 1}]',
             "share an id",
         ),
     ],
@@ -65,7 +72,7 @@ def test_what_is_not_a_memories_file_is_refused_with_the_reason(text, problem):
 
 
 def test_fields_from_a_file_are_cleaned():
-    doc = {"id": "m1", "kind": "fact", "fields": {"note": "  n ", "colour": "red"}}
+    doc = {"id": "m1", "kind": "fact", "fields": {"note": "  n ", "colour": "red"}, "created": 1}
     (memory,) = from_json(json.dumps([doc]))
     assert memory.fields == {"note": "n", "source": ""}
 

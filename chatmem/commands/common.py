@@ -84,11 +84,20 @@ def when(ts: float) -> str:
 
 
 def read_input(name: str) -> str:
-    """The text of file ``name`` ("-": stdin)."""
+    """The text of file ``name`` ("-": stdin), refused past the size of any import file."""
+    from chatmem.records import MAX_FILE
+
+    too_big = Failure(f"Could not read {name}: larger than {MAX_FILE // 2**20} MB.")
     if name == "-":
-        return sys.stdin.read()
+        text = sys.stdin.read(MAX_FILE + 1)
+        if len(text) > MAX_FILE:
+            raise too_big
+        return text
+    path = Path(name).expanduser()
     try:
-        return Path(name).expanduser().read_text(encoding="utf-8", errors="replace")
+        if path.stat().st_size > MAX_FILE:
+            raise too_big
+        return path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise Failure(f"Could not read {name}: {exc.strerror}.") from None
 

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from chatmem.config import ModelOverride, Settings
+from chatmem.config import ModelOverride, Settings, model_overrides
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class ModelInfo:
 
 
 def _read_table(path: Path) -> dict[str, ModelOverride]:
+    """The ``[models]`` tables of a TOML file, checked as the config file's are."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8")).get("models", {})
     except FileNotFoundError:
@@ -40,12 +41,11 @@ def _read_table(path: Path) -> dict[str, ModelOverride]:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         log.warning("model table %s ignored: %s", path, exc)
         return {}
-    names = {f.name for f in fields(ModelOverride)}
-    return {
-        name: ModelOverride(**{k: v for k, v in entry.items() if k in names})
-        for name, entry in raw.items()
-        if isinstance(entry, dict)
-    }
+    problems: list[str] = []
+    table = model_overrides(raw, str(path), problems)
+    for problem in problems:
+        log.warning("%s", problem)
+    return table
 
 
 def _merge(base: ModelOverride | None, top: ModelOverride) -> ModelOverride:

@@ -7,16 +7,21 @@ originals).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
-import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from chatmem.memory.models import InvalidMemory, Memory, make_memory
-from chatmem.protocol import ChatMessage
+from chatmem.memory.models import Memory
+from chatmem.protocol import ChatMessage, SessionInfo
+from chatmem.records import MAX_FILE, RecordProblem, load_json
+from chatmem.records import memory as memory_record
+from chatmem.records import session as session_record
+from chatmem.records.session import SessionFile
+from chatmem.store.ids import safe_id
 
 CHAT_TIME = "%b %d %Y %H:%M:%S"  # "Nov 02 2024 19:04:11"
 
@@ -75,12 +80,10 @@ def read_memories(path: Path, data: Any, report: Report) -> tuple[list[Memory], 
         if not original:
             report.skipped.append(f"{where}: no ID.")
             continue
-        try:
-            when = float(item.get("entryDate"))
-        except (TypeError, ValueError):
-            report.skipped.append(f"{where} ({original}): no entryDate.")
-            continue
-        memory_id = "legacy-" + original
+        when = item.get("entryDate")
+        if isinstance(when, str):
+            with contextlib.suppress(ValueError):
+                when = float(when)
         match kind:
             case "person":
                 fields = _person(item)
@@ -89,22 +92,25 @@ def read_memories(path: Path, data: Any, report: Report) -> tuple[list[Memory], 
             case "fact":
                 fields = {"note": item.get("note"), "source": item.get("source")}
             case "conversation":
-                session = _transcript_session(original, when, item.get("transcript"))
-                if session is not None:
-                    sessions.append(session)
-                fields = {
-                    "summary": item.get("summary"),
-                    "session_id": session.id if session else "",
-                }
+                fields = {"summary": item.get("summary"), "session_id": ""}
             case _:
                 report.skipped.append(
                     f"{where} ({original}): unknown type {item.get('mem_type')!r}."
                 )
                 continue
+        doc = {"id": safe_id("legacy-", original), "kind": kind, "fields": fields, "created": when}
         try:
-            memories.append(make_memory(kind, fields, when, memory_id=memory_id))
-        except InvalidMemory as exc:
-            report.skipped.append(f"{where} ({original}): {exc}.")
+            memory = memory_record.memory(doc, where)
+            session = None
+            if kind == "conversation":
+                session = _transcript_session(original, memory.created, item.get("transcript"))
+        except RecordProblem as exc:
+            report.skipped.append(f"{exc}.")
+            continue
+        if session is not None:
+            sessions.append(session)
+            memory = replace(memory, fields={**memory.fields, "session_id": session.id})
+        memories.append(memory)
     return memories, sessions
 
 
@@ -113,7 +119,7 @@ def _transcript_session(original: str, when: float, transcript: Any) -> Session 
         return None
     if isinstance(transcript, list):
         lines = [
-            (str(t.get("role", "user")), str(t.get("content", "")))
+            ("assistant" if t.get("role") == "assistant" else "user", str(t.get("content", "")))
             for t in transcript
             if isinstance(t, dict)
         ]
@@ -126,14 +132,15 @@ def _transcript_session(original: str, when: float, transcript: Any) -> Session 
                 lines.append((role, text.strip()))
             elif raw.strip():
                 lines.append(("user", raw.strip()))
+    session_id = safe_id("legacy-conversation-", original)
     messages = [
-        ChatMessage(
-            f"legacy-{original}-{i}", "assistant" if r == "assistant" else "user", text, when + i
+        session_record.message(
+            asdict(ChatMessage(f"{session_id}-{i}", r, text, when + i)), f"transcript line {i + 1}"
         )
         for i, (r, text) in enumerate(lines)
         if text
     ]
-    return Session(f"legacy-conversation-{original}", when, messages) if messages else None
+    return Session(session_id, when, messages) if messages else None
 
 
 def read_chat(path: Path, raw: bytes, items: list, report: Report) -> list[Session]:
@@ -143,28 +150,38 @@ def read_chat(path: Path, raw: bytes, items: list, report: Report) -> list[Sessi
     for n, item in enumerate(items, 1):
         try:
             when = dt.datetime.strptime(item["timestamp"], CHAT_TIME).timestamp()
-            role = {"user": "user", "assistant": "assistant"}[item["role"]]
-            content = str(item["content"])
         except (KeyError, TypeError, ValueError):
             report.skipped.append(f"{path.name} message {n}: needs timestamp, role and content.")
             continue
-        messages.append(ChatMessage(f"legacy-{digest}-{n}", role, content, when))
+        doc = {**item, "id": f"legacy-{digest}-{n}", "created": when}
+        try:
+            messages.append(session_record.message(doc, f"{path.name} message {n}"))
+        except RecordProblem as exc:
+            report.skipped.append(f"{exc}.")
     if not messages:
         return []
     return [Session(f"legacy-chat-{digest}", messages[0].created, messages)]
 
 
 def import_paths(paths: list[Path], profile, report: Report | None = None) -> Report:
-    """Import every file into ``profile`` (a ``chatmem.store.profile.Profile``)."""
+    """Import every file into ``profile`` (a ``chatmem.store.profile.Profile``): everything is
+    read and checked first, then each session file and each memory shard is written once
+    (sessions before the memories that point at them); a re-run completes a broken one."""
     report = report or Report()
     memories: list[Memory] = []
     sessions: list[Session] = []
     for path in paths:
         try:
+            if path.stat().st_size > MAX_FILE:
+                report.skipped.append(f"{path}: larger than {MAX_FILE // 2**20} MB.")
+                continue
             raw = path.read_bytes()
-            data = json.loads(raw)
-        except (OSError, ValueError) as exc:
-            report.skipped.append(f"{path}: not readable as JSON ({type(exc).__name__}).")
+            data = load_json(raw)
+        except OSError as exc:
+            report.skipped.append(f"{path}: not readable ({exc.strerror}).")
+            continue
+        except RecordProblem as exc:
+            report.skipped.append(f"{path}: {exc}.")
             continue
         if isinstance(data, list):  # chat.json is a list of messages; memories.json an object
             sessions += read_chat(path, raw, data, report)
@@ -172,17 +189,14 @@ def import_paths(paths: list[Path], profile, report: Report | None = None) -> Re
             found, held = read_memories(path, data, report)
             memories += found
             sessions += held
+    new = [s for s in sessions if profile.sessions.get(s.id) is None]
+    report.already += len(sessions) - len(new)
+    profile.sessions.add(
+        [SessionFile(SessionInfo(s.id, "Imported", s.created, 0), s.messages) for s in new]
+    )
+    report.added.update(["session"] * len(new))
     fresh = [m for m in memories if profile.memories.get(m.id) is None]
     report.already += len(memories) - len(fresh)
     profile.memories.put_many(fresh)
     report.added.update(m.kind for m in fresh)
-    for session in sessions:
-        if profile.sessions.get(session.id) is not None:
-            report.already += 1
-            continue
-        profile.sessions.create(session.created, "Imported", session_id=session.id)
-        for message in session.messages:
-            profile.sessions.append(session.id, message)
-        report.added["session"] += 1
-    profile.sessions.flush()
     return report

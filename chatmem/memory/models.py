@@ -112,30 +112,6 @@ class Memory:
             "history": [{"at": v.at, "by": v.by, "fields": v.fields} for v in self.history],
         }
 
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any], trusted: bool = False) -> Memory:
-        """``trusted``: a document this app wrote (its fields were cleaned when stored)."""
-        fields = doc["fields"]
-        if not (
-            trusted and isinstance(fields, dict) and fields.keys() == FIELDS[doc["kind"]].keys()
-        ):
-            fields = clean_fields(doc["kind"], doc.get("fields", {}))
-        return cls(
-            id=doc["id"],
-            kind=doc["kind"],
-            fields=fields,
-            created=float(doc.get("created", 0)),
-            updated=float(doc.get("updated", doc.get("created", 0))),
-            session_id=doc.get("session_id", ""),
-            message_ids=tuple(doc.get("message_ids", ())),
-            pinned=bool(doc.get("pinned", False)),
-            superseded_by=doc.get("superseded_by", ""),
-            history=tuple(
-                Version(v.get("at", 0), v.get("by", ""), v.get("fields", {}))
-                for v in doc.get("history", ())
-            ),
-        )
-
 
 class InvalidMemory(ValueError):
     """A candidate memory of an unknown kind or without its main field."""

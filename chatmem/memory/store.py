@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from chatmem.memory.models import Memory
+from chatmem.records import RecordProblem
+from chatmem.records import memory as records
 from chatmem.store.shards import ShardedTable
+
+log = logging.getLogger(__name__)
 
 SCHEMA = 1
 
@@ -15,13 +21,17 @@ class MemoryStore:
     def __init__(self, root: Path, notices: list[str], readonly: bool = False) -> None:
         self.table = ShardedTable(root / "memories", "memories", SCHEMA, notices, readonly)
         self.memories: dict[str, Memory] = {}
+        damaged: Counter[str] = Counter()
         for shard, doc in self.table.load():
             try:
-                memory = Memory.from_doc(doc, trusted=True)
-            except (KeyError, ValueError, TypeError, AttributeError):
-                notices.append(f"A damaged memory in {shard} was skipped.")
+                memory = records.memory(doc, f"{shard} memory", trusted=True)
+            except RecordProblem as exc:
+                damaged[shard] += 1
+                log.warning("%s", exc)
                 continue
             self.memories[memory.id] = memory
+        for shard, n in damaged.items():
+            notices.append(f"{n:,} damaged memories in {shard} were skipped (left in the file).")
 
     def __len__(self) -> int:
         return len(self.memories)

@@ -4,20 +4,19 @@ move to another profile; and reading such a file back into a store."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
-from chatmem.memory.models import KINDS, REQUIRED, Memory, Version, clean_fields
+from chatmem.memory.models import Memory
 from chatmem.memory.store import MemoryStore
+from chatmem.records import RecordProblem, load_json
+from chatmem.records import memory as records
 
 FORMAT = "chatmem-memories"
 VERSION = 1
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-class TransferProblem(ValueError):
+class TransferProblem(RecordProblem):
     """Not a memories file this chatmem can read; the message says why."""
 
 
@@ -30,49 +29,18 @@ def from_json(text: str) -> list[Memory]:
     """The memories of an export, or of a bare list of memory documents (``memories list
     --json``); raises ``TransferProblem`` at the first thing wrong, so nothing half-read."""
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise TransferProblem(f"not JSON ({exc})") from None
-    if isinstance(data, dict):
-        if data.get("format") != FORMAT:
-            raise TransferProblem(f'not a chatmem memories export (no "format": "{FORMAT}")')
-        if not isinstance(data.get("version"), int) or data["version"] > VERSION:
-            raise TransferProblem(f"made by a newer chatmem (version {data.get('version')})")
-        data = data.get("memories")
-    if not isinstance(data, list):
-        raise TransferProblem("it holds no list of memories")
-    memories = [_memory(n, doc) for n, doc in enumerate(data, 1)]
-    ids = [m.id for m in memories]
-    if len(set(ids)) != len(ids):
-        raise TransferProblem("two memories share an id")
-    return memories
-
-
-def _memory(n: int, doc: Any) -> Memory:
-    if not isinstance(doc, dict):
-        raise TransferProblem(f"memory {n} is not a JSON object")
-    where = f"memory {n} ({doc.get('id')!r})"
-    if not isinstance(doc.get("id"), str) or not _ID.fullmatch(doc["id"]):
-        raise TransferProblem(f"{where} has no usable id")
-    if doc.get("kind") not in KINDS:
-        raise TransferProblem(f"{where} is of no known type ({doc.get('kind')!r})")
-    try:
-        memory = Memory.from_doc(doc)
-        memory = replace(
-            memory,
-            session_id=str(memory.session_id),
-            message_ids=tuple(str(i) for i in memory.message_ids),
-            superseded_by=str(memory.superseded_by),
-            history=tuple(
-                Version(float(v.at), str(v.by), clean_fields(memory.kind, v.fields))
-                for v in memory.history
-            ),
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TransferProblem(f"{where} is damaged ({exc})") from None
-    if not memory.fields[REQUIRED[memory.kind]]:
-        raise TransferProblem(f"{where}: a {memory.kind} needs a {REQUIRED[memory.kind]}")
-    return memory
+        data = load_json(text)
+        if isinstance(data, dict):
+            if data.get("format") != FORMAT:
+                raise TransferProblem(f'not a chatmem memories export (no "format": "{FORMAT}")')
+            if not isinstance(data.get("version"), int) or data["version"] > VERSION:
+                raise TransferProblem(f"made by a newer chatmem (version {data.get('version')})")
+            data = data.get("memories")
+        if not isinstance(data, list):
+            raise TransferProblem("it holds no list of memories")
+        return records.unique([records.memory(doc, f"memory {n}") for n, doc in enumerate(data, 1)])
+    except RecordProblem as exc:
+        raise TransferProblem(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ class AtomicStorage(Storage):
                 f"{self.path} was made by a newer chatmem (schema {self.file_schema}; "
                 f"this one knows {self.schema}). Upgrade chatmem to open it."
             )
+        if not all(_is_table(table) for table in data.values()):
+            raise ForeignFile(f"{self.path} is not shaped like a chatmem {self.kind} file")
         return data
 
     def read(self) -> dict[str, Any] | None:
@@ -78,6 +80,13 @@ class AtomicStorage(Storage):
         write_private(self.path, raw)
         self._data = data
         self.file_schema = self.schema
+
+
+def _is_table(table: Any) -> bool:
+    """A TinyDB table: documents (objects) under numeric ids."""
+    return isinstance(table, dict) and all(
+        isinstance(doc, dict) and key.isdigit() for key, doc in table.items()
+    )
 
 
 def open_db(path: Path, kind: str, schema: int) -> TinyDB:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -19,12 +18,12 @@ from chatmem.store.atomic import (
     open_db,
     private_dir,
 )
+from chatmem.store.ids import is_safe_id
 from chatmem.store.sessions import SessionStore
 
 SCHEMA = 1
 # MIGRATIONS[n] upgrades a profile from schema n to n + 1.
 MIGRATIONS: dict[int, Callable[[Path], None]] = {}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # What a read-only profile lets through of each store.
 _SESSION_READS = frozenset({"get", "latest", "list", "summary", "recent", "before", "get_message"})
 _MEMORY_READS = frozenset({"get", "memories"})
@@ -88,7 +87,7 @@ class Profile:
         ``readonly``: no lock (another chatmem may have it), nothing created, upgraded or
         cleaned up, and the stores refuse writes; ``ProfileMissing`` if nothing is stored yet.
         """
-        if not _NAME.match(name) or ".." in name:
+        if not is_safe_id(name):
             raise StoreError(
                 f"{name!r} is not a valid profile name: use letters, digits, '.', '-' and '_'."
             )
@@ -130,7 +129,7 @@ class Profile:
         """The profiles stored under ``data_dir``, sorted."""
         root = Path(data_dir) / "profiles"
         found = root.iterdir() if root.is_dir() else ()
-        return sorted(d.name for d in found if d.is_dir() and _NAME.match(d.name))
+        return sorted(d.name for d in found if d.is_dir() and is_safe_id(d.name))
 
     def close(self) -> None:
         """Write what is pending and release the lock (read-only: nothing to do)."""

@@ -6,34 +6,35 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tinydb import TinyDB
+from tinydb.storages import MemoryStorage
 
 from chatmem.protocol import ChatMessage, SessionInfo
-from chatmem.store.atomic import StoreError, open_db, open_or_set_aside, private_dir
+from chatmem.records import Reader, RecordProblem
+from chatmem.records import session as records
+from chatmem.records.session import SessionFile
+from chatmem.store.atomic import NewerSchema, StoreError, open_db, open_or_set_aside, private_dir
+from chatmem.store.ids import checked_id
 
 log = logging.getLogger(__name__)
 
 SCHEMA = 1
 OPEN_SESSIONS = 4  # session files kept parsed in memory at once
-_MESSAGE_FIELDS = {f.name for f in fields(ChatMessage)}
-
-
-def _message(doc: dict) -> ChatMessage:
-    return ChatMessage(**{k: v for k, v in doc.items() if k in _MESSAGE_FIELDS})
 
 
 @dataclass
 class _Open:
     db: TinyDB
-    messages: list[ChatMessage]
-    index: dict[str, int]  # message id -> position
+    messages: list[ChatMessage] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)  # message id -> position
+    doc_ids: list[int] = field(default_factory=list)  # position -> TinyDB doc id
 
 
 class SessionStore:
-    """Messages are only ever appended, so a message's TinyDB doc id is its position + 1."""
+    """Messages are only ever appended; a damaged stored one is skipped, never rewritten."""
 
     def __init__(self, root: Path, notices: list[str], readonly: bool = False) -> None:
         self.root = root
@@ -44,18 +45,22 @@ class SessionStore:
         self._index_db = self._open_index()
         self._info: dict[str, SessionInfo] = {}
         self._uncounted: set[str] = set()  # indexed before tokens were: counted when opened
+        damaged = 0
         for doc in self._index_db.table("sessions").all():
-            info = SessionInfo(
-                doc["id"],
-                doc["title"],
-                doc["created"],
-                doc["message_count"],
-                doc.get("updated", doc["created"]),
-                doc.get("tokens", 0),
-            )
+            try:
+                info = records.info(doc, "session")
+            except RecordProblem as exc:
+                damaged += 1
+                log.warning("sessions.json: %s", exc)
+                continue
             self._info[info.id] = info
             if "tokens" not in doc:
                 self._uncounted.add(info.id)
+        if damaged:
+            notices.append(
+                f"{damaged:,} damaged entries of {root / 'sessions.json'} were skipped: "
+                "those conversations are not listed."
+            )
         self._dirty: set[str] = set()
 
     # ------------------------------------------------------------ index
@@ -75,29 +80,39 @@ class SessionStore:
         for path in sorted(self.dir.glob("*.json")):
             try:
                 session = open_db(path, "session", SCHEMA)
-            except StoreError:
+                meta = session.table("meta").get(doc_id=1)
+                messages, _, _ = _messages(session, path.name)
+                session.close()
+                info = records.info({**(meta or {}), "message_count": len(messages)}, path.name)
+            except (StoreError, RecordProblem):
                 continue
-            meta = session.table("meta").get(doc_id=1)
-            messages = session.table("messages").all()
-            session.close()
-            if meta:
-                updated = max((m["created"] for m in messages), default=meta["created"])
-                tokens = sum(m.get("tokens", 0) for m in messages)
-                info = SessionInfo(meta["id"], meta["title"], meta["created"], len(messages))
+            if info.id == path.stem:
+                updated = max((m.created for m in messages), default=info.created)
+                tokens = sum(m.tokens for m in messages)
                 table.insert(asdict(replace(info, updated=updated, tokens=tokens)))
 
     def _write_index(self, ids: set[str]) -> None:
+        """Update or add these sessions' entries: a write for those updated, one for those added."""
         from tinydb import Query
 
         table = self._index_db.table("sessions")
-        for session_id in ids:
-            table.upsert(asdict(self._info[session_id]), Query().id == session_id)
+        indexed = {doc.get("id") for doc in table.all()}
+        old = [i for i in ids if i in indexed]
+        if old:
+            table.update_multiple([(asdict(self._info[i]), Query().id == i) for i in old])
+        new = [asdict(self._info[i]) for i in ids if i not in indexed]
+        if new:
+            table.insert_multiple(new)
 
     # ------------------------------------------------------------ sessions
+
+    def _path(self, session_id: str) -> Path:
+        return self.dir / f"{checked_id(session_id)}.json"
 
     def create(self, now: float, title: str = "", session_id: str = "") -> SessionInfo:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
         info = SessionInfo(session_id or f"{stamp}-{secrets.token_hex(3)}", title, now, 0, now)
+        checked_id(info.id)
         self._info[info.id] = info
         self._session(info.id).db.table("meta").insert(
             {"id": info.id, "title": title, "created": now}
@@ -105,18 +120,52 @@ class SessionStore:
         self._write_index({info.id})
         return info
 
+    def add(self, sessions: list[SessionFile]) -> list[SessionInfo]:
+        """Store whole sessions (an import) in one step: each file is written complete, then
+        one write of the index names them all; a crash before it leaves them unlisted, never
+        half there."""
+        for session in sessions:
+            info, messages = session.info, session.messages
+            db, _ = self._open_file(self._path(info.id), "session", "it is written anew.")
+            meta = {"id": info.id, "title": info.title, "created": info.created}
+            if session.summary:
+                meta |= {"summary": session.summary, "summarized": session.summarized}
+            db.storage.write(
+                {
+                    "meta": {"1": meta},
+                    "messages": {str(n): asdict(m) for n, m in enumerate(messages, 1)},
+                }
+            )
+            entry = _Open(db, list(messages), {m.id: i for i, m in enumerate(messages)})
+            entry.doc_ids = list(range(1, len(messages) + 1))
+            self._keep(info.id, entry)
+        for session in sessions:
+            info, messages = session.info, session.messages
+            self._info[info.id] = replace(
+                info,
+                message_count=len(messages),
+                updated=max((m.created for m in messages), default=info.created),
+                tokens=sum(m.tokens for m in messages),
+            )
+            self._uncounted.discard(info.id)
+        ids = [s.info.id for s in sessions]
+        self._write_index(set(ids))
+        return [self._info[i] for i in ids]
+
     def get(self, session_id: str) -> SessionInfo | None:
         return self._info.get(session_id)
 
     def latest(self) -> SessionInfo | None:
-        if not self._info:
-            return None
-        return max(self._info.values(), key=lambda s: (s.updated, s.id))
+        """The most recently used session this chatmem can read."""
+        for info in sorted(self._info.values(), key=lambda s: (s.updated, s.id), reverse=True):
+            if self._readable(info.id):
+                return info
+        return None
 
     def list(self) -> list[SessionInfo]:
         """Every session, the most recently used first."""
         for session_id in list(self._uncounted):
-            self._session(session_id)  # counts its tokens
+            self._readable(session_id)  # counts its tokens
         return sorted(self._info.values(), key=lambda s: (s.updated, s.id), reverse=True)
 
     def rename(self, session_id: str, title: str) -> None:
@@ -135,12 +184,16 @@ class SessionStore:
         self._dirty.discard(session_id)
         self._uncounted.discard(session_id)
         self._index_db.table("sessions").remove(Query().id == session_id)
-        (self.dir / f"{session_id}.json").unlink(missing_ok=True)
+        self._path(session_id).unlink(missing_ok=True)
 
     def summary(self, session_id: str) -> tuple[str, int]:
         """The rolling summary and how many of the oldest messages it stands for."""
-        meta = self._session(session_id).db.table("meta").get(doc_id=1) or {}
-        return meta.get("summary", ""), int(meta.get("summarized", 0))
+        meta = Reader(self._session(session_id).db.table("meta").get(doc_id=1) or {}, "meta")
+        try:
+            return meta.text("summary", ""), meta.count("summarized")
+        except RecordProblem as exc:
+            log.warning("session %s: summary not read: %s", session_id, exc)
+            return "", 0
 
     def set_summary(self, session_id: str, summary: str, summarized: int) -> None:
         meta = self._session(session_id).db.table("meta")
@@ -162,24 +215,45 @@ class SessionStore:
     # ------------------------------------------------------------ messages
 
     def _session(self, session_id: str) -> _Open:
+        """The session's messages; none for a session not stored (its file is not opened) or
+        made by a newer chatmem (then no longer listed)."""
         entry = self._open.get(session_id)
         if entry is not None:
             self._open.move_to_end(session_id)
             return entry
-        path = self.dir / f"{session_id}.json"
-        db, _ = self._open_file(path, "session", "that session is shown empty.")
-        messages = [_message(doc) for doc in db.table("messages").all()]
-        entry = _Open(db, messages, {m.id: i for i, m in enumerate(messages)})
+        if session_id not in self._info:
+            return _Open(TinyDB(storage=MemoryStorage))
+        path = self._path(session_id)
+        try:
+            db, _ = self._open_file(path, "session", "that session is shown empty.")
+        except NewerSchema as exc:  # left as it is, for the chatmem that wrote it
+            self.notices.append(f"{exc} That conversation is not shown.")
+            self._info.pop(session_id)
+            self._dirty.discard(session_id)
+            self._uncounted.discard(session_id)
+            return _Open(TinyDB(storage=MemoryStorage))
+        messages, doc_ids, damaged = _messages(db, path.name)
+        if damaged:
+            self.notices.append(f"{damaged:,} damaged messages of {path} are not shown.")
+        entry = _Open(db, messages, {m.id: i for i, m in enumerate(messages)}, doc_ids)
         if session_id in self._uncounted:
             self._uncounted.discard(session_id)
             tokens = sum(m.tokens for m in messages)
             self._info[session_id] = replace(self._info[session_id], tokens=tokens)
             self._dirty.add(session_id)
+        return self._keep(session_id, entry)
+
+    def _keep(self, session_id: str, entry: _Open) -> _Open:
         self._open[session_id] = entry
         while len(self._open) > OPEN_SESSIONS:
             _, old = self._open.popitem(last=False)
             old.db.close()
         return entry
+
+    def _readable(self, session_id: str) -> bool:
+        """Open the session: False if it could not be (it is then no longer listed)."""
+        self._session(session_id)
+        return session_id in self._info
 
     def append(self, session_id: str, message: ChatMessage) -> None:
         self.extend(session_id, [message])
@@ -189,7 +263,7 @@ class SessionStore:
         if not messages:
             return
         entry = self._session(session_id)
-        entry.db.table("messages").insert_multiple(asdict(m) for m in messages)
+        entry.doc_ids += entry.db.table("messages").insert_multiple(asdict(m) for m in messages)
         for message in messages:
             entry.index[message.id] = len(entry.messages)
             entry.messages.append(message)
@@ -205,7 +279,7 @@ class SessionStore:
     def update(self, session_id: str, message: ChatMessage) -> None:
         entry = self._session(session_id)
         position = entry.index[message.id]
-        entry.db.table("messages").update(asdict(message), doc_ids=[position + 1])
+        entry.db.table("messages").update(asdict(message), doc_ids=[entry.doc_ids[position]])
         entry.messages[position] = message
 
     def get_message(self, session_id: str, message_id: str) -> ChatMessage | None:
@@ -227,3 +301,17 @@ class SessionStore:
         end = entry.index.get(message_id, 0)
         start = max(0, end - limit)
         return entry.messages[start:end], start > 0
+
+
+def _messages(db: TinyDB, name: str) -> tuple[list[ChatMessage], list[int], int]:
+    """A session file's readable messages, their doc ids, and how many were damaged."""
+    messages, doc_ids, damaged = [], [], 0
+    for doc in db.table("messages").all():
+        try:
+            messages.append(records.message(doc, f"{name} message {doc.doc_id}", stored=True))
+        except RecordProblem as exc:
+            damaged += 1
+            log.warning("%s", exc)
+            continue
+        doc_ids.append(doc.doc_id)
+    return messages, doc_ids, damaged

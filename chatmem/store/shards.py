@@ -32,6 +32,7 @@ class ShardedTable:
         self._where: dict[str, tuple[int, int]] = {}  # id -> (shard, doc_id)
         self._shards: dict[int, Any] = {}
         self._sizes: dict[int, int] = {}
+        self._newer: set[int] = set()  # shards a newer chatmem wrote: left alone
 
     def load(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every stored document as (shard file name, raw document); read once, at start."""
@@ -51,6 +52,7 @@ class ShardedTable:
                 )
             except NewerSchema as exc:
                 self.notices.append(f"{exc} What is in it is not shown.")
+                self._newer.add(number)
                 continue
             if lost:
                 continue
@@ -71,8 +73,9 @@ class ShardedTable:
         return db.table(self.kind)
 
     def _open_shard(self) -> int:
-        number = max(self._sizes, default=0)
-        return number + 1 if self._sizes.get(number, 0) >= SHARD_SIZE else number
+        number = max(self._sizes.keys() | self._newer, default=0)
+        full = number in self._newer or self._sizes.get(number, 0) >= SHARD_SIZE
+        return number + 1 if full else number
 
     def __contains__(self, key: str) -> bool:
         return key in self._where
@@ -90,11 +93,17 @@ class ShardedTable:
             self._table(number).upsert(Document(doc, doc_id=doc_id))
 
     def put_many(self, docs: list[dict[str, Any]]) -> None:
-        """Insert or replace in bulk: one write per shard touched for the new ones."""
+        """Insert or replace in bulk: one write per shard touched."""
         fresh = [d for d in docs if d["id"] not in self._where]
+        stored: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
         for doc in docs:
-            if doc["id"] in self._where:
-                self.put(doc)
+            if (where := self._where.get(doc["id"])) is not None:
+                stored[where[0]][str(where[1])] = doc
+        for number, replaced in stored.items():
+            table = self._table(number)
+            data = table.storage.read() or {}
+            table.storage.write({**data, self.kind: {**data.get(self.kind, {}), **replaced}})
+            table.clear_cache()
         while fresh:
             number = self._open_shard()
             self._table(number)

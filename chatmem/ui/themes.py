@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
+from textual.color import ColorParseError
 from textual.theme import Theme
 
 log = logging.getLogger(__name__)
@@ -20,10 +21,25 @@ def load_themes(*folders: Path) -> tuple[list[Theme], list[str]]:
     for folder in folders:
         for path in sorted(folder.glob("*.toml")) if folder.is_dir() else ():
             try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-                theme = Theme(**{k: v for k, v in data.items() if k in _FIELDS})
+                theme = _theme(tomllib.loads(path.read_text(encoding="utf-8")))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, TypeError) as exc:
                 problems.append(f"Theme {path} was not loaded: {exc}")
                 continue
+            except ColorParseError as exc:
+                problems.append(f"Theme {path} was not loaded: a colour is wrong ({exc}).")
+                continue
             themes[theme.name] = theme
     return list(themes.values()), problems
+
+
+def _theme(data: dict) -> Theme:
+    """A theme whose every colour parses (``TypeError`` for a value of the wrong type)."""
+    values = {k: v for k, v in data.items() if k in _FIELDS}
+    variables = values.get("variables", {})
+    if not isinstance(values.get("name"), str) or not isinstance(variables, dict):
+        raise TypeError("it needs a name, and variables (if any) as a table")
+    if not all(isinstance(v, str) for v in variables.values()):
+        raise TypeError("every variable must be a text")
+    theme = Theme(**values)
+    theme.to_color_system().generate()  # parses every colour now, not at first paint
+    return theme

@@ -254,12 +254,12 @@ class Worker:
         background work."""
         assert self.profile is not None
         store = self.profile.sessions
+        session = None if new_session else store.latest()  # may add a notice: a newer file
+        if session is None:
+            session = store.create(self.clock())
         for notice in self.profile.notices:
             self.emit(p.Notice("warning", notice, request_id))
         self.profile.notices.clear()
-        session = None if new_session else store.latest()
-        if session is None:
-            session = store.create(self.clock())
         self._open_session(session, request_id)
         if self.settings.configured:
             if self.settings.memory_budget:  # 0: memory is off (chatmem ask --no-memory)

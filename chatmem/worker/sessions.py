@@ -14,6 +14,7 @@ from chatmem.memory.dates import day
 from chatmem.memory.models import KINDS
 from chatmem.memory.search import search
 from chatmem.paths import write_private
+from chatmem.records import MAX_FILE
 from chatmem.store import export
 from chatmem.store.profile import Profile
 from chatmem.worker.memory import MemoryService
@@ -22,7 +23,6 @@ log = logging.getLogger(__name__)
 
 TITLE_LENGTH = 60
 _QUOTES = "\"'`*#_ \u2018\u2019\u201c\u201d\u00ab\u00bb"
-MAX_IMPORT = 200 * 1024 * 1024  # bytes: a session export larger than this is not one
 
 
 def fallback_title(text: str) -> str:
@@ -135,8 +135,8 @@ class SessionService:
     def import_file(self, path: str, request_id: str) -> p.SessionInfo | None:
         source = Path(path).expanduser()
         try:
-            if source.stat().st_size > MAX_IMPORT:
-                raise export.ImportProblem("too large for a session export")
+            if source.stat().st_size > MAX_FILE:
+                raise export.ImportProblem(f"larger than {MAX_FILE // 2**20} MB")
             session = export.from_json(source.read_text(encoding="utf-8", errors="replace"))
         except OSError as exc:
             self.emit(p.Notice("error", f"Could not read {source}: {exc.strerror}", request_id))
