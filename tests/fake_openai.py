@@ -99,13 +99,11 @@ class Recorded:
             return "embed"
         if not self.path.endswith("/chat/completions") or not isinstance(self.body, dict):
             return self.path
-        if self.body.get("stream"):
-            return "chat"
         system = str((self.body.get("messages") or [{}])[0].get("content", ""))
         for marker, kind in _KINDS:
             if marker in system:
                 return kind
-        return "other"
+        return "chat" if self.body.get("stream") else "other"
 
 
 _KINDS = (
@@ -145,10 +143,6 @@ def _tokens(text: str) -> int:
 
 def _prompt_tokens(body: dict) -> int:
     return sum(_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
-
-
-def _titling(body: dict) -> bool:
-    return "short title" in str((body.get("messages") or [{}])[0].get("content", ""))
 
 
 class FakeOpenAI:
@@ -230,17 +224,15 @@ class FakeOpenAI:
                 queue.extend([b] * b.times if isinstance(b, Error) else [b])
 
     def chat_requests(self) -> list[Recorded]:
-        """Streamed chat requests: the conversation itself."""
-        return [r for r in self._completion_posts() if r.body.get("stream")]
+        """Chat requests: the conversation itself."""
+        return [r for r in self._completion_posts() if r.kind == "chat"]
 
     def completion_requests(self) -> list[Recorded]:
-        """Non-streamed requests: memory extraction, journal entries, folding (not titles)."""
-        return [
-            r for r in self._completion_posts() if not r.body.get("stream") and not _titling(r.body)
-        ]
+        """Background requests: memory extraction, journal entries, folding (not titles)."""
+        return [r for r in self._completion_posts() if r.kind not in ("chat", "title")]
 
     def title_requests(self) -> list[Recorded]:
-        return [r for r in self._completion_posts() if _titling(r.body)]
+        return [r for r in self._completion_posts() if r.kind == "title"]
 
     def embedding_requests(self) -> list[Recorded]:
         with self._lock:
@@ -272,10 +264,9 @@ class FakeOpenAI:
             self.requests.append(rec)
 
     def _next(self, body: dict) -> Behaviour:
-        titling = _titling(body)
-        queue = (
-            self._titles if titling else self._queue if body.get("stream") else self._completions
-        )
+        kind = Recorded("POST", "/chat/completions", {}, body).kind
+        titling = kind == "title"
+        queue = self._titles if titling else self._queue if kind == "chat" else self._completions
         with self._lock:
             if queue:
                 return queue.popleft()
@@ -283,9 +274,9 @@ class FakeOpenAI:
             said = str(body["messages"][-1].get("content", "")).removeprefix("User: ")
             said = said.split("\n")[0].split()
             return Reply("Notes on " + " ".join(said[:3]))
-        if not body.get("stream") and body.get("response_format"):
+        if kind == "extract":
             return Reply('{"memories": []}')
-        if Recorded("POST", "/chat/completions", {}, body).kind == "fold":  # short, like a model
+        if kind == "fold":  # short, like a model
             said = re.findall(r"^User: (\S+ \S+ \S+)", body["messages"][-1]["content"], re.M)
             return Reply("So far the user said: " + "; ".join(said))
         last = next(

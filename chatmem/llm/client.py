@@ -95,16 +95,23 @@ class LLM:
     async def complete(
         self, messages: list[dict[str, str]], model: str, max_tokens: int, **extra
     ) -> str:
-        """One whole (non-streamed) answer of at most ``max_tokens``, asked once (background
-        work is never retried). Raises ``Overrun`` when it stopped at the limit."""
-        response = await self.once.chat.completions.create(
-            model=model, messages=messages, stream=False, max_tokens=max_tokens, **extra
+        """One whole answer of at most ``max_tokens``, asked once (background work is never
+        retried). Streamed, so that stopping it stops the server's work too (llama.cpp computes
+        an abandoned non-streamed request to its end). Raises ``Overrun`` when it stopped at
+        the limit or ended without saying why."""
+        stream = await self.once.chat.completions.create(
+            model=model, messages=messages, stream=True, max_tokens=max_tokens, **extra
         )
-        if not response.choices:
-            return ""
-        if response.choices[0].finish_reason == "length":
-            raise Overrun(f"stopped at max_tokens={max_tokens}")
-        return response.choices[0].message.content or ""
+        parts: list[str] = []
+        reason = None
+        async for chunk in stream:
+            for choice in chunk.choices:
+                if choice.delta and choice.delta.content:
+                    parts.append(choice.delta.content)
+                reason = choice.finish_reason or reason
+        if reason in ("length", None):
+            raise Overrun(f"stopped at max_tokens={max_tokens}" if reason else "ended early")
+        return "".join(parts)
 
     async def complete_json(
         self, messages: list[dict[str, str]], model: str, name: str, schema: dict, max_tokens: int

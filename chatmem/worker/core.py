@@ -606,7 +606,9 @@ class Worker:
         """The window a server names when asked again, not streamed, for one token (it
         checks the size before any work; llama-cpp-python streams nothing instead); 0 if none."""
         try:
-            await self._llm().complete(fitted.messages, self._model().name, 1)
+            await self._llm().once.chat.completions.create(
+                model=self._model().name, messages=fitted.messages, max_tokens=1, stream=False
+            )
         except Exception as exc:
             return window_in_error(str(exc)) or 0
         return 0
