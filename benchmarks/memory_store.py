@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from chatmem.memory.models import make_memory
-from chatmem.memory.recall import MIN_COSINE
+from chatmem.memory.recall import MIN_COSINE, Similar
 from chatmem.memory.vectors import encode, unit
 from chatmem.store.profile import Profile
 from chatmem.tokens import TokenCounter
@@ -104,12 +104,12 @@ def measure(size: int, ops: int) -> None:
         recalls = [timed(build) for _ in range(ops)]
         embeddings = fill_vectors(Path(tmp), ids, np.random.default_rng(size))
         loaded = timed(embeddings.load) / 1000
-        index = embeddings.index
+        index = embeddings.memories.index
 
         def build_with_meaning() -> None:
             query = unit(np.random.default_rng().standard_normal(DIMENSIONS))
             assert query is not None
-            build(index.nearest(query, NEAREST, MIN_COSINE - 0.35))  # near ones exist at random
+            build(Similar(index.nearest(query, NEAREST, MIN_COSINE - 0.35), {}))  # at random
 
         semantic = [timed(build_with_meaning) for _ in range(ops)]
         embeddings.close()
@@ -129,7 +129,7 @@ def fill_vectors(root: Path, ids: list[str], rng: np.random.Generator) -> Embedd
         vector = unit(rng.standard_normal(DIMENSIONS))
         assert vector is not None
         docs.append({"id": memory_id, "d": "", "v": encode(vector)})
-    with_vectors.table.put_many(docs)
+    with_vectors.memories.table.put_many(docs)
     with_vectors.close()
     return Embeddings(root, "bench-embedding", [])
 

@@ -40,14 +40,21 @@ class _PrivateRotatingHandler(RotatingFileHandler):
         return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding)
 
 
-def setup_logging(log_dir: Path, name: str, secrets: Iterable[str] = ()) -> Path:
-    """Send this process's logs to ``log_dir/NAME.log`` (1 MB x 3, mode 0600)."""
+def setup_logging(log_dir: Path, name: str, secrets: Iterable[str] = ()) -> Path | None:
+    """Send this process's logs to ``log_dir/NAME.log`` (1 MB x 3, mode 0600); None where
+    that folder cannot be written (a read-only or full disk): no log then, and no crash."""
     for secret in secrets:
         register_secret(secret)
-    path = private_dir(log_dir) / f"{name}.log"
+    path = log_dir / f"{name}.log"
     root = logging.getLogger()
     if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
-        handler = _PrivateRotatingHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+        try:
+            private_dir(log_dir)
+            handler = _PrivateRotatingHandler(
+                path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+            )
+        except OSError:
+            return None
         handler.setFormatter(
             _Redacting(
                 "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"

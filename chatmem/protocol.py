@@ -81,7 +81,7 @@ class ErrorInfo:
     """A failure the user can act on; ``message`` names the base URL and model."""
 
     # no_model | no_key | auth | not_found | rate_limit | server | timeout | connection
-    # | bad_request | too_large | cut | unknown
+    # | bad_request | too_large | cut | redirect | bad_response | storage | read_only | unknown
     kind: str
     title: str
     message: str  # what happened and what to change; no keys, so the CLI can print it too
@@ -184,11 +184,22 @@ class Start:
 
     settings: Settings
     new_session: bool = False
+    session_id: str = ""  # open this session if it is stored (a restarted worker resumes it)
     id: str = field(default_factory=new_id)
 
 
 @dataclass(frozen=True)
 class SendMessage:
+    text: str
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class KeepCut:
+    """The worker died while answering ``user_message_id``: store what the UI showed of the
+    reply (``text``, may be empty) as cut off, so the resend key can ask again."""
+
+    user_message_id: str
     text: str
     id: str = field(default_factory=new_id)
 
@@ -393,6 +404,7 @@ Request = (
     Start
     | SendMessage
     | Resend
+    | KeepCut
     | Cancel
     | LoadOlder
     | LoadNewer
@@ -434,6 +446,7 @@ class SessionLoaded:
     has_newer: bool = False  # opened at an older message: later ones come with LoadNewer
     summary: str = ""  # the rolling summary of the oldest messages, if the session has one
     summarized: int = 0  # how many messages it stands for
+    readonly: str = ""  # why the profile is open read-only ("": it is writable)
     request_id: str = ""
 
 

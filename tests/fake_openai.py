@@ -1,8 +1,9 @@
 """A fake OpenAI-compatible server on 127.0.0.1, for tests, benchmarks and trying the app.
 
 Speaks the real wire format (JSON, SSE streaming, usage chunks, OpenAI's error bodies), records
-every request, and plays scripted behaviours: replies, error statuses, hangs, connections cut
-mid-stream, malformed SSE. ``flavor="llama.cpp"`` behaves like llama.cpp's server (``/props``,
+every request, and plays scripted behaviours: replies (with or without the closing
+``[DONE]``), error statuses, redirects, hangs, connections cut mid-stream, malformed SSE,
+bytes that are not UTF-8. ``flavor="llama.cpp"`` behaves like llama.cpp's server (``/props``,
 ``/tokenize``, no json_schema, no embeddings); ``n_ctx`` gives it a context window it enforces
 and reports. ``one_at_a_time`` serves like llama.cpp does: a stream running when another
 request arrives is ended with ``[DONE]``, and requests wait for each other.
@@ -37,6 +38,7 @@ class Reply:
     chunks: list[str] | None = None
     finish_reason: str = "stop"
     usage: tuple[int, int] | None = None
+    done: bool = True  # False: chunked, and dropped after the finish: no [DONE], no last chunk
 
 
 @dataclass
@@ -64,7 +66,20 @@ class Malformed:
     pass
 
 
-Behaviour = Reply | Error | Hang | Cut | Malformed
+@dataclass
+class Redirect:
+    location: str
+    status: int = 301
+
+
+@dataclass
+class Garbage:
+    """A 200 stream of these raw bytes."""
+
+    data: bytes
+
+
+Behaviour = Reply | Error | Hang | Cut | Malformed | Redirect | Garbage
 
 
 @dataclass
@@ -489,6 +504,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sse_headers()
                 self._send_raw(b"data: {not json\n\ndata: [[[\n\n")
                 self.close_connection = True
+            case Garbage():
+                self._sse_headers()
+                self._send_raw(behaviour.data)
+            case Redirect():
+                self.send_response(behaviour.status)
+                self.send_header("Location", behaviour.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             case Cut():
                 self._stream(body, split(behaviour.text)[: behaviour.after], None, None, cut=True)
             case Reply():
@@ -499,7 +522,7 @@ class _Handler(BaseHTTPRequestHandler):
                     chunks, finish = chunks[:limit], "length"
                 usage = behaviour.usage or (_prompt_tokens(body), len(chunks))
                 if body.get("stream"):
-                    self._stream(body, chunks, finish, usage)
+                    self._stream(body, chunks, finish, usage, done=behaviour.done)
                 else:
                     self._complete(body, "".join(chunks), finish, usage)
 
@@ -526,15 +549,20 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _sse_headers(self) -> None:
+    def _sse_headers(self, chunked: bool = False) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        self._chunked = chunked
         self.end_headers()
         self.close_connection = True
 
     def _send_raw(self, data: bytes) -> None:
+        if getattr(self, "_chunked", False):
+            data = b"%x\r\n%s\r\n" % (len(data), data)
         self.wfile.write(data)
         self.wfile.flush()
 
@@ -558,9 +586,10 @@ class _Handler(BaseHTTPRequestHandler):
         finish: str | None,
         usage: tuple[int, int] | None,
         cut: bool = False,
+        done: bool = True,
     ) -> None:
         fake = self.fake
-        self._sse_headers()
+        self._sse_headers(chunked=not done)
         try:
             self._event(self._chunk(body, {"role": "assistant", "content": ""}, None))
             for piece in chunks:
@@ -592,6 +621,9 @@ class _Handler(BaseHTTPRequestHandler):
                         },
                     }
                 )
+            if not done:
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             self._send_raw(b"data: [DONE]\n\n")
         except (BrokenPipeError, ConnectionResetError, OSError):
             pass  # the client went away (cancelled): nothing to do

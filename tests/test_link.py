@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import struct
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,9 @@ class Events:
     def __call__(self, event: p.Event) -> None:
         self.items.append(event)
         self.changed.set()
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.items if isinstance(e, kind)]
 
     async def wait_for(self, kind: type, count: int = 1, timeout: float = 20.0):
         async def wait() -> None:
@@ -94,3 +98,38 @@ async def test_an_error_from_the_server_crosses_as_an_event(settings, fake_opena
     failed = await events.wait_for(p.ReplyFailed)
     assert failed.error.kind == "server" and "maintenance" in failed.error.message
     await worker.close()
+
+
+async def test_a_request_that_fails_is_logged_and_the_worker_carries_on(settings):
+    worker = SubprocessLink()
+    events = Events()
+    worker.start(events)
+    worker.send(p.LoadOlder("nothing"))  # before Start: the worker has no session to read
+    worker.send(p.Start(settings))
+    notice = await events.wait_for(p.Notice)
+    log = Path(settings.state_dir) / "logs" / "worker.log"
+    assert notice.level == "error" and str(log) in notice.text
+    assert "AssertionError" in notice.text
+    await events.wait_for(p.SessionLoaded)
+    assert not events.of(p.WorkerDown)
+    await worker.close()
+    text = log.read_text()
+    assert "Traceback" in text and "LoadOlder failed" in text
+
+
+async def test_a_crash_leaves_a_redacted_traceback_and_says_where(settings, fake_openai):
+    password = "hunter2-DoNotLog"
+    url = fake_openai.url.replace("http://", f"http://me:{password}@")
+    key = "sk-live-DoNotLogMe-0123456789abcdef"
+    worker, events = started(replace(settings, base_url=url, api_key=key))
+    worker.send(p.SendMessage("hello"))
+    await events.wait_for(p.ReplyDone)
+    worker._writer.write(struct.pack(">I", 5) + b"junk!")  # a frame that is no pickle
+    down = await events.wait_for(p.WorkerDown)
+    log = Path(settings.state_dir) / "logs" / "worker.log"
+    assert "exit code 1" in down.reason and str(log) in down.reason
+    await events.wait_for(p.SessionLoaded, 2)
+    await worker.close()
+    text = log.read_text()
+    assert "the worker crashed" in text and "Traceback" in text and "Unpickling" in text
+    assert password not in text and key not in text and "DoNotLog" not in text

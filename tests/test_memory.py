@@ -8,8 +8,9 @@ from chatmem.memory.dates import resolve_dates
 from chatmem.memory.extract import Candidate, Unparsable, parse_candidates, reconcile
 from chatmem.memory.index import BM25Index
 from chatmem.memory.models import make_memory
-from chatmem.memory.recall import Recall
+from chatmem.memory.recall import Recall, Similar
 from chatmem.memory.store import MemoryStore
+from chatmem.protocol import ChatMessage
 from chatmem.store import shards as store_module
 from chatmem.tokens import TokenCounter
 
@@ -29,6 +30,19 @@ def test_relative_dates_become_absolute_and_vague_ones_are_dropped():
         "2024-10-30",
         "2024-03-03",
     ]
+
+
+def test_months_and_years_are_counted_on_the_calendar():
+    march_31 = dt.datetime(2024, 3, 31, 12).timestamp()
+    got = resolve_dates(
+        ["last month", "next month", "2 months ago", "in a year", "a week ago"], march_31
+    )
+    assert got == ["2024-02-29", "2024-04-30", "2024-01-31", "2025-03-31", "2024-03-24"]
+    leap_day = dt.datetime(2024, 2, 29, 12).timestamp()
+    assert resolve_dates(["next year", "last year", "in 12 months"], leap_day) == [
+        "2025-02-28", "2023-02-28"
+    ]  # fmt: skip
+    assert resolve_dates(["99999999 years ago", "in 9999999 days"], leap_day) == []
 
 
 def test_answers_are_parsed_from_json_a_fenced_block_or_plain_text():
@@ -151,3 +165,59 @@ def test_the_form_offers_exactly_the_fields_a_memory_keeps():
         assert keys[0] == REQUIRED[kind]
         linked = {"session_id"} if kind == "conversation" else set()  # set by the worker
         assert set(keys) == set(FIELDS[kind]) - linked
+
+
+def test_words_are_matched_by_their_snowball_stem():
+    from chatmem.memory.index import stem
+
+    assert [stem(w) for w in ("running", "class", "caring", "news")] == [
+        "run", "class", "care", "news"
+    ]  # fmt: skip
+    assert stem("studies") == stem("study") == stem("studied")
+    index = BM25Index()
+    index.add("a", "She studies marine biology")
+    index.add("b", "The news about the class")
+    assert [i for i, _ in index.search("study")] == ["a"]
+    assert index.search("new") == []  # "news" is not the plural of "new"
+
+
+OLD_CHAT = [  # the everyday words of the question below come up in a chat about anything
+    "I want to know which bicycle to buy for the hills",
+    "A gravel bike is the simplest way to ride both roads and trails",
+    "Can you show me how to fix a bicycle chain that keeps slipping?",
+    "Shift to the smallest cog and show me the derailleur: I want to see the way it sits",
+    "Any good tea for the evening? I want something calm",
+    "Chamomile is the simplest: no caffeine, and you know it will not keep you awake",
+    "The best way to brew green tea is to let it steep for three minutes",
+    "I know, I always forget the timer. Can you show me a way to remember?",
+    "Do you want me to remind you when the tea is ready?",
+    "Let me know how the ride goes this weekend",
+]
+
+
+def test_recall_sends_no_earlier_message_when_none_is_relevant():
+    recall = Recall()
+    for i, text in enumerate(OLD_CHAT):
+        recall.add_turn("old", ChatMessage(f"m{i}", "user", text, float(i)))
+    question = "Can you show me how to reverse a string in Python? I want to know the simplest way"
+    counter = TokenCounter("gpt-4o-mini")
+    got = recall.build(question, {}, counter, 2000, 10.0, "new")
+    assert got.items == () and got.text == "" and got.tokens == 0  # a ceiling, not a target
+    recall.add_turn("py", ChatMessage("py", "user", "In Python, text[::-1] reverses a string", 9.0))
+    got = recall.build(question, {}, counter, 2000, 10.0, "new")
+    assert [item.id for item in got.items] == ["py"]
+    assert "bicycle" not in got.text and "tea" not in got.text
+
+
+def test_meaning_recalls_an_earlier_message_that_shares_no_word():
+    recall = Recall()
+    for i, text in enumerate(OLD_CHAT):
+        recall.add_turn("old", ChatMessage(f"m{i}", "user", text, float(i)))
+    recall.add_turn("old", ChatMessage("art", "user", "Anna paints landscapes", 9.0))
+    question = "Who is the artist in my family?"
+    assert recall.rank_turns(question, "new") == []  # no word in common
+    similar = Similar({}, {"art": 0.55, "m2": 0.32})  # 0.32: near the noise, no word shared
+    ranked = recall.rank_turns(question, "new", similar.turns)
+    assert [turn.id for turn, _ in ranked] == ["art"]
+    got = recall.build(question, {}, TokenCounter("gpt-4o-mini"), 2000, 10.0, "new", similar)
+    assert "Anna paints landscapes" in got.text and got.semantic

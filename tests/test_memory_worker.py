@@ -171,9 +171,9 @@ async def test_meaning_recalls_what_shares_no_word_with_the_question(settings, f
     prompt = memory_sent(fake_openai.chat_requests()[-1])
     assert "Anna paints landscapes" in prompt and "bees" not in prompt
     assert h.last(p.RecallUsed).semantic
-    assert fake_openai.embedding_requests()[-1].body["input"] == [
-        "Who is the artist among my siblings?"
-    ]
+    inputs = [r.body["input"] for r in fake_openai.embedding_requests()]
+    assert ["Who is the artist among my siblings?"] in inputs  # the query, on its own
+    assert "Echo: Who is the artist among my siblings?" in embedded_texts(fake_openai)  # the turns
     await h.close()
 
     # The vectors were stored: a new start embeds nothing again; an edit is embedded anew.
@@ -184,6 +184,26 @@ async def test_meaning_recalls_what_shares_no_word_with_the_question(settings, f
     await h.request(p.Remember("My brother Tom is a painter"))
     added = embedded_texts(fake_openai)[len(first) + len(again) :]
     assert [text.startswith("My brother Tom") for text in added] == [True]
+    await h.close()
+
+
+async def test_an_earlier_message_is_recalled_by_meaning(settings, fake_openai):
+    h = await started(settings)
+    await h.request(p.SendMessage("Anna paints"))
+    await h.close()
+    h = await started(settings, day=1, new_session=True)
+    stored = list(Path(settings.data_dir).rglob("vectors/*/turns/shard-*.json"))
+    assert "Anna paints" not in "".join(path.read_text() for path in stored)  # vectors only
+    await h.request(p.SendMessage("Which artist?"))  # no word in common
+    prompt = memory_sent(fake_openai.chat_requests()[-1])
+    assert "From earlier conversations" in prompt and "Anna paints" in prompt
+    recalled = [item for item in h.last(p.RecallUsed).items if item.kind == "message"]
+    assert recalled and h.last(p.RecallUsed).semantic
+    turns = h.worker.memory.embeddings.turns
+    first = h.worker.memory.recall.turns[recalled[0].id].session_id
+    assert recalled[0].id in turns.made_from
+    await h.request(p.DeleteSession(first))  # its messages' vectors go with it
+    assert recalled[0].id not in turns.made_from and recalled[0].id not in turns.index.rows
     await h.close()
 
 
@@ -200,7 +220,7 @@ async def test_vectors_of_memories_deleted_behind_the_workers_back_are_dropped(
         profile.memories.delete(bees)
     h = await started(settings)
     embeddings = h.worker.memory.embeddings
-    assert anna in embeddings.made_from and bees not in embeddings.made_from
+    assert anna in embeddings.memories.made_from and bees not in embeddings.memories.made_from
     await h.close()
     stored = Path(settings.data_dir).rglob("vectors/*/shard-*.json")
     vectors = "".join(path.read_text() for path in stored)

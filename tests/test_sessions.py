@@ -251,3 +251,14 @@ async def test_a_memory_learnt_in_a_session_is_counted_for_it(settings):
     h.worker.memory.store.put(memory)
     assert (await listed(h)).rows[0].memories == 1
     await h.close()
+
+
+def test_search_finds_every_form_of_a_word():
+    recall = Recall()
+    recall.add_turn("s", p.ChatMessage("m1", "user", "She studies marine biology", 1.0))
+    recall.add_turn("s", p.ChatMessage("m2", "user", "I studied it at night", 2.0))
+    recall.add_turn("s", p.ChatMessage("m3", "user", "Two students in the studio", 3.0))
+    found, total = search(recall, "studies")
+    assert total == 2 and [f.turn.id for f in found] == ["m2", "m1"]
+    assert [found[1].snippet[a:b] for a, b in found[1].marks] == ["studies"]
+    assert search(recall, "study")[1] == 2

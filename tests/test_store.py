@@ -203,3 +203,15 @@ def test_odd_unicode_is_stored(tmp_path):
     with Profile.open(tmp_path, "default") as profile:
         stored = profile.sessions.recent(info.id, 1)[0][0].content
     assert stored == text.replace("\ud800", "\ufffd")
+
+
+def test_counts_written_after_the_index_are_recounted_at_open(tmp_path):
+    with Profile.open(tmp_path, "default") as profile:
+        profile.sessions.create(1.0, "kept", session_id="s-1")
+        profile.sessions.create(2.0, "empty", session_id="s-2")
+        profile.sessions.flush()
+        profile.sessions.append("s-1", ChatMessage("m1", "user", "hello", 5.0, 3))
+        profile.sessions._dirty.clear()  # killed before the index was written
+    with Profile.open(tmp_path, "default", readonly=True) as profile:
+        counts = {s.id: (s.message_count, s.updated, s.tokens) for s in profile.sessions.list()}
+    assert counts == {"s-1": (1, 5.0, 3), "s-2": (0, 2.0, 0)}

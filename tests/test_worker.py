@@ -251,13 +251,25 @@ async def test_local_server_is_offered_when_nothing_is_configured(settings, fake
     await h.close()
 
 
-async def test_a_second_worker_on_the_same_profile_is_refused_politely(settings):
+async def test_a_second_worker_on_a_locked_profile_shows_it_read_only(settings):
     h = await started(settings)
+    await h.request(p.SendMessage("written by the first"))
     other = await started(settings)
-    notice = other.last(p.Notice)
-    assert notice.level == "error" and "default" in notice.text
+    loaded = other.last(p.SessionLoaded)
+    assert "'default' is open in another chatmem" in loaded.readonly
+    assert [m.content for m in loaded.messages] == [
+        "written by the first",
+        "Echo: written by the first",
+    ]
+    await other.request(p.SendMessage("typed in the second"))
+    failed = other.last(p.ReplyFailed)
+    assert failed.user_message_id == "" and failed.error.kind == "read_only"
+    assert "another chatmem" in failed.error.message and not other.of(p.MessageSaved)
+    await h.close()  # the first lets go: the next message is saved and answered
+    await other.request(p.SendMessage("typed in the second"))
+    assert other.last(p.SessionLoaded).readonly == ""
+    assert other.last(p.ReplyDone).message.content == "Echo: typed in the second"
     await other.close()
-    await h.close()
 
 
 async def test_store_files_are_private(settings):

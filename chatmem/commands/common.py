@@ -46,7 +46,7 @@ def writing(settings: Settings) -> Iterator[Profile]:
 
 @contextmanager
 def _opened(settings: Settings, readonly: bool) -> Iterator[Profile | None]:
-    from chatmem.store.atomic import StoreError
+    from chatmem.store.atomic import StoreError, disk_problem
     from chatmem.store.profile import Profile, ProfileMissing
 
     try:
@@ -55,6 +55,8 @@ def _opened(settings: Settings, readonly: bool) -> Iterator[Profile | None]:
         profile = None
     except StoreError as exc:  # locked, not ours, made by a newer chatmem…
         raise Failure(str(exc)) from None
+    except OSError as exc:  # a read-only or full disk, a folder not ours
+        raise Failure(f"Cannot open profile {settings.profile!r}: {disk_problem(exc)}.") from None
     if profile is None:
         yield None
         return
@@ -64,6 +66,8 @@ def _opened(settings: Settings, readonly: bool) -> Iterator[Profile | None]:
             yield profile
     except StoreError as exc:
         raise Failure(str(exc)) from None
+    except OSError as exc:
+        raise Failure(f"Could not save: {disk_problem(exc)}.") from None
 
 
 def find(ids: Iterable[str], wanted: str, noun: str, listing: str) -> str:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx2
 import openai
 from openai import AsyncOpenAI
 
@@ -28,17 +29,31 @@ class Finish:
     completion_tokens: int | None = None
 
 
+class _Client(AsyncOpenAI):
+    """Retries what may pass (429, 5xx, a dropped connection) but not a timeout: retried,
+    a timeout of 10 s took 31 to report."""
+
+    async def _send_request(self, request: httpx2.Request, **kwargs) -> httpx2.Response:  # type: ignore[override]
+        try:
+            return await super()._send_request(request, **kwargs)
+        except httpx2.TimeoutException as exc:  # an OpenAIError: raised as it is, not retried
+            raise openai.APITimeoutError(request=request) from exc
+
+
 def make_client(
     settings: Settings,
     base_url: str | None = None,
     api_key: str | None = None,
     timeout: float | None = None,
 ) -> AsyncOpenAI:
-    return AsyncOpenAI(
+    """A client that does not follow redirects: a POST redirected becomes a GET elsewhere,
+    whose 404 read as "model not found"; the redirect itself is reported instead."""
+    return _Client(
         api_key=api_key or settings.api_key or LOCAL_KEY,
         base_url=base_url or settings.base_url,
         timeout=timeout or settings.request_timeout,
         max_retries=0 if timeout else settings.max_retries,
+        http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False),
     )
 
 
@@ -55,18 +70,24 @@ class LLM:
     async def stream(
         self, messages: list[dict[str, str]], model: str, max_tokens: int | None = None
     ) -> AsyncIterator[str | Finish]:
-        """Yield text deltas, then one ``Finish``."""
+        """Yield text deltas, then one ``Finish``. A stream that said why it finished is
+        complete even if the connection then broke before ``[DONE]``."""
         stream = await self._open(messages, model, {"max_tokens": max_tokens} if max_tokens else {})
         reason: str | None = None
         usage = None
-        async for chunk in stream:
-            if chunk.usage is not None:
-                usage = chunk.usage
-            for choice in chunk.choices:
-                if choice.delta and choice.delta.content:
-                    yield choice.delta.content
-                if choice.finish_reason:
-                    reason = choice.finish_reason
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    if choice.delta and choice.delta.content:
+                        yield choice.delta.content
+                    if choice.finish_reason:
+                        reason = choice.finish_reason
+        except (httpx2.TransportError, openai.APIConnectionError) as exc:
+            if reason is None:
+                raise
+            log.info("the stream broke after it finished (%s): the reply is whole", exc)
         yield Finish(
             reason,
             usage.prompt_tokens if usage else None,

@@ -56,6 +56,16 @@ def describe(exc: BaseException, base_url: str, model: str, timeout: float) -> E
             "or check that the base URL ends in /v1.",
             ("settings", "resend"),
         )
+    if isinstance(exc, openai.APIStatusError) and 300 <= exc.status_code < 400:
+        location = exc.response.headers.get("location", "")
+        target = str(exc.request.url.join(location)) if location else "another address"
+        return ErrorInfo(
+            "redirect",
+            "The server sent the request elsewhere",
+            f"{base_url} redirected it ({exc.status_code}) to {target}. If that is the "
+            "server you meant, set the base URL to match (it ends in /v1).",
+            ("settings",),
+        )
     if isinstance(exc, openai.RateLimitError):
         detail = _server_text(exc)
         return ErrorInfo(
@@ -77,6 +87,19 @@ def describe(exc: BaseException, base_url: str, model: str, timeout: float) -> E
             "bad_request",
             "The server refused the request",
             f"{where} answered {exc.status_code}: {_server_text(exc) or 'no detail'}",
+        )
+    if isinstance(exc, UnicodeDecodeError | ValueError):  # JSONDecodeError is a ValueError
+        what = (
+            "bytes that are not UTF-8 text"
+            if isinstance(exc, UnicodeDecodeError)
+            else "something that is not JSON"
+        )
+        return ErrorInfo(
+            "bad_response",
+            "The server's answer could not be read",
+            f"{where} answered with {what}, not what an OpenAI-compatible API sends. "
+            "Check the base URL (it usually ends in /v1).",
+            ("settings", "resend"),
         )
     return ErrorInfo(
         "unknown",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 
@@ -10,7 +11,9 @@ _MONTHS = [
     "january", "february", "march", "april", "may", "june",
     "july", "august", "september", "october", "november", "december",
 ]  # fmt: skip
-_UNITS = {"day": 1, "week": 7, "month": 30, "year": 365}
+_DAYS = {"day": 1, "week": 7}
+_MONTHS_IN = {"month": 1, "year": 12}
+_LAST = dt.date.max.toordinal()
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 
 
@@ -32,13 +35,11 @@ def resolve_date(text: str, when: float) -> str | None:
         return (today + dt.timedelta(days=simple[s])).isoformat()
     if m := re.fullmatch(r"(last|next|this) (week|month|year)", s):
         sign = {"last": -1, "next": 1, "this": 0}[m.group(1)]
-        return (today + dt.timedelta(days=sign * _UNITS[m.group(2)])).isoformat()
+        return _shift(today, sign, m.group(2))
     if m := re.fullmatch(r"(\d+|an?|one|two|three|four|five|six) (day|week|month|year)s? ago", s):
-        n = _NUMBERS.get(m.group(1)) or int(m.group(1))
-        return (today - dt.timedelta(days=n * _UNITS[m.group(2)])).isoformat()
+        return _shift(today, -(_NUMBERS.get(m.group(1)) or int(m.group(1))), m.group(2))
     if m := re.fullmatch(r"in (\d+|an?|one|two|three|four|five|six) (day|week|month|year)s?", s):
-        n = _NUMBERS.get(m.group(1)) or int(m.group(1))
-        return (today + dt.timedelta(days=n * _UNITS[m.group(2)])).isoformat()
+        return _shift(today, _NUMBERS.get(m.group(1)) or int(m.group(1)), m.group(2))
     if m := re.fullmatch(r"(last|next|this|on)? ?(" + "|".join(_WEEKDAYS) + ")", s):
         target = _WEEKDAYS.index(m.group(2))
         delta = target - today.weekday()
@@ -53,6 +54,21 @@ def resolve_date(text: str, when: float) -> str | None:
     if m := re.fullmatch(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({month_names}),? ?(\d{{4}})?", s):
         return _month_day(m.group(2), m.group(1), m.group(3), today)
     return None
+
+
+def _shift(today: dt.date, n: int, unit: str) -> str | None:
+    """``today`` moved by ``n`` units on the calendar: a month back from March 31 is the last
+    day of February, a year on from February 29 is February 28."""
+    if unit in _DAYS:
+        moved = today.toordinal() + n * _DAYS[unit]
+        return dt.date.fromordinal(moved).isoformat() if 0 < moved <= _LAST else None
+    months = today.year * 12 + today.month - 1 + n * _MONTHS_IN[unit]
+    year, month = divmod(months, 12)
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        return None
+    return dt.date(
+        year, month + 1, min(today.day, calendar.monthrange(year, month + 1)[1])
+    ).isoformat()
 
 
 def _month_day(month: str, day: str, year: str | None, today: dt.date) -> str | None:

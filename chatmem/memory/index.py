@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+import Stemmer
+
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = """
     a about above after again against all am an and any are aren't as at be because been
     before being below between both but by can can't cannot could couldn't did didn't do
@@ -34,20 +36,32 @@ STOP_WORDS = frozenset(_STOP.split())
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens without stop words."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+    return [w for w in WORD.findall(text.lower()) if w not in STOP_WORDS]
 
 
-@lru_cache(maxsize=200_000)
+_LOCAL = threading.local()  # a stemmer keeps state: one per thread (search runs in one)
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    try:
+        return _LOCAL.stemmer
+    except AttributeError:
+        _LOCAL.stemmer = Stemmer.Stemmer("english", 100_000)  # Snowball (Porter 2), cached
+        return _LOCAL.stemmer
+
+
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match 'sisters' with 'sister', 'painting' with 'paint'."""
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)] + keep
-    return word
+    """The Snowball stem: 'sisters' and 'sister', 'studies' and 'study', 'caring' and 'care'."""
+    return _stemmer().stemWord(word)
 
 
 def terms(text: str) -> list[str]:
-    return [stem(w) for w in words(text)]
+    """The stems of ``text``'s words, stop words left out: what the indexes hold."""
+    return _stemmer().stemWords(words(text))
+
+
+def _idf(n: int, df: int) -> float:
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
 class BM25Index:
@@ -86,8 +100,14 @@ class BM25Index:
             if not docs:
                 del self.postings[term]
 
-    def scores(self, query: str, keep: Callable[[str], bool] | None = None) -> dict[str, float]:
-        """BM25 score of every document sharing a term with ``query``."""
+    def scores(
+        self,
+        query: str,
+        keep: Callable[[str], bool] | None = None,
+        matched: dict[str, float] | None = None,
+    ) -> dict[str, float]:
+        """BM25 score of every document sharing a term with ``query``; ``matched`` gets each
+        one's share of the query's term weight (see ``weight``)."""
         n = len(self.lengths)
         if not n:
             return {}
@@ -95,17 +115,27 @@ class BM25Index:
         k1, b = self.k1, self.b
         out: dict[str, float] = {}
         lengths = self.lengths
-        for term in set(terms(query)):
+        query_terms = set(terms(query))
+        whole = self.weight(query_terms) or 1.0
+        for term in query_terms:
             docs = self.postings.get(term)
             if not docs:
                 continue
-            idf = math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
+            idf = _idf(n, len(docs))
             for doc_id, tf in docs.items():
                 if keep is not None and not keep(doc_id):
                     continue
                 norm = tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc_id] / avg))
                 out[doc_id] = out.get(doc_id, 0.0) + idf * norm
+                if matched is not None:
+                    matched[doc_id] = matched.get(doc_id, 0.0) + idf / whole
         return out
+
+    def weight(self, query_terms: set[str]) -> float:
+        """The summed IDF of ``query_terms`` (one no document holds weighs as the rarest): what
+        a document holding them all would match."""
+        n = len(self.lengths)
+        return sum(_idf(n, len(self.postings.get(term, ()))) for term in query_terms)
 
     def search(self, query: str, k: int = 10, keep=None) -> list[tuple[str, float]]:
         ranked = sorted(self.scores(query, keep).items(), key=lambda item: -item[1])

@@ -14,6 +14,14 @@ KIND_WEIGHT = {"person": 1.2, "fact": 1.0, "event": 1.0, "conversation": 0.8}
 RECENCY_DAYS = 90  # a memory this old counts about 2/3 as much as a fresh one
 SUMMARIES = 3  # most recent past conversations always offered
 MIN_COSINE = 0.3  # embeddings less alike than this are noise, not meaning (OpenAI's v3 too)
+# How a turn's relevance is judged (tuned on the shared LoCoMo split, see
+# benchmarks/retrieval_locomo.py): words and meaning add up, each scaled to [0, 1].
+TURN_MEANING = 0.5  # weight of the cosine next to BM25 (scaled to the best match)
+LEXICAL_FLOOR = 0.2  # share of the question's term weight a turn must match, or else
+MEANING_FLOOR = 0.4  # the cosine it must reach, to be recalled at all
+LEXICAL_SHARE = 0.4  # ... and at least this part of what the best-matching turn matches
+LEXICAL_ALONE = 0.3  # with embeddings, a turn far in meaning needs this share of the words
+RECALLED_TURNS = 20  # at most this many earlier messages in a prompt
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,19 @@ class Turn:
     role: str
     content: str
     created: float
+    speaker: str = ""
+
+    def embedded(self) -> str:
+        """What the turn's vector is made from."""
+        return f"{self.speaker}: {self.content}" if self.speaker else self.content
+
+
+@dataclass(frozen=True)
+class Similar:
+    """Cosines of a query's embedding with memories and with earlier messages, by id."""
+
+    memories: dict[str, float]
+    turns: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -67,7 +88,7 @@ class Recall:
     def add_turn(self, session_id: str, message: ChatMessage, speaker: str = "") -> None:
         if not message.content:  # an unanswered message too: the user said it
             return
-        turn = Turn(message.id, session_id, message.role, message.content, message.created)
+        turn = Turn(message.id, session_id, message.role, message.content, message.created, speaker)
         self.turns[turn.id] = turn
         order = self._session_turns.setdefault(session_id, [])
         previous = self.turns.get(order[-1]) if order else None
@@ -76,10 +97,13 @@ class Recall:
         context = previous.content if previous is not None else ""
         self.turn_index.add(turn.id, f"{speaker} {message.content} {message.content} {context}")
 
-    def remove_session(self, session_id: str) -> None:
-        for turn_id in self._session_turns.pop(session_id, ()):
+    def remove_session(self, session_id: str) -> list[str]:
+        """Forget a session's messages; their ids."""
+        removed = self._session_turns.pop(session_id, [])
+        for turn_id in removed:
             self.turns.pop(turn_id, None)
             self.turn_index.remove(turn_id)
+        return removed
 
     def previous_turn(self, turn: Turn) -> Turn | None:
         order = self._session_turns.get(turn.session_id, [])
@@ -112,13 +136,35 @@ class Recall:
         ranked.sort(key=lambda item: -item[1])
         return ranked
 
-    def rank_turns(self, query: str, exclude_session: str = "") -> list[tuple[Turn, float]]:
+    def rank_turns(
+        self, query: str, exclude_session: str = "", similar: dict[str, float] | None = None
+    ) -> list[tuple[Turn, float]]:
+        """Earlier messages by relevance, words (BM25 scaled to the best match) plus meaning
+        (cosine, when known); those below both floors are left out: nothing is better than
+        messages about something else."""
         turns = self.turns
 
         def keep(turn_id: str) -> bool:
-            return turns[turn_id].session_id != exclude_session
+            turn = turns.get(turn_id)
+            return turn is not None and turn.session_id != exclude_session
 
-        ranked = [(turns[i], s) for i, s in self.turn_index.scores(query, keep).items()]
+        matched: dict[str, float] = {}
+        lexical = self.turn_index.scores(query, keep, matched)
+        best = max(lexical.values(), default=0.0) or 1.0
+        floor = max(LEXICAL_FLOOR, LEXICAL_SHARE * max(matched.values(), default=0.0))
+        relevance = {
+            turn_id: score / best for turn_id, score in lexical.items() if matched[turn_id] >= floor
+        }
+        if similar is not None:  # words alone, far in meaning: not about this
+            weak = [i for i in relevance if i not in similar and matched[i] < LEXICAL_ALONE]
+            for turn_id in weak:
+                del relevance[turn_id]
+        for turn_id, cosine in (similar or {}).items():
+            if (cosine < MEANING_FLOOR and turn_id not in relevance) or not keep(turn_id):
+                continue
+            meaning = max(cosine - MIN_COSINE, 0.0) / (1 - MIN_COSINE)
+            relevance[turn_id] = relevance.get(turn_id, 0.0) + TURN_MEANING * meaning
+        ranked = [(turns[i], score) for i, score in relevance.items()]
         ranked.sort(key=lambda item: -item[1])
         return ranked
 
@@ -130,7 +176,7 @@ class Recall:
         budget: int,
         now: float,
         session_id: str = "",
-        similar: dict[str, float] | None = None,
+        similar: Similar | None = None,
     ) -> Recalled:
         """The memory section of the system prompt, in a stable order, within ``budget``."""
         used = 0
@@ -159,7 +205,8 @@ class Recall:
             take("pinned", memory.kind, memory.id, memory.title, f"- {_line(memory)}")
         shown = {item.id for item in items}
         share = used + (budget - used) * 2 // 5
-        for memory, _ in self.rank_memories(query, memories, now, similar):
+        near = similar.memories if similar is not None else None
+        for memory, _ in self.rank_memories(query, memories, now, near):
             if memory.id in shown or memory.kind == "conversation":
                 continue
             if used >= share or not take(
@@ -168,7 +215,8 @@ class Recall:
                 break
             shown.add(memory.id)
         share = used + (budget - used) * 2 // 3
-        for turn, _ in self.rank_turns(query, session_id)[:20]:
+        near = similar.turns if similar is not None else None
+        for turn, _ in self.rank_turns(query, session_id, near)[:RECALLED_TURNS]:
             who = "I" if turn.role == "assistant" else "The user"
             line = f"- {day(turn.created)}, {who} said: {_clip(turn.content, 400)}"
             title = _clip(turn.content, 60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chatmem.memory.index import stem, words
+from chatmem.memory.index import WORD, stem, words
 from chatmem.memory.recall import Recall, Turn
 
 BEFORE = 50  # characters of the message shown before the first match
@@ -20,19 +20,29 @@ class Found:
 
 
 def search(recall: Recall, query: str, limit: int = 50) -> tuple[list[Found], int]:
-    """Messages holding every word of ``query`` at the start of a word, in any form ('paint'
-    finds 'painting', 'swarms' finds 'swarmed'), or the text as typed when it has only stop
+    """Messages holding every word of ``query`` in any form ('paint' finds 'painting', 'studies'
+    finds 'study', 'swarms' finds 'swarmed'), or the text as typed when it has only stop
     words; the newest ``limit`` and how many match."""
-    stems = [stem(w) for w in words(query)]
-    if stems:
-        starts = re.compile(r"\b(?:" + "|".join(map(re.escape, stems)) + r")\w*", re.IGNORECASE)
+    wanted = words(query)
+    if wanted:
+        stems = {stem(w): w for w in wanted}
+        # A word of the same stem shares all of it but its last letter ('studi': 'study'): a
+        # cheap test that skips most messages before their words are stemmed.
+        cores = [s[:-1] if len(s) > 2 else s for s in stems]
 
         def hits(text: str, lowered: str) -> list[tuple[int, int]]:
-            if not all(s in lowered for s in stems):
+            if not all(c in lowered for c in cores):
                 return []
-            found = list(starts.finditer(text))
-            seen = {next(s for s in stems if m.group().lower().startswith(s)) for m in found}
-            return [m.span() for m in found] if len(seen) == len(set(stems)) else []
+            spans, seen = [], set()
+            for m in WORD.finditer(text):
+                word = m.group().lower()
+                found = stem(word)
+                if found not in stems:
+                    found = next((s for s, w in stems.items() if word.startswith(w)), "")
+                if found:
+                    spans.append(m.span())
+                    seen.add(found)
+            return spans if len(seen) == len(stems) else []
     else:
         needle = " ".join(query.split())
         if not needle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -77,9 +78,23 @@ class AtomicStorage(Storage):
             raw = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate slipped in: store U+FFFD in its place
             raw = clean_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"))).encode()
-        write_private(self.path, raw)
+        try:
+            write_private(self.path, raw)
+        except BaseException as exc:
+            self._data = self._load()  # TinyDB changed ``data`` (our own dict) in place
+            if isinstance(exc, OSError):  # named for the file, not its temp (or no name)
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
+            raise
         self._data = data
         self.file_schema = self.schema
+
+
+def disk_problem(exc: OSError) -> str:
+    """An ``OSError`` in plain words with the path and the errno: "PATH: No space left on
+    device (ENOSPC)"."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    what = f"{exc.strerror or exc}{f' ({code})' if code else ''}"
+    return f"{exc.filename}: {what}" if exc.filename else what
 
 
 def _is_table(table: Any) -> bool:
@@ -144,6 +159,7 @@ __all__ = [
     "NewerSchema",
     "StoreError",
     "clean_stale_temps",
+    "disk_problem",
     "move_aside",
     "open_db",
     "open_or_set_aside",

@@ -62,6 +62,33 @@ class SessionStore:
                 "those conversations are not listed."
             )
         self._dirty: set[str] = set()
+        self._recount_newer()
+
+    def _recount_newer(self) -> None:
+        """Count again the sessions written since the index was (its counts and times wait in
+        memory for ``flush``: a crash before it left them wrong for good)."""
+        try:
+            indexed = (self.root / "sessions.json").stat().st_mtime_ns
+        except OSError:
+            return
+        for session_id, info in list(self._info.items()):
+            try:
+                if self._path(session_id).stat().st_mtime_ns < indexed:
+                    continue
+            except (OSError, StoreError):
+                continue
+            messages = self._session(session_id).messages
+            if session_id not in self._info:  # made by a newer chatmem: no longer listed
+                continue
+            counted = replace(
+                self._info[session_id],
+                message_count=len(messages),
+                updated=max([info.updated, *(m.created for m in messages)]),
+                tokens=sum(m.tokens for m in messages),
+            )
+            if counted != self._info[session_id]:
+                self._info[session_id] = counted
+                self._dirty.add(session_id)
 
     # ------------------------------------------------------------ index
 
@@ -263,7 +290,12 @@ class SessionStore:
         if not messages:
             return
         entry = self._session(session_id)
-        entry.doc_ids += entry.db.table("messages").insert_multiple(asdict(m) for m in messages)
+        try:
+            added = entry.db.table("messages").insert_multiple(asdict(m) for m in messages)
+        except BaseException:  # its TinyDB counted doc ids never written: read the file anew
+            del self._open[session_id]
+            raise
+        entry.doc_ids += added
         for message in messages:
             entry.index[message.id] = len(entry.messages)
             entry.messages.append(message)

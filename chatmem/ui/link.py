@@ -2,8 +2,9 @@
 
 Nothing here blocks the event loop: requests are written to a pipe, events are read by a
 task. The process can be spawned before Textual is even imported (``spawn_worker``), so
-the worker boots while the UI paints. If it dies, the link says so with ``WorkerDown``,
-starts a new one and replays the last ``Start`` so the session resumes.
+the worker boots while the UI paints. If it dies, the link says so with ``WorkerDown``
+(naming the worker's log), starts a new one and starts it where the last one was: the
+session, settings and profile the worker last reported, not the ones first asked for.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from chatmem import protocol as p
 
 MAX_RESTARTS = 3  # within RESTART_WINDOW seconds; beyond that the worker stays down
 RESTART_WINDOW = 60.0
 COMMAND = [sys.executable, "-m", "chatmem.worker"]
+LOG = Path("logs", "worker.log")  # under the state dir (chatmem.worker.process.log_path)
 
 
 def spawn_worker() -> subprocess.Popen:
@@ -34,10 +37,14 @@ class SubprocessLink:
         self.exit_code: int | None = None  # of the last worker process that ended
         self._writer: asyncio.WriteTransport | None = None
         self._backlog: list[bytes] = []
-        self._start: p.Start | None = None
+        self._start: p.Start | None = None  # the first, updated with what the worker reports
         self._closing = False
         self._task: asyncio.Task | None = None
         self._on_event: Callable[[p.Event], None] = lambda event: None
+
+    @property
+    def log_path(self) -> Path | None:
+        return Path(self._start.settings.state_dir) / LOG if self._start else None
 
     @property
     def pid(self) -> int | None:
@@ -46,6 +53,18 @@ class SubprocessLink:
     def start(self, on_event: Callable[[p.Event], None]) -> None:
         self._on_event = on_event
         self._task = asyncio.create_task(self._run())
+
+    def _seen(self, event: p.Event) -> None:
+        """Keep the state the worker reports, to start the next one there if it dies."""
+        if self._start is not None:
+            match event:
+                case p.SessionLoaded():
+                    self._start = replace(
+                        self._start, settings=event.settings, session_id=event.session.id
+                    )
+                case p.SettingsSaved():
+                    self._start = replace(self._start, settings=event.settings)
+        self._on_event(event)
 
     def send(self, request: p.Request) -> None:
         if isinstance(request, p.Start):
@@ -73,7 +92,7 @@ class SubprocessLink:
                 self._writer.write(frame)
             try:
                 while True:
-                    self._on_event(await p.read_frame(reader))
+                    self._seen(await p.read_frame(reader))
             except (asyncio.IncompleteReadError, ConnectionError):
                 pass
             self._writer.close()
@@ -85,11 +104,14 @@ class SubprocessLink:
                 break
             now = time.monotonic()
             restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
+            logged = f"; its log is {self.log_path}" if self.log_path else ""
             if len(restarts) > MAX_RESTARTS:
-                self._on_event(p.WorkerDown(f"exit code {code}; it keeps failing, not restarting"))
+                self._on_event(
+                    p.WorkerDown(f"exit code {code}; it keeps failing, not restarting{logged}")
+                )
                 return
-            self._on_event(p.WorkerDown(f"exit code {code}"))
-            if self._start is not None:  # resume where we were, whatever was asked at start
+            self._on_event(p.WorkerDown(f"exit code {code}{logged}"))
+            if self._start is not None:  # resume where the worker was
                 self._backlog.insert(0, p.pack(replace(self._start, new_session=False)))
 
     async def close(self, timeout: float = 2.0) -> None:

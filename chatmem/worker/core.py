@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from chatmem import protocol as p
 from chatmem.config import Settings, save_settings
@@ -38,8 +39,8 @@ from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_e
 from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
-from chatmem.store.atomic import StoreError
-from chatmem.store.profile import Profile
+from chatmem.store.atomic import StoreError, disk_problem
+from chatmem.store.profile import Profile, ReadOnly
 from chatmem.tokens import REPLY_PRIMING, TokenCounter, clean_text
 from chatmem.worker.line import Line, Unusable, ask
 from chatmem.worker.memory import MemoryService, open_profile
@@ -94,11 +95,19 @@ class Worker:
         self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
         self.line = Line(1)  # the requests toward the model server: the reply first
         self.window: asyncio.Task | None = None  # learning the server's context window
+        self.readonly = ""  # why the profile is open read-only ("": writable)
 
     # ------------------------------------------------------------ dispatch
 
     async def handle(self, request: p.Request) -> None:
-        """Handle one request; long work (replies, network look-ups) continues as a task."""
+        """Handle one request; long work (replies, network look-ups) continues as a task. A
+        store that cannot be written (disk full, read-only, not ours) is reported, not fatal."""
+        try:
+            await self._dispatch(request)
+        except (OSError, StoreError) as exc:
+            self._not_saved(exc, request.id)
+
+    async def _dispatch(self, request: p.Request) -> None:
         match request:
             case p.Start():
                 await self._start(request)
@@ -106,6 +115,8 @@ class Worker:
                 self._spawn(request.id, self._in_turn(self._send(request)))
             case p.Resend():
                 self._spawn(request.id, self._in_turn(self._resend(request)))
+            case p.KeepCut():
+                self._spawn(request.id, self._in_turn(self._keep_cut(request)))
             case p.Cancel():
                 task = self.replies.get(request.target)
                 if task is not None:
@@ -184,9 +195,24 @@ class Worker:
             self.tasks.discard(t)
             if self.replies.get(request_id) is t:  # not a newer task under the same key
                 del self.replies[request_id]
-            _log_failure(t, f"request {request_id}")
+            failure = None if t.cancelled() else t.exception()
+            if isinstance(failure, OSError | StoreError):  # told, not only logged
+                self._not_saved(failure, request_id)
+            else:
+                _log_failure(t, f"request {request_id}")
 
         task.add_done_callback(done)
+
+    def _not_saved(self, exc: OSError | StoreError, request_id: str) -> None:
+        log.warning("store write failed: %s", exc)
+        self.emit(p.Notice("error", self._storage_problem(exc), request_id))
+
+    def _storage_problem(self, exc: OSError | StoreError) -> str:
+        if isinstance(exc, ReadOnly) and self.readonly:
+            return f"Nothing can be saved: {self.readonly}"
+        if isinstance(exc, OSError):
+            return f"Could not save: {disk_problem(exc)}."
+        return str(exc)
 
     async def settle(self) -> None:
         """Wait until every task a request started is done and every memory is embedded."""
@@ -235,33 +261,76 @@ class Worker:
         if self.profile is None:
             try:
                 self._use_profile(self.settings.profile)
-            except StoreError as exc:
-                self.emit(p.Notice("error", str(exc), request.id))
-                return
-        self._opened(request.new_session, request.id)
+            except (OSError, StoreError) as exc:
+                if not self._use_readonly(exc, request.id):
+                    return
+        self._opened(request.new_session, request.id, request.session_id)
         self._learn_window(request.id)
         if not self.settings.configured:
             self._spawn(request.id + ":probe", self._probe_local(request.id))
 
-    def _use_profile(self, name: str) -> None:
+    def _use_profile(self, name: str, readonly: bool = False) -> None:
         self.profile, self.memory = open_profile(
-            Path(self.settings.data_dir), name, self.clock, self.emit
+            Path(self.settings.data_dir), name, self.clock, self.emit, readonly
         )
         self.sessions = SessionService(self.profile, self.memory, self.emit)
 
-    def _opened(self, new_session: bool, request_id: str) -> None:
-        """The profile is open: say what it noticed, show its latest session, start the
-        background work."""
+    def _use_readonly(self, exc: OSError | StoreError, request_id: str) -> bool:
+        """The profile cannot be opened for writing (locked by another chatmem, a read-only
+        or foreign-owned folder): open it to read, and say why. False if even that fails."""
+        self.readonly = self._why_readonly(exc)
+        log.warning("profile opened read-only: %s", self.readonly)
+        try:
+            self._use_profile(self.settings.profile, readonly=True)
+        except (OSError, StoreError) as again:
+            problem = disk_problem(again) if isinstance(again, OSError) else str(again)
+            self.emit(p.Notice("error", f"{self.readonly} It cannot be read either: {problem}"))
+            return False
+        return True
+
+    @staticmethod
+    def _why_readonly(exc: OSError | StoreError) -> str:
+        if isinstance(exc, OSError):
+            return f"The profile cannot be written: {disk_problem(exc)}."
+        return str(exc)
+
+    async def _writable(self, request_id: str) -> bool:
+        """A read-only profile tries again to open for writing (the other chatmem closed,
+        the folder was fixed); on success the session is shown anew, writable."""
+        if not self.readonly:
+            return True
+        try:
+            profile, memory = open_profile(
+                Path(self.settings.data_dir), self.settings.profile, self.clock, self.emit
+            )
+        except (OSError, StoreError) as exc:
+            self.readonly = self._why_readonly(exc)
+            return False
+        session_id = self._session_id()
+        await self._close_profile()
+        self.profile, self.memory = profile, memory
+        self.sessions = SessionService(profile, memory, self.emit)
+        self.readonly = ""
+        self._opened(False, request_id, session_id)
+        return True
+
+    def _opened(self, new_session: bool, request_id: str, session_id: str = "") -> None:
+        """The profile is open: say what it noticed, show the session asked for or its
+        latest, start the background work."""
         assert self.profile is not None
         store = self.profile.sessions
-        session = None if new_session else store.latest()  # may add a notice: a newer file
-        if session is None:
+        # may add a notice (a newer file)
+        session = None if new_session else store.get(session_id) or store.latest()
+        if session is None and self.readonly:  # shown, never stored
+            now = self.clock()
+            session = p.SessionInfo(new_message_id(), "", now, 0, now)
+        elif session is None:
             session = store.create(self.clock())
         for notice in self.profile.notices:
             self.emit(p.Notice("warning", notice, request_id))
         self.profile.notices.clear()
         self._open_session(session, request_id)
-        if self.settings.configured:
+        if self.settings.configured and not self.readonly:
             if self.settings.memory_budget:  # 0: memory is off (chatmem ask --no-memory)
                 self._spawn(request_id + ":journal", self._journal_waiting())
             self._embed_memories()
@@ -273,22 +342,25 @@ class Worker:
         old = (self.profile, self.memory, self.sessions)
         try:
             self._use_profile(request.name)
-        except StoreError as exc:
+        except (OSError, StoreError) as exc:
             self.profile, self.memory, self.sessions = old
-            self.emit(p.Notice("error", str(exc), request.id))
+            problem = disk_problem(exc) if isinstance(exc, OSError) else str(exc)
+            self.emit(p.Notice("error", problem, request.id))
             return
         new = (self.profile, self.memory, self.sessions)
         self.profile, self.memory, self.sessions = old
         await self._close_profile()
         self.profile, self.memory, self.sessions = new
         self.settings = replace(self.settings, profile=request.name)
+        self.readonly = ""
         self._recalled, self._recalled_ids = "", set()
         self._opened(False, request.id)
         self.emit(p.Notice("information", f"Profile {request.name!r} is open.", request.id))
 
     def _configure(self, settings: Settings) -> None:
-        if settings.api_key:
-            register_secret(settings.api_key)
+        for secret in (settings.api_key, urlsplit(settings.base_url).password):
+            if secret:
+                register_secret(secret)
         self.settings = settings
         self.line.width = settings.effective_concurrency
         paths = resolve_paths()
@@ -329,6 +401,7 @@ class Worker:
                 summary=summary,
                 summarized=folded,
                 has_newer=start + len(shown) < len(self.history),
+                readonly=self.readonly,
                 request_id=request_id,
             )
         )
@@ -447,7 +520,14 @@ class Worker:
             )
             self.emit(p.ReplyFailed("", error, None, request.id))
             return
-        self.profile.sessions.append(self.session.id, message)  # saved before anything is sent
+        if not await self._writable(request.id):
+            self.emit(p.ReplyFailed("", _read_only(self.readonly), None, request.id))
+            return
+        try:
+            self.profile.sessions.append(self.session.id, message)  # saved before it is sent
+        except (OSError, StoreError) as exc:
+            self.emit(p.ReplyFailed("", _unsaved(self._storage_problem(exc)), None, request.id))
+            return
         self._memory().add_turn(self.session.id, message)
         self.history.append(message)
         self.emit(p.MessageSaved(message, request.id))
@@ -461,6 +541,25 @@ class Worker:
             self.emit(p.Notice("warning", "That message is no longer in this session.", request.id))
             return
         await self._reply(message, request.id)
+
+    async def _keep_cut(self, request: p.KeepCut) -> None:
+        """The worker before this one died answering a message: keep what the UI showed."""
+        user = next((m for m in self.history if m.id == request.user_message_id), None)
+        if user is None or self.history[-1] is not user:  # not the last: it was answered
+            return
+        partial = None
+        if request.text:
+            partial = self._finish(user, new_message_id(), [request.text], None, 0, "", "cut")
+            self.emit(p.MessageSaved(partial, request.id))
+        error = p.ErrorInfo(
+            "cut",
+            "The reply was cut off",
+            "The worker stopped while the reply was coming; what arrived is kept."
+            if request.text
+            else "The worker stopped before the reply began.",
+            ("resend",),
+        )
+        self._fail(user, error, partial, request.id)
 
     async def _reply(self, user: p.ChatMessage, request_id: str) -> None:
         """Stream the answer to ``user``; on failure mark it failed and say why."""
@@ -564,7 +663,14 @@ class Worker:
             partial = None
             if parts:
                 partial = self._finish(user, reply_id, parts, None, fitted.prompt_tokens, "", "cut")
-                info = replace(info, kind="cut") if info.kind == "connection" else info
+            if parts and info.kind == "connection":
+                info = p.ErrorInfo(
+                    "cut",
+                    "The reply was cut off",
+                    f"The connection to {self.settings.base_url} broke before {model.name} "
+                    "finished. What arrived is kept.",
+                    ("resend",),
+                )
             self._fail(user, info, partial, request_id)
             return
         self._flush(reply_id, pending, request_id)
@@ -591,11 +697,11 @@ class Worker:
                 self._spawn(request_id + ":title", self.line.run("title", job))
             return
         partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
+        ended = f"The connection to {self.settings.base_url} ended before {model.name}"
         error = p.ErrorInfo(
             "cut",
             "The reply was cut off",
-            f"The connection to {self.settings.base_url} ended before {model.name} finished. "
-            "What arrived is kept.",
+            f"{ended} finished. What arrived is kept.",
             ("resend",),
         )
         if not parts:  # an empty answer: what a server says to a prompt past its window
@@ -716,8 +822,12 @@ class Worker:
             completion_tokens=completion,
         )
         if text:
-            self.profile.sessions.append(self.session.id, reply)
-            self._memory().add_turn(self.session.id, reply)
+            try:
+                self.profile.sessions.append(self.session.id, reply)
+            except (OSError, StoreError) as exc:  # shown and used as context, not stored
+                self._not_saved(exc, request_id)
+            else:
+                self._memory().add_turn(self.session.id, reply)
             self.history.append(reply)
         if user.status == "failed":
             self._set_status(user, "ok")
@@ -736,8 +846,11 @@ class Worker:
     def _set_status(self, message: p.ChatMessage, status: str) -> None:
         assert self.profile is not None and self.session is not None
         updated = replace(message, status=status)
-        self.profile.sessions.update(self.session.id, updated)
         self.history[self.history.index(message)] = updated
+        try:
+            self.profile.sessions.update(self.session.id, updated)
+        except (OSError, StoreError) as exc:  # the status is kept in memory only
+            log.warning("status of %s not stored: %s", message.id, exc)
 
     # ------------------------------------------------------------ memory
 
@@ -904,3 +1017,11 @@ class Worker:
 
 
 _SAVABLE = {"base_url", "api_key", "model", "theme"}
+
+
+def _read_only(reason: str) -> p.ErrorInfo:
+    return p.ErrorInfo("read_only", "Read-only: your message was not sent", reason)
+
+
+def _unsaved(problem: str) -> p.ErrorInfo:
+    return p.ErrorInfo("storage", "Your message was not saved or sent", problem)

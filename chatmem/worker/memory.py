@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import uuid
@@ -28,7 +29,7 @@ from chatmem.memory.index import terms
 from chatmem.memory.models import Memory, clean_fields, make_memory
 from chatmem.memory.recall import Recall, Recalled
 from chatmem.memory.store import MemoryStore
-from chatmem.store.profile import Profile
+from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.sessions import SessionStore
 from chatmem.tokens import TokenCounter
 from chatmem.worker.line import Line, ask
@@ -44,9 +45,14 @@ SELF = {"name": "Assistant", "relation": "self", "personality": "thoughtful, fri
 
 
 def open_profile(
-    data_dir: Path, name: str, clock: Callable[[], float], emit: Callable[[p.Event], None]
+    data_dir: Path,
+    name: str,
+    clock: Callable[[], float],
+    emit: Callable[[p.Event], None],
+    readonly: bool = False,
 ) -> tuple[Profile, MemoryService]:
-    """Open the profile and index everything in it: the worker's start-up.
+    """Open the profile and index everything in it: the worker's start-up (``readonly``:
+    without the lock, writing nothing; a profile that holds nothing yet opens empty).
 
     What is loaded lives as long as the worker, so the cyclic GC is paused while it is built
     (its passes over the growing heap were a third of the time at 100k memories) and the
@@ -54,7 +60,10 @@ def open_profile(
     """
     gc.disable()
     try:
-        profile = Profile.open(data_dir, name)
+        try:
+            profile = Profile.open(data_dir, name, readonly=readonly)
+        except ProfileMissing:
+            profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True)
         try:
             service = MemoryService(profile.memories, profile.sessions, clock, emit)
             service.load()
@@ -84,7 +93,7 @@ class MemoryService:
         self.undo_log: dict[str, list[Change]] = {}
         self.embeddings: Embeddings | None = None
         self.changed = asyncio.Event()  # set on every write: the embedder catches up
-        self.caught_up = asyncio.Event()  # set while every live memory has its vector
+        self.caught_up = asyncio.Event()  # set while every memory and message has its vector
 
     # ------------------------------------------------------------ loading
 
@@ -97,10 +106,18 @@ class MemoryService:
             for message in messages:
                 self.recall.add_turn(session.id, message)
         if not any(m.is_self for m in self.store):
-            self._put(make_memory("person", SELF, self.clock()))
+            with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
+                self._put(make_memory("person", SELF, self.clock()))
 
     def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
+        self._changed()
+
+    def remove_session(self, session_id: str) -> None:
+        """A deleted session's messages leave the indexes, and their vectors the store."""
+        removed = self.recall.remove_session(session_id)
+        if self.embeddings is not None:
+            self.embeddings.turns.forget(removed)
 
     async def build(
         self, llm: LLM | None, query: str, counter: TokenCounter, budget: int, session_id: str
@@ -113,6 +130,9 @@ class MemoryService:
     def _put(self, memory: Memory) -> None:
         self.store.put(memory)
         self.recall.add_memory(memory)
+        self._changed()
+
+    def _changed(self) -> None:
         self.changed.set()
         self.caught_up.clear()
 
@@ -125,8 +145,9 @@ class MemoryService:
     # ------------------------------------------------------------ semantic recall
 
     async def keep_embedded(self, llm: LLM, root: Path, model: str, line: Line) -> None:
-        """Embed memories with ``model`` ("" = semantic recall off), each change soon after it
-        is written; runs until the settings change or the server turns out not to embed."""
+        """Embed memories and messages with ``model`` ("" = semantic recall off), each soon
+        after it is written; runs until the settings change or the server turns out not to
+        embed."""
         if self.embeddings is not None and self.embeddings.model != model:
             self.embeddings.close()
             self.embeddings = None
@@ -138,7 +159,8 @@ class MemoryService:
             self.embeddings = Embeddings(root, model, [])
         while True:
             self.changed.clear()
-            await line.run("embed", partial(self.embeddings.catch_up, llm, self.store.memories))
+            job = partial(self.embeddings.catch_up, llm, self.store.memories, self.recall.turns)
+            await line.run("embed", job)
             if self.embeddings.served is False:
                 return
             if not self.changed.is_set():

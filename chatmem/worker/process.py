@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import io
 import logging
 import os
 import sys
@@ -11,9 +11,16 @@ from pathlib import Path
 
 from chatmem import protocol as p
 from chatmem.logs import setup_logging
+from chatmem.paths import resolve_paths
 from chatmem.worker.core import Worker
 
 log = logging.getLogger(__name__)
+LOG_NAME = "worker"
+
+
+def log_path(state_dir: str | Path) -> Path:
+    """Where the worker logs, crashes included."""
+    return Path(state_dir) / "logs" / f"{LOG_NAME}.log"
 
 
 async def serve(out_fd: int) -> None:
@@ -31,16 +38,44 @@ async def serve(out_fd: int) -> None:
             break  # the UI is gone
         if isinstance(request, p.Start):
             _log_to(Path(request.settings.state_dir), request.settings.api_key)
-        await worker.handle(request)
+        try:
+            await worker.handle(request)
+        except Exception as exc:  # a bug: logged and told, and the worker carries on
+            log.exception("%s failed", type(request).__name__)
+            where = log_path(worker.settings.state_dir or resolve_paths().state_dir)
+            worker.emit(
+                p.Notice(
+                    "error",
+                    f"Something failed in the worker ({type(exc).__name__}); "
+                    f"the details are in {where}.",
+                    request.id,
+                )
+            )
         if isinstance(request, p.Shutdown):
             break
     await worker.close()
     transport.close()
 
 
-def _log_to(state_dir: Path, api_key: str) -> None:
-    """Log to the state dir through the redacting handler (stderr goes nowhere)."""
-    setup_logging(state_dir / "logs", "worker", secrets=[api_key] if api_key else [])
+def _log_to(state_dir: Path, api_key: str = "") -> None:
+    """Log to the state dir through the redacting handler."""
+    setup_logging(state_dir / "logs", LOG_NAME, secrets=[api_key] if api_key else [])
+
+
+class _ToLog(io.TextIOBase):
+    """Stands in for stderr: what Python writes there becomes (redacted) log lines."""
+
+    def __init__(self) -> None:
+        self._line = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._line = (self._line + text).split("\n")
+        for line in lines:
+            logging.getLogger("stderr").warning("%s", line)
+        return len(text)
 
 
 def main() -> None:
@@ -48,9 +83,12 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
-    with contextlib.suppress(KeyboardInterrupt):
+    _log_to(resolve_paths().state_dir)  # from the first instant: a crash before Start too
+    sys.stderr = _ToLog()
+    try:
         asyncio.run(serve(out_fd))
-
-
-if __name__ == "__main__":
-    main()
+    except KeyboardInterrupt:
+        pass
+    except Exception:
+        log.critical("the worker crashed", exc_info=True)
+        sys.exit(1)

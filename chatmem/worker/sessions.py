@@ -106,7 +106,7 @@ class SessionService:
         if info is None:
             return
         self.store.delete(session_id)
-        self.memory.recall.remove_session(session_id)
+        self.memory.remove_session(session_id)
         forgot = self.memory.forget_session(session_id, request_id) if with_memories else 0
         also = f" and {forgot:,} memories learnt in it" if forgot else ""
         title = info.title or "Untitled conversation"

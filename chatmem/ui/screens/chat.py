@@ -55,6 +55,9 @@ class ChatScreen(Screen):
         self.streaming: MessageView | None = None
         self.failed_id: str | None = None  # the user message the resend key resends
         self.unsent = ""  # text of the last SendMessage, until the worker stored it
+        self.asked = ""  # the user message being answered, until its reply is done or failed
+        self.arrived: list[str] = []  # what was shown of that reply so far
+        self.readonly = ""  # why the profile is read-only, shown in the banner
         self.session_id = ""
         self.has_older = False
         self.loading_older = ""  # the LoadOlder on its way: answers to any other are stale
@@ -179,6 +182,7 @@ class ChatScreen(Screen):
             return
         self.query_one(Banner).hide()
         self._set_status(self.failed_id, "ok")
+        self.asked = self.failed_id
         self.app.send(p.Resend(self.failed_id))
 
     def action_toggle_sidebar(self) -> None:
@@ -215,19 +219,23 @@ class ChatScreen(Screen):
             case p.SessionLoaded():
                 await self._load(event)
             case p.MessageSaved():
-                self.unsent = ""
+                if event.message.role == "user":
+                    self.unsent, self.asked = "", event.message.id
                 await self._append(self._view(event.message))
             case p.ReplyStarted():
                 self._show_folded(*self.folded)  # no longer "Summarizing…"
                 self.collector.reply_started()
                 self.inflight = event.request_id
+                self.arrived = []
                 placeholder = p.ChatMessage(event.message_id, "assistant", "", 0.0)
                 self.streaming = self._view(placeholder, streaming=True)
                 await self._append(self.streaming)
             case p.ReplyDelta():
                 if self.streaming is not None:
+                    self.arrived.append(event.text)
                     self.streaming.write(event.text)
             case p.ReplyDone():
+                self.asked = ""
                 await self._done(event.message)
                 self.failed_id = None
                 self.query_one(Banner).hide()
@@ -270,11 +278,25 @@ class ChatScreen(Screen):
                 if not self.configured:
                     self._show_first_run()
             case p.WorkerDown():
-                if self.inflight is not None:
-                    await self._done(None)
-                self.notify(
-                    f"The worker stopped ({event.reason}); restarting it…", severity="error"
-                )
+                await self._worker_down(event)
+
+    async def _worker_down(self, event: p.WorkerDown) -> None:
+        """The next worker keeps what was shown of a reply (cut off, to resend), and a
+        message it never got to store goes back into the editor."""
+        if self.asked:
+            self.app.send(p.KeepCut(self.asked, "".join(self.arrived)))
+            self.asked, self.arrived = "", []
+        if self.inflight is not None:
+            await self._done(None)
+        if self.unsent:
+            self._back_to_editor()
+        self.notify(f"The worker stopped ({event.reason}); restarting it…", severity="error")
+
+    def _back_to_editor(self) -> None:
+        prompt = self.query_one(PromptInput)
+        if not prompt.text:
+            prompt.load_text(self.unsent)
+        self.unsent = ""
 
     def _memory_changed(self, event: p.MemoryChanged) -> None:
         line = f"{event.verb} ({event.kind}): {escape(event.title)}"
@@ -298,6 +320,7 @@ class ChatScreen(Screen):
         self.has_older = self.has_newer = False  # nothing to load while the list is replaced
         self.loading_older = self.loading_newer = ""
         self.inflight = None
+        self.asked = ""
         self.streaming = None
         self.title = event.session.title or "chatmem"
         self.sub_title = _subtitle(event.settings)
@@ -321,6 +344,15 @@ class ChatScreen(Screen):
             ready()
         failed = [m for m in event.messages if m.role == "user" and m.status == "failed"]
         self.failed_id = failed[-1].id if failed else None
+        if event.readonly:
+            self.query_one(Banner).show(
+                f"[b]Read-only[/b]\n{escape(event.readonly)}\nYou can read your conversations "
+                "and memories; a message you send stays in the editor until it can be saved.",
+                "warning",
+            )
+        elif self.readonly:
+            self.query_one(Banner).hide()
+        self.readonly = event.readonly
         if not event.configured:
             self._show_first_run()
 
@@ -363,13 +395,13 @@ class ChatScreen(Screen):
     async def _failed(self, event: p.ReplyFailed) -> None:
         self._show_folded(*self.folded)
         await self._done(event.partial)
-        self.query_one(Banner).show_error(event.error, self.keys)
+        self.asked = ""
         if not event.user_message_id:  # refused before it was stored: back into the editor
-            prompt = self.query_one(PromptInput)
-            if not prompt.text:
-                prompt.load_text(self.unsent)
-            self.unsent = ""
+            note = "Your message is back in the editor." if self.unsent else ""
+            self.query_one(Banner).show_error(event.error, self.keys, note)
+            self._back_to_editor()
             return
+        self.query_one(Banner).show_error(event.error, self.keys)
         self.failed_id = event.user_message_id
         if event.partial is None:
             self._set_status(event.user_message_id, "failed")

@@ -15,11 +15,13 @@ STEPS = {"resend": "to resend your message", "settings": "for settings"}
 class Banner(Static):
     """Hidden until there is something to say."""
 
-    def show_error(self, error: ErrorInfo, keys: Mapping[str, str]) -> None:
-        """The error, then what to press next, named by the keys the keymap left."""
+    def show_error(self, error: ErrorInfo, keys: Mapping[str, str], note: str = "") -> None:
+        """The error, a note from the app, then what to press next, named by the keys the
+        keymap left."""
         steps = [f"[b]{keys[s]}[/b] {STEPS[s]}" for s in error.steps if s in keys]
         then = f" Press {', or '.join(steps)}." if steps else ""
-        self.show(f"[b]{escape(error.title)}[/b]\n{escape(error.message)}{then}", "error")
+        said = escape(f"{error.message} {note}".strip())
+        self.show(f"[b]{escape(error.title)}[/b]\n{said}{then}", "error")
 
     def show(self, markup: str, kind: str = "info") -> None:
         self.set_classes(f"-{kind}")
