@@ -704,8 +704,20 @@ class Worker:
             f"{ended} finished. What arrived is kept.",
             ("resend",),
         )
-        if not parts:  # an empty answer: what a server says to a prompt past its window
-            error = self._past_window(fitted, await self._window_refusing(fitted))
+        if not parts:  # nothing at all: what a server may say to a prompt past its window
+            window = await self._window_refusing(fitted)
+            error = (
+                self._past_window(fitted, window)
+                if window
+                else p.ErrorInfo(
+                    "cut",
+                    "No reply arrived",
+                    f"{ended} sent any text. If the request is past the server's window (fitted "
+                    f"here to {model.context_window:,} tokens), set context_window "
+                    "(CHATMEM_CONTEXT_WINDOW) to the server's.",
+                    ("resend", "settings"),
+                )
+            )
         self._fail(user, error, partial if parts else None, request_id)
 
     async def _window_refusing(self, fitted: Fitted) -> int:
