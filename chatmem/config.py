@@ -38,6 +38,7 @@ class Settings:
     fold_at_messages: int = 80  # … or past this many unsummarized messages
     embedding_model: str = ""  # "" = OpenAI's default, or the chat model elsewhere; "off"
     ollama_url: str = "http://127.0.0.1:11434"
+    concurrency: int = 0  # requests at once toward the server (0: 1 for a local server, else 4)
     models: dict[str, ModelOverride] = field(default_factory=dict)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys ([keymap])
     config_path: str = ""
@@ -47,6 +48,11 @@ class Settings:
     @property
     def is_openai(self) -> bool:
         return self.base_url.rstrip("/") == OPENAI_BASE_URL
+
+    @property
+    def effective_concurrency(self) -> int:
+        """Requests sent at once: a local server computes one at a time; hosted APIs more."""
+        return self.concurrency or (4 if self.is_openai else 1)
 
     @property
     def effective_model(self) -> str:
@@ -84,6 +90,7 @@ _ENV = {
     "CHATMEM_FOLD_AT_TOKENS": "fold_at_tokens",
     "CHATMEM_FOLD_AT_MESSAGES": "fold_at_messages",
     "CHATMEM_OLLAMA_URL": "ollama_url",
+    "CHATMEM_CONCURRENCY": "concurrency",
 }
 _TYPES: dict[str, type] = {
     "base_url": str,
@@ -99,6 +106,7 @@ _TYPES: dict[str, type] = {
     "fold_at_tokens": int,
     "fold_at_messages": int,
     "ollama_url": str,
+    "concurrency": int,
 }
 _MODEL_KEYS = {
     "context_window": int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +38,18 @@ def with_summary(system: str, summary: str) -> str:
     return f"{system}\n\n{SUMMARY_HEADING}\n\n{summary}" if summary else system
 
 
+MEMORY_HEADING = "# Your memory (recalled for this message; the user did not write it)"
+MESSAGE_HEADING = "# The user's message"
+
+
+def with_memory(message: str, recalled: str) -> str:
+    """The newest user message with the memory recalled for it: what changes every turn goes
+    last, so the system prompt, summary and history before it stay a cacheable prefix."""
+    return (
+        f"{MEMORY_HEADING}\n\n{recalled}\n\n{MESSAGE_HEADING}\n\n{message}" if recalled else message
+    )
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """When to fold: the unsummarized conversation passes ``tokens`` or ``messages``."""
@@ -51,6 +65,34 @@ def clip(text: str, counter: TokenCounter, limit: int) -> str:
         text = text[: max(int(len(text) * limit / tokens * 0.95), 0)].rstrip() + "…"
         tokens = counter.count(text)
     return text
+
+
+# The most each kind of background request may write (its ``max_tokens``); fold and journal
+# are also held to a share of the window.
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+TITLE_TOKENS = 20
+EXTRACT_TOKENS = 400
+FOLD_TOKENS = 600
+JOURNAL_TOKENS = 600
+
+
+def looping(text: str) -> bool:
+    """Obvious repetition, as a small model stuck in a loop writes: a sentence of five words
+    or more, or a line of 20 characters or more, said three times or more."""
+    sentences = [" ".join(s.split()) for s in _SENTENCE.split(text)]
+    seen = Counter(s for s in sentences if len(s.split()) >= 5)
+    seen.update(ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 20)
+    return bool(seen) and max(seen.values()) >= 3
+
+
+def leading(costs: Sequence[int], limit: int) -> int:
+    """How many of the first ``costs`` fit in ``limit`` together (at least one)."""
+    used = 0
+    for count, cost in enumerate(costs):
+        used += cost
+        if count and used > limit:
+            return count
+    return len(costs)
 
 
 def to_fold(
@@ -76,7 +118,37 @@ def to_fold(
             break
         used += cost
         kept += 1
-    return len(history) - kept
+    return turn_start(history, len(history) - kept)
+
+
+def turn_start(history: Sequence[ChatMessage], at: int, floor: int = 0) -> int:
+    """``at`` moved to where a turn starts (a user message, its answer after it), so a cut
+    there never parts a question from its answer: back, or forward if no turn starts
+    between ``floor`` and ``at``."""
+    back = at
+    while back > floor and history[back].role != "user":
+        back -= 1
+    if back > floor:
+        return back
+    forward = next((i for i in range(at, len(history)) if history[i].role == "user"), None)
+    return at if forward is None else forward
+
+
+def alternate(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Roles taking turns, as chat templates demand: the conversation opens with the user;
+    of two replies in a row (a cut one, then its resend) the later stands; two user messages
+    in a row (the first never answered) go as one."""
+    out: list[dict[str, str]] = []
+    for message in messages:
+        last = out[-1] if out else None
+        if message["role"] == "assistant" and (last is None or last["role"] == "system"):
+            continue
+        if last is not None and last["role"] == message["role"] != "system":
+            if message["role"] == "user":
+                message = {"role": "user", "content": f"{last['content']}\n\n{message['content']}"}
+            out.pop()
+        out.append(message)
+    return out
 
 
 def fit(
@@ -85,13 +157,17 @@ def fit(
     counter: TokenCounter,
     window: int,
     reserve: int,
+    recalled: str = "",
 ) -> Fitted:
-    """System prompt plus the newest messages that fit ``window - reserve``, oldest dropped.
+    """System prompt plus the newest messages that fit ``window - reserve``, oldest dropped;
+    the ``recalled`` memory goes with the newest user message.
 
     Walks back from the newest message, so the cost is O(what is sent), not O(history).
     """
     budget = window - reserve - REPLY_PRIMING
     used = counter.count_message(system) if system else 0
+    if recalled:
+        used += counter.count(with_memory("", recalled))
     kept: list[ChatMessage] = []
     for message in reversed(history):
         cost = message_tokens(message, counter)
@@ -104,4 +180,7 @@ def fit(
     kept.reverse()
     messages = [{"role": "system", "content": system}] if system else []
     messages += [{"role": m.role, "content": m.content} for m in kept if m.content]
+    messages = alternate(messages)
+    if recalled and messages[-1]["role"] == "user":
+        messages[-1] = {"role": "user", "content": with_memory(messages[-1]["content"], recalled)}
     return Fitted(messages, used + REPLY_PRIMING, len(history) - len(kept))

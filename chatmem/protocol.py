@@ -548,6 +548,14 @@ class MemoryChanged:
 
 
 @dataclass(frozen=True)
+class Folding:
+    """The reply waits while ``count`` earlier messages are summarized (Cancel stops it)."""
+
+    count: int
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
 class ContextFolded:
     """The oldest ``summarized`` messages are now sent as ``summary`` (all are still stored)."""
 
@@ -651,6 +659,7 @@ Event = (
     | LocalServerFound
     | SettingsSaved
     | MemoryChanged
+    | Folding
     | ContextFolded
     | MemoryList
     | MemoryShown

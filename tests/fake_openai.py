@@ -3,7 +3,10 @@
 Speaks the real wire format (JSON, SSE streaming, usage chunks, OpenAI's error bodies), records
 every request, and plays scripted behaviours: replies (with or without the closing
 ``[DONE]``), error statuses, redirects, hangs, connections cut mid-stream, malformed SSE,
-bytes that are not UTF-8. ``flavor="llama.cpp"`` behaves like llama.cpp's server.
+bytes that are not UTF-8. ``flavor="llama.cpp"`` behaves like llama.cpp's server (``/props``,
+``/tokenize``, no json_schema, no embeddings); ``n_ctx`` gives it a context window it enforces
+and reports. ``one_at_a_time`` serves like llama.cpp does: a stream running when another
+request arrives is ended with ``[DONE]``, and requests wait for each other.
 
     python -m tests.fake_openai --port 8765 [--flavor llama.cpp] [--delay 0.02]
 """
@@ -20,11 +23,13 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from chatmem.context import MEMORY_HEADING, MESSAGE_HEADING
 
 
 @dataclass
@@ -83,6 +88,45 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    started: float = 0.0  # time.monotonic() when it arrived, and when its answer ended
+    ended: float | None = None
+    finish_reason: str | None = None  # of the answer (tests.proxy notes them)
+    completion_tokens: int | None = None
+
+    @property
+    def said(self) -> list[str]:
+        """The chat messages' contents as written, without the memory recalled into them."""
+        said = [str(m.get("content", "")) for m in self.body.get("messages", [])]
+        if said and MEMORY_HEADING in said[-1]:
+            said[-1] = said[-1].split(MESSAGE_HEADING + "\n\n", 1)[-1]
+        return said
+
+    @property
+    def memory(self) -> str:
+        """The memory the app recalled into this chat request (it leads the newest message)."""
+        last = str((self.body.get("messages") or [{}])[-1].get("content", ""))
+        return last.split(MESSAGE_HEADING)[0] if MEMORY_HEADING in last else ""
+
+    @property
+    def kind(self) -> str:
+        """What the app asked for: chat, title, extract, fold, journal, embed, or the path."""
+        if self.path.endswith("/embeddings"):
+            return "embed"
+        if not self.path.endswith("/chat/completions") or not isinstance(self.body, dict):
+            return self.path
+        system = str((self.body.get("messages") or [{}])[0].get("content", ""))
+        for marker, kind in _KINDS:
+            if marker in system:
+                return kind
+        return "chat" if self.body.get("stream") else "other"
+
+
+_KINDS = (
+    ("short title", "title"),
+    ("running summary", "fold"),
+    ("private journal", "journal"),
+    ("long-term memory", "extract"),
+)
 
 
 def split(text: str, size: int = 4) -> list[str]:
@@ -107,8 +151,13 @@ def _embed(text: str, dims: int = 64) -> list[float]:
     return [v / norm for v in vec]
 
 
-def _titling(body: dict) -> bool:
-    return "short title" in str((body.get("messages") or [{}])[0].get("content", ""))
+def _tokens(text: str) -> int:
+    """The fake's tokenizer: about four characters a token."""
+    return len(text) // 4 + 1
+
+
+def _prompt_tokens(body: dict) -> int:
+    return sum(_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
 
 
 class FakeOpenAI:
@@ -122,6 +171,8 @@ class FakeOpenAI:
         reject_stream_options: bool = False,
         chunk_delay: float = 0.0,
         port: int = 0,
+        n_ctx: int | None = None,
+        one_at_a_time: bool = False,
     ) -> None:
         self.api_key = api_key
         self.models = list(models)
@@ -129,6 +180,10 @@ class FakeOpenAI:
         self.echo_key = echo_key  # every error quotes the Authorization sent, as some servers do
         self.reject_stream_options = reject_stream_options
         self.chunk_delay = chunk_delay
+        self.n_ctx = n_ctx
+        self.one_at_a_time = one_at_a_time
+        self.slot = threading.Lock()  # held by the request being computed (one_at_a_time)
+        self.waiting = 0  # requests waiting for the slot
         self.requests: list[Recorded] = []
         self._queue: deque[Behaviour] = deque()  # streamed chat replies
         self._completions: deque[Behaviour] = deque()  # whole answers (extraction, journal)
@@ -186,21 +241,36 @@ class FakeOpenAI:
                 queue.extend([b] * b.times if isinstance(b, Error) else [b])
 
     def chat_requests(self) -> list[Recorded]:
-        """Streamed chat requests: the conversation itself."""
-        return [r for r in self._completion_posts() if r.body.get("stream")]
+        """Chat requests: the conversation itself."""
+        return [r for r in self._completion_posts() if r.kind == "chat"]
 
     def completion_requests(self) -> list[Recorded]:
-        """Non-streamed requests: memory extraction, journal entries, folding (not titles)."""
-        return [
-            r for r in self._completion_posts() if not r.body.get("stream") and not _titling(r.body)
-        ]
+        """Background requests: memory extraction, journal entries, folding (not titles)."""
+        return [r for r in self._completion_posts() if r.kind not in ("chat", "title")]
 
     def title_requests(self) -> list[Recorded]:
-        return [r for r in self._completion_posts() if _titling(r.body)]
+        return [r for r in self._completion_posts() if r.kind == "title"]
 
     def embedding_requests(self) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if r.path.endswith("/embeddings")]
+
+    def kinds(self) -> Counter[str]:
+        """How many requests of each kind arrived."""
+        with self._lock:
+            return Counter(r.kind for r in self.requests)
+
+    def overlapping(self) -> list[tuple[Recorded, Recorded]]:
+        """Pairs of model requests that were being answered at the same time."""
+        with self._lock:
+            spans = [r for r in self.requests if r.method == "POST"]
+        spans.sort(key=lambda r: r.started)
+        return [
+            (a, b)
+            for i, a in enumerate(spans)
+            for b in spans[i + 1 :]
+            if b.started < (a.ended if a.ended is not None else math.inf)
+        ]
 
     def _completion_posts(self) -> list[Recorded]:
         with self._lock:
@@ -211,10 +281,9 @@ class FakeOpenAI:
             self.requests.append(rec)
 
     def _next(self, body: dict) -> Behaviour:
-        titling = _titling(body)
-        queue = (
-            self._titles if titling else self._queue if body.get("stream") else self._completions
-        )
+        kind = Recorded("POST", "/chat/completions", {}, body).kind
+        titling = kind == "title"
+        queue = self._titles if titling else self._queue if kind == "chat" else self._completions
         with self._lock:
             if queue:
                 return queue.popleft()
@@ -222,8 +291,11 @@ class FakeOpenAI:
             said = str(body["messages"][-1].get("content", "")).removeprefix("User: ")
             said = said.split("\n")[0].split()
             return Reply("Notes on " + " ".join(said[:3]))
-        if not body.get("stream") and body.get("response_format"):
+        if kind == "extract":
             return Reply('{"memories": []}')
+        if kind == "fold":  # short, like a model
+            said = re.findall(r"^User: (\S+ \S+ \S+)", body["messages"][-1]["content"], re.M)
+            return Reply("So far the user said: " + "; ".join(said))
         last = next(
             (
                 m.get("content", "")
@@ -232,7 +304,7 @@ class FakeOpenAI:
             ),
             "",
         )
-        return Reply(f"Echo: {last}")
+        return Reply(f"Echo: {last.split(MESSAGE_HEADING + chr(10) * 2)[-1]}")  # not the memory
 
 
 class _Server(ThreadingHTTPServer):
@@ -319,38 +391,70 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return None
 
-    def _record(self, body: Any) -> None:
+    def _record(self, body: Any) -> Recorded:
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.fake._record(Recorded(self.command, self.path, headers, body))
+        rec = Recorded(self.command, self.path, headers, body, time.monotonic())
+        self.fake._record(rec)
+        return rec
+
+    @contextlib.contextmanager
+    def _serving(self):
+        """Take the server's one slot (``one_at_a_time``): wait for it as llama.cpp queues."""
+        fake = self.fake
+        if not fake.one_at_a_time:
+            yield
+            return
+        with fake._lock:
+            fake.waiting += 1
+        try:
+            fake.slot.acquire()
+        finally:
+            with fake._lock:
+                fake.waiting -= 1
+        try:
+            yield
+        finally:
+            fake.slot.release()
 
     # ------------------------------------------------------------ routes
 
     def do_GET(self) -> None:
-        self._record(None)
+        rec = self._record(None)
         if not self._authorized():
             return
+        fake = self.fake
+        llama = fake.flavor == "llama.cpp"
         if self.path.rstrip("/").endswith("/models"):
-            ids = self.fake.models
-            if self.fake.flavor == "llama.cpp":
+            ids = fake.models
+            if llama:
                 ids = [f"/models/{m}.gguf" for m in ids]
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in ids]
             self._json(200, {"object": "list", "data": data})
+        elif llama and self.path == "/props" and fake.n_ctx:
+            settings = {"n_ctx": fake.n_ctx, "n_predict": -1}
+            self._json(200, {"default_generation_settings": settings, "total_slots": 1})
         else:
             self._error(404, f"Unknown path {self.path}")
+        rec.ended = time.monotonic()
 
     def do_POST(self) -> None:
         body = self._read_body()
-        self._record(body)
+        rec = self._record(body)
         if not self._authorized():
             return
         if body is None:
             self._error(400, "We could not parse the JSON body of your request.")
         elif self.path.endswith("/chat/completions"):
-            self._chat(body)
+            with self._serving():
+                self._chat(body)
         elif self.path.endswith("/embeddings"):
-            self._embeddings(body)
+            with self._serving():
+                self._embeddings(body)
+        elif self.path == "/tokenize" and self.fake.flavor == "llama.cpp":
+            self._json(200, {"tokens": list(range(_tokens(str(body.get("content", "")))))})
         else:
             self._error(404, f"Unknown path {self.path}")
+        rec.ended = time.monotonic()
 
     def _embeddings(self, body: dict) -> None:
         if self.fake.flavor == "llama.cpp":
@@ -390,6 +494,9 @@ class _Handler(BaseHTTPRequestHandler):
                 code="model_not_found",
             )
             return
+        if fake.n_ctx and _prompt_tokens(body) + (body.get("max_tokens") or 0) > fake.n_ctx:
+            self._error(400, "the request exceeds the available context size, try increasing it")
+            return
         behaviour = fake._next(body)
         match behaviour:
             case Error():
@@ -413,14 +520,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._stream(body, split(behaviour.text)[: behaviour.after], None, None, cut=True)
             case Reply():
                 chunks = behaviour.chunks or split(behaviour.text)
-                usage = behaviour.usage or (
-                    sum(len(str(m.get("content", ""))) // 4 + 1 for m in body.get("messages", [])),
-                    len(chunks),
-                )
+                finish = behaviour.finish_reason
+                limit = body.get("max_tokens")
+                if limit and len(chunks) > limit:  # a chunk is a token here
+                    chunks, finish = chunks[:limit], "length"
+                usage = behaviour.usage or (_prompt_tokens(body), len(chunks))
                 if body.get("stream"):
-                    self._stream(body, chunks, behaviour.finish_reason, usage, done=behaviour.done)
+                    self._stream(body, chunks, finish, usage, done=behaviour.done)
                 else:
-                    self._complete(body, "".join(chunks), behaviour.finish_reason, usage)
+                    self._complete(body, "".join(chunks), finish, usage)
 
     def _complete(self, body: dict, text: str, finish: str, usage: tuple[int, int]) -> None:
         self._json(
@@ -493,6 +601,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if fake.chunk_delay:
                     time.sleep(fake.chunk_delay)
+                if fake.one_at_a_time and fake.waiting:  # as llama.cpp: another one waits
+                    self._send_raw(b"data: [DONE]\n\n")
+                    return
                 self._event(self._chunk(body, {"content": piece}, None))
             if cut:
                 self.connection.shutdown(socket.SHUT_RDWR)  # drop it: no finish, no [DONE]
@@ -528,9 +639,15 @@ def main() -> None:
     ap.add_argument("--flavor", choices=["openai", "llama.cpp"], default="openai")
     ap.add_argument("--delay", type=float, default=0.02, help="seconds between streamed chunks")
     ap.add_argument("--api-key", default=None, help="require this key")
+    ap.add_argument("--n-ctx", type=int, default=None, help="a context window (llama.cpp)")
     args = ap.parse_args()
     server = FakeOpenAI(
-        port=args.port, flavor=args.flavor, chunk_delay=args.delay, api_key=args.api_key
+        port=args.port,
+        flavor=args.flavor,
+        chunk_delay=args.delay,
+        api_key=args.api_key,
+        n_ctx=args.n_ctx,
+        one_at_a_time=args.flavor == "llama.cpp",
     )
     with server:
         print(f"fake OpenAI server at {server.url} (Ctrl+C to stop)", flush=True)

@@ -54,7 +54,7 @@ async def test_enter_on_empty_prompt_sends_nothing_and_ctrl_j_adds_a_line(settin
         assert app.screen.query_one(PromptInput).text == "a\nb"
         await pilot.press("enter")
         await settle(pilot)
-    assert fake_openai.chat_requests()[-1].body["messages"][-1]["content"] == "a\nb"
+    assert fake_openai.chat_requests()[-1].said[-1] == "a\nb"
 
 
 async def test_escape_cancels_and_keeps_the_partial_reply(settings, fake_openai):
@@ -237,7 +237,7 @@ async def test_pasted_text_keeps_its_lines_and_a_huge_paste_is_kept(settings, fa
         assert prompt.text == "line one\nline two\n\tindented"
         await pilot.press("enter")
         await settle(pilot)
-        sent = fake_openai.chat_requests()[-1].body["messages"][-1]["content"]
+        sent = fake_openai.chat_requests()[-1].said[-1]
         assert sent == "line one\nline two\n\tindented"
         huge = "a paragraph of pasted text.\n" * 20_000
         app.post_message(events.Paste(huge))

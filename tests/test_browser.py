@@ -175,8 +175,8 @@ async def test_changes_from_elsewhere_show_up_and_pins_reach_the_next_request(
         app.chat.query_one("#prompt").insert("What should I cook tonight?")
         await pilot.press("enter")
         await settle(pilot)
-        system = fake_openai.chat_requests()[-1].body["messages"][0]["content"]
-        assert "## Always remember\n- [fact] I keep bees" in system
+        memory = fake_openai.chat_requests()[-1].memory
+        assert "## Always remember\n- [fact] I keep bees" in memory
         await pilot.press("f3", "r")  # what went into that request
         await settle(pilot)
         assert "m-bees" in listed(app) and "m-self" in listed(app)

@@ -27,14 +27,14 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def system_prompt(fake_openai) -> str:
-    return fake_openai.chat_requests()[-1].body["messages"][0]["content"]
+def memory_sent(fake_openai) -> str:
+    return fake_openai.chat_requests()[-1].memory
 
 
 def test_the_reply_streams_to_stdout_and_the_exchange_is_stored(capsys, fake_openai):
     fake_openai.script(Reply("Hi! How can I help?", chunks=["Hi", "! How", " can I help?"]))
     assert run(capsys, "ask", "Hello there") == (0, "Hi! How can I help?\n", "")
-    assert fake_openai.chat_requests()[-1].body["messages"][-1]["content"] == "Hello there"
+    assert fake_openai.chat_requests()[-1].said[-1] == "Hello there"
     (session,) = json.loads(run(capsys, "sessions", "list", "--json")[1])
     assert session["message_count"] == 2 and session["tokens"] > 0
 
@@ -58,7 +58,7 @@ def test_memory_is_recalled_into_the_request_and_learnt_from_it(capsys, fake_ope
     fake_openai.script_completion(Reply(json.dumps(learnt)))
     code, out, err = run(capsys, "ask", "Does Alice play the cello? Bob asked.")
     assert code == 0 and out.startswith("Echo:")
-    assert "Alice plays the cello" in system_prompt(fake_openai)
+    assert "Alice plays the cello" in memory_sent(fake_openai)
     assert err == "Remembered (person): Bob\n"  # what it learnt, on stderr
     _, out, _ = run(capsys, "memories", "list", "--json")
     assert {
@@ -72,7 +72,7 @@ def test_memory_is_recalled_into_the_request_and_learnt_from_it(capsys, fake_ope
 def test_no_memory_recalls_nothing(capsys, fake_openai):
     run(capsys, "memories", "add", "fact", "Alice plays the cello")
     assert run(capsys, "ask", "--no-memory", "Does Alice play the cello?")[0] == 0
-    assert "Alice plays the cello" not in system_prompt(fake_openai)
+    assert "Alice plays the cello" not in memory_sent(fake_openai)
     assert not fake_openai.embedding_requests()
 
 

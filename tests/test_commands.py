@@ -140,7 +140,7 @@ async def test_slash_commands_that_act(seeded, fake_openai):
         await type_line(pilot, "goodbye")
         assert app.chat.session_id != before
         await type_line(pilot, "//usr is a folder")
-        assert fake_openai.chat_requests()[-1].body["messages"][-1]["content"] == "/usr is a folder"
+        assert fake_openai.chat_requests()[-1].said[-1] == "/usr is a folder"
         await type_line(pilot, "/copy")
         assert isinstance(app.screen, CopyPicker)
         await pilot.press("enter")

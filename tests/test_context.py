@@ -5,7 +5,7 @@ from __future__ import annotations
 import tiktoken
 
 from chatmem.config import ModelOverride, Settings
-from chatmem.context import Thresholds, TooLarge, clip, fit, to_fold
+from chatmem.context import Thresholds, TooLarge, alternate, clip, fit, to_fold
 from chatmem.llm.models import DEFAULT_WINDOW, ModelTable
 from chatmem.protocol import ChatMessage
 from chatmem.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, clean_text, estimate
@@ -59,12 +59,12 @@ def test_fit_keeps_everything_that_fits_with_exact_arithmetic():
 
 def test_fit_drops_the_oldest_first():
     counter = TokenCounter("gpt-4o-mini")
-    history = [msg(i, "word " * 20, counter) for i in range(10)]
+    history = [msg(i, "word " * 20, counter, ("user", "assistant")[i % 2]) for i in range(11)]
     per = history[0].tokens
     system = counter.count_message("sys")
     window = system + 3 * per + REPLY_PRIMING + 100
     fitted = fit("sys", history, counter, window=window, reserve=100)
-    assert fitted.dropped == 7 and len(fitted.messages) == 4
+    assert fitted.dropped == 8 and len(fitted.messages) == 4
     assert fitted.prompt_tokens == system + 3 * per + REPLY_PRIMING
 
 
@@ -117,9 +117,9 @@ def test_folding_starts_at_the_token_or_the_message_threshold():
     cost = counter.count_message(history[0].content)
     assert to_fold(history, counter, 10_000, Thresholds(10**9, 80)) == 0
     by_messages = to_fold(history, counter, 10_000, Thresholds(10**9, 6))
-    assert by_messages == 7  # keeps half of the threshold: 3 newest
+    assert by_messages == 6  # keeps half of the threshold (3 newest), from where a turn starts
     by_tokens = to_fold(history, counter, 10_000, Thresholds(cost * 6, 80))
-    assert by_tokens == 7  # keeps what fits in half of 6 messages' worth
+    assert by_tokens == 6  # keeps what fits in half of 6 messages' worth, whole turns
     by_room = to_fold(history, counter, cost * 4, Thresholds(10**9, 80))
     assert by_room == 8  # does not fit at all: keeps half the room, but never fewer than 2
     assert to_fold(history[:2], counter, 1, Thresholds(1, 1)) == 0
@@ -131,3 +131,30 @@ def test_clip_cuts_an_overlong_summary_to_its_limit():
     assert counter.count(clipped) <= 50 and clipped.endswith("…")
     assert clip("short", counter, 50) == "short"
     assert clip("anything at all", counter, 0) == "…"
+
+
+def test_a_fold_never_parts_a_question_from_its_answer():
+    counter = TokenCounter("gpt-4o-mini")
+    history = _said(9)  # u a u a u a u a u: the newest question last
+    for limits in (Thresholds(10**9, 4), Thresholds(10**9, 5), Thresholds(100, 80)):
+        count = to_fold(history, counter, 10_000, limits)
+        assert count and history[count].role == "user"
+
+
+def test_roles_alternate_whatever_was_stored():
+    said = [
+        ("system", "s"),
+        ("assistant", "an answer whose question was trimmed"),
+        ("user", "q1"),
+        ("assistant", "cut off"),
+        ("assistant", "the resend"),
+        ("user", "never answered"),
+        ("user", "q2"),
+    ]
+    sent = alternate([{"role": r, "content": c} for r, c in said])
+    assert [(m["role"], m["content"]) for m in sent] == [
+        ("system", "s"),
+        ("user", "q1"),
+        ("assistant", "the resend"),
+        ("user", "never answered\n\nq2"),
+    ]

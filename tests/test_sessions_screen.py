@@ -128,7 +128,7 @@ async def test_a_session_opened_far_back_loads_the_rest_as_you_scroll(settings):
         profile.sessions.extend(
             "s-long",
             [
-                p.ChatMessage(f"m{i}", "user" if i % 2 else "assistant", f"line {i}", FIXED_TIME)
+                p.ChatMessage(f"m{i}", "assistant" if i % 2 else "user", f"line {i}", FIXED_TIME)
                 for i in range(300)
             ],
         )

@@ -159,3 +159,12 @@ def _fold_run(expand: bool):
 def test_folded_conversation_divider(snap_compare, snap_settings, expand):
     app = make_app(replace(snap_settings, fold_at_messages=4))
     assert snap_compare(app, terminal_size=SIZE, run_before=_fold_run(expand))
+
+
+def test_summarizing_earlier_messages(snap_compare, snap_settings):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.post_message(WorkerEvent(p.Folding(12, "r-fold")))
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(snap_settings), terminal_size=SIZE, run_before=run_before)

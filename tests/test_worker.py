@@ -46,7 +46,8 @@ async def test_send_streams_a_reply_and_stores_both_messages(settings, fake_open
     sent = fake_openai.chat_requests()[-1].body
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
     assert sent["messages"][0]["role"] == "system"
-    assert sent["messages"][-1] == {"role": "user", "content": "Hello there"}
+    assert sent["messages"][-1]["role"] == "user"
+    assert fake_openai.chat_requests()[-1].said[-1] == "Hello there"
     usage = h.last(p.UsageUpdated).usage
     assert usage.session_prompt == done.prompt_tokens and usage.session_cost is not None
     session_id = h.last(p.SessionLoaded).session.id
@@ -60,7 +61,7 @@ async def test_history_goes_into_the_next_request(settings, fake_openai):
     h = await started(settings)
     await h.request(p.SendMessage("first"))
     await h.request(p.SendMessage("second"))
-    contents = [m["content"] for m in fake_openai.chat_requests()[-1].body["messages"][1:]]
+    contents = fake_openai.chat_requests()[-1].said[1:]
     assert contents == ["first", "Echo: first", "second"]
     await h.close()
 
@@ -173,7 +174,7 @@ async def test_small_window_trims_oldest_turns(settings, fake_openai):
     for request in fake_openai.chat_requests():
         assert request.body["messages"][0]["role"] == "system"
     last = fake_openai.chat_requests()[-1].body["messages"]
-    assert last[-1]["content"].startswith("message number 11")
+    assert fake_openai.chat_requests()[-1].said[-1].startswith("message number 11")
     assert len(last) < 24
     await h.close()
 
@@ -310,7 +311,7 @@ async def test_a_long_conversation_is_folded_into_a_summary_that_fits(settings, 
         assert request_tokens(request) <= window - reserve
     last = fake_openai.chat_requests()[-1].body["messages"]
     assert SUMMARY_HEADING in last[0]["content"]
-    assert last[-1]["content"].startswith("message number 15")
+    assert fake_openai.chat_requests()[-1].said[-1].startswith("message number 15")
     folds = [r for r in fake_openai.completion_requests() if "Summary so far" in str(r.body)]
     assert len(folds) >= 2
     first_summary = h.of(p.ContextFolded)[0].summary
@@ -344,5 +345,5 @@ async def test_when_the_model_cannot_summarize_the_oldest_turns_are_trimmed(sett
     await h.request(p.SendMessage("turn 2"))
     assert "Could not summarize" in h.last(p.Notice).text
     assert not h.of(p.ContextFolded) and not h.of(p.ReplyFailed)
-    assert fake_openai.chat_requests()[-1].body["messages"][-1]["content"] == "turn 2"
+    assert fake_openai.chat_requests()[-1].said[-1] == "turn 2"
     await h.close()

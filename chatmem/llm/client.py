@@ -18,6 +18,10 @@ LOCAL_KEY = "sk-no-key-needed"  # local servers ignore the key, but the client w
 EMBEDDING_DIMENSIONS = 512  # a third of text-embedding-3-small's 1536, nearly as good for recall
 
 
+class Overrun(ValueError):
+    """A bounded answer stopped at its ``max_tokens`` (``finish_reason: length``): unfinished."""
+
+
 @dataclass(frozen=True)
 class Finish:
     reason: str | None  # None: the stream ended without saying why (a cut connection)
@@ -59,15 +63,16 @@ class LLM:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = make_client(settings)
+        self.once = self.client.with_options(max_retries=0)  # background work: never retried
         self._stream_options = True
         self._json_modes = ["json_schema", "json_object", "text"]  # tried in this order
 
     async def stream(
-        self, messages: list[dict[str, str]], model: str
+        self, messages: list[dict[str, str]], model: str, max_tokens: int | None = None
     ) -> AsyncIterator[str | Finish]:
         """Yield text deltas, then one ``Finish``. A stream that said why it finished is
         complete even if the connection then broke before ``[DONE]``."""
-        stream = await self._open(messages, model)
+        stream = await self._open(messages, model, {"max_tokens": max_tokens} if max_tokens else {})
         reason: str | None = None
         usage = None
         try:
@@ -89,7 +94,7 @@ class LLM:
             usage.completion_tokens if usage else None,
         )
 
-    async def _open(self, messages: list[dict[str, str]], model: str):
+    async def _open(self, messages: list[dict[str, str]], model: str, extra: dict):
         if self._stream_options:
             try:
                 return await self.client.chat.completions.create(
@@ -97,6 +102,7 @@ class LLM:
                     messages=messages,
                     stream=True,
                     stream_options={"include_usage": True},
+                    **extra,
                 )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 if "stream_options" not in str(exc):
@@ -104,18 +110,32 @@ class LLM:
                 log.info("server rejects stream_options; streaming without usage")
                 self._stream_options = False
         return await self.client.chat.completions.create(
-            model=model, messages=messages, stream=True
+            model=model, messages=messages, stream=True, **extra
         )
 
-    async def complete(self, messages: list[dict[str, str]], model: str, **extra) -> str:
-        """One whole (non-streamed) answer."""
-        response = await self.client.chat.completions.create(
-            model=model, messages=messages, stream=False, **extra
+    async def complete(
+        self, messages: list[dict[str, str]], model: str, max_tokens: int, **extra
+    ) -> str:
+        """One whole answer of at most ``max_tokens``, asked once (background work is never
+        retried). Streamed, so that stopping it stops the server's work too (llama.cpp computes
+        an abandoned non-streamed request to its end). Raises ``Overrun`` when it stopped at
+        the limit or ended without saying why."""
+        stream = await self.once.chat.completions.create(
+            model=model, messages=messages, stream=True, max_tokens=max_tokens, **extra
         )
-        return (response.choices[0].message.content or "") if response.choices else ""
+        parts: list[str] = []
+        reason = None
+        async for chunk in stream:
+            for choice in chunk.choices:
+                if choice.delta and choice.delta.content:
+                    parts.append(choice.delta.content)
+                reason = choice.finish_reason or reason
+        if reason in ("length", None):
+            raise Overrun(f"stopped at max_tokens={max_tokens}" if reason else "ended early")
+        return "".join(parts)
 
     async def complete_json(
-        self, messages: list[dict[str, str]], model: str, name: str, schema: dict
+        self, messages: list[dict[str, str]], model: str, name: str, schema: dict, max_tokens: int
     ) -> str:
         """An answer asked for as JSON: a schema if the server takes one, else JSON mode,
         else plain text (the caller finds the JSON in it). Remembers what the server refused.
@@ -131,7 +151,7 @@ class LLM:
             elif mode == "json_object":
                 extra["response_format"] = {"type": "json_object"}
             try:
-                return await self.complete(messages, model, **extra)
+                return await self.complete(messages, model, max_tokens, **extra)
             except (
                 openai.BadRequestError,
                 openai.UnprocessableEntityError,

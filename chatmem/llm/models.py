@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -88,3 +89,71 @@ class ModelTable:
             output_price=entry.output_price if entry else None,
             assumed=entry is None and self._window_override is None,
         )
+
+
+# ---------------------------------------------------------------- the window the server says
+
+_WINDOW_IN_ERROR = re.compile(
+    r"(?:maximum context length is|context window of|n_ctx\D{0,4})\s*(\d{3,7})", re.IGNORECASE
+)
+_CONTEXT_ERROR = re.compile(
+    r"context length|context size|context window|exceed_context|n_ctx", re.IGNORECASE
+)
+
+
+def window_in_error(text: str) -> int | None:
+    """The window a server's context error names (0: it is one, but names none; None: not one).
+
+    llama-cpp-python: "This model's maximum context length is 2048 tokens"; llama.cpp:
+    "the request exceeds the available context size" (with ``n_ctx`` in the body); OpenAI's
+    context_length_exceeded reads like the first.
+    """
+    if not _CONTEXT_ERROR.search(text):
+        return None
+    found = _WINDOW_IN_ERROR.search(text)
+    return int(found.group(1)) if found else 0
+
+
+async def served_window(client, base_url: str, model: str) -> int | None:
+    """The context window the server runs the model with, where it says: llama.cpp's ``/props``
+    (n_ctx), vLLM's ``max_model_len`` in ``/v1/models``, Ollama's ``num_ctx`` (``/api/show``).
+    None when it does not say (llama-cpp-python's server, OpenAI) or cannot be asked.
+
+    ``client``: an ``AsyncOpenAI`` with a short timeout and no retries.
+    """
+    import openai
+
+    root = base_url.rstrip("/").removesuffix("/v1")
+    for ask in (_llama_cpp, _vllm, _ollama):
+        try:
+            window = await ask(client, root, model)
+        except (openai.APIError, ValueError, TypeError, AttributeError) as exc:
+            log.debug("%s: %s", ask.__name__, exc)
+            continue
+        if window:
+            log.info("%s runs %s with a %d-token window", base_url, model, window)
+            return window
+    return None
+
+
+async def _llama_cpp(client, root: str, model: str) -> int | None:
+    props = await client.get(f"{root}/props", cast_to=object)
+    n_ctx = props.get("default_generation_settings", {}).get("n_ctx") or props.get("n_ctx")
+    return int(n_ctx) if n_ctx else None
+
+
+async def _vllm(client, root: str, model: str) -> int | None:
+    listed = await client.get(f"{root}/v1/models", cast_to=object)
+    for entry in listed.get("data", []):
+        if entry.get("id") == model and entry.get("max_model_len"):
+            return int(entry["max_model_len"])
+    return None
+
+
+async def _ollama(client, root: str, model: str) -> int | None:
+    shown = await client.post(f"{root}/api/show", cast_to=object, body={"model": model})
+    for line in str(shown.get("parameters", "")).splitlines():
+        key, _, value = line.partition(" ")
+        if key == "num_ctx":
+            return int(value.strip())
+    return None

@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chatmem.memory.dates import resolve_dates
-from chatmem.memory.index import words
-from chatmem.memory.models import InvalidMemory, Memory, make_memory
+from chatmem.memory.index import terms, words
+from chatmem.memory.models import REQUIRED, InvalidMemory, Memory, make_memory
 
 ANSWER_SCHEMA = {  # the JSON the extraction prompt asks for
     "type": "object",
@@ -56,7 +56,8 @@ class Change:
 
 
 def parse_candidates(text: str) -> list[Candidate]:
-    """Candidates from JSON, a fenced JSON block, or the first {...} in plain text."""
+    """Candidates from JSON, a fenced JSON block, the first {...} in plain text, or what
+    json-repair recovers (trailing commas, single quotes, a cut-off end)."""
     data = None
     for source in (text, *(m.group(1) for m in _BLOCK.finditer(text)), _outer(text)):
         if not source:
@@ -66,6 +67,8 @@ def parse_candidates(text: str) -> list[Candidate]:
             break
         except ValueError:
             continue
+    if not isinstance(data, dict):
+        data = _repaired(text)
     if not isinstance(data, dict) or not isinstance(data.get("memories"), list):
         raise Unparsable('no {"memories": [...]} in the answer')
     out = []
@@ -81,6 +84,45 @@ def parse_candidates(text: str) -> list[Candidate]:
             )
         )
     return out
+
+
+def _repaired(text: str) -> Any:
+    import json_repair
+
+    start = text.find("{")
+    try:
+        return json_repair.loads(text[start:]) if start >= 0 else None
+    except Exception:  # it promises an object or "", but it parses anything
+        return None
+
+
+_QUOTED = re.compile(r"\"([^\"\n]{0,60})\"")
+_EMPTY = {"", "string", "text", "note", "name", "none", "null", "n/a", "unknown", "todo"}
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def plausible(candidates: list[Candidate], prompt: str, said: str, reply: str) -> list[Candidate]:
+    """The candidates a small model did not make up: no placeholders (``...``, the prompt's own
+    example values), no empty notes, nothing taken from the assistant's reply rather than the
+    user's message, no person the user did not name."""
+    examples = {_norm(q) for q in _QUOTED.findall(prompt)}
+    user_terms, reply_terms = set(terms(said)), set(terms(reply))
+    kept = []
+    for c in candidates:
+        main = str(c.fields.get(REQUIRED.get(c.kind, "note")) or "")
+        if c.action == "none" or _norm(main) in _EMPTY or _norm(main) in examples:
+            continue
+        mine = set(terms(main))
+        if c.kind == "person" and not c.target and not mine & user_terms:
+            continue  # a name the user never said
+        borrowed = len((mine & reply_terms) - user_terms)
+        if borrowed and borrowed >= len(mine & user_terms):
+            continue  # the assistant's words, not the user's
+        kept.append(c)
+    return kept
 
 
 def _outer(text: str) -> str:

@@ -61,8 +61,8 @@ class Memory:
 
     @property
     def title(self) -> str:
-        """A short line naming the memory (for notices and lists)."""
-        value = str(self.fields.get(REQUIRED[self.kind], ""))
+        """A short line naming the memory (for notices and lists): one line, whatever it holds."""
+        value = " ".join(str(self.fields.get(REQUIRED[self.kind], "")).split())
         return value if len(value) <= 80 else value[:79] + "…"
 
     def text(self) -> str:

@@ -8,6 +8,7 @@ sends events.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -19,15 +20,29 @@ from urllib.parse import urlsplit
 
 from chatmem import protocol as p
 from chatmem.config import Settings, save_settings
-from chatmem.context import Thresholds, TooLarge, clip, fit, to_fold, with_summary
+from chatmem.context import (
+    FOLD_TOKENS,
+    TITLE_TOKENS,
+    Fitted,
+    Thresholds,
+    TooLarge,
+    clip,
+    fit,
+    leading,
+    to_fold,
+    turn_start,
+    with_memory,
+    with_summary,
+)
 from chatmem.llm import errors
-from chatmem.llm.models import ModelInfo, ModelTable
+from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_error
 from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
 from chatmem.store.atomic import StoreError, disk_problem
 from chatmem.store.profile import Profile, ReadOnly
 from chatmem.tokens import REPLY_PRIMING, TokenCounter, clean_text
+from chatmem.worker.line import Line, Unusable, ask
 from chatmem.worker.memory import MemoryService, open_profile
 from chatmem.worker.sessions import SessionService, clean_title, fallback_title
 
@@ -78,6 +93,8 @@ class Worker:
         self._recalled_ids: set[str] = set()  # the memories in it (the browser's "recalled")
         self._prompts: dict[str, str] = {}
         self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
+        self.line = Line(1)  # the requests toward the model server: the reply first
+        self.window: asyncio.Task | None = None  # learning the server's context window
         self.readonly = ""  # why the profile is open read-only ("": writable)
 
     # ------------------------------------------------------------ dispatch
@@ -248,6 +265,7 @@ class Worker:
                 if not self._use_readonly(exc, request.id):
                     return
         self._opened(request.new_session, request.id, request.session_id)
+        self._learn_window(request.id)
         if not self.settings.configured:
             self._spawn(request.id + ":probe", self._probe_local(request.id))
 
@@ -344,6 +362,7 @@ class Worker:
             if secret:
                 register_secret(secret)
         self.settings = settings
+        self.line.width = settings.effective_concurrency
         paths = resolve_paths()
         self.model = ModelTable(settings, paths.models_file).lookup(settings.effective_model)
         if self.counter is None or self.counter.model != self.model.name:
@@ -420,6 +439,30 @@ class Worker:
         )
         self._emit_usage(request.id)
         self._embed_memories()
+        self._learn_window(request.id)
+
+    def _learn_window(self, request_id: str) -> None:
+        """Ask a local server the window it really runs the model with (a table or a guess
+        knows only what the model could take); the setting, when given, wins."""
+        self.window = None
+        settings = self.settings
+        if settings.configured and not settings.is_openai and not settings.context_window:
+            self.window = asyncio.create_task(self._served_window(request_id))
+            self.tasks.add(self.window)
+            self.window.add_done_callback(self.tasks.discard)
+
+    async def _served_window(self, request_id: str) -> None:
+        from chatmem.llm.client import make_client
+
+        settings, model = self.settings, self._model()
+        async with make_client(settings, timeout=PROBE_TIMEOUT) as client:
+            window = await served_window(client, settings.base_url, model.name)
+        if window and self.model is model:
+            output = min(model.max_output_tokens, window // 4)
+            self.model = replace(
+                model, context_window=window, max_output_tokens=output, assumed=False
+            )
+            self._emit_usage(request_id)
 
     def _embed_memories(self) -> None:
         """(Re)start the background embedder for the current settings."""
@@ -427,7 +470,7 @@ class Worker:
             self.embedder.cancel()
         if self.profile is not None and self.settings.configured:
             model = self.settings.effective_embedding_model
-            coro = self._memory().keep_embedded(self._llm(), self.profile.root, model)
+            coro = self._memory().keep_embedded(self._llm(), self.profile.root, model, self.line)
             self.embedder = asyncio.create_task(coro)
             self.embedder.add_done_callback(_log_failure)
 
@@ -528,6 +571,28 @@ class Worker:
                 error = errors.no_model(self.settings.config_path)
             self._fail(user, error, None, request_id)
             return
+        if self.window is not None:  # the server's window, learnt before the first request
+            await asyncio.gather(self.window, return_exceptions=True)
+        async with self.line.reply():  # background requests make way
+            await self._recall_and_answer(user, request_id)
+
+    async def _recall_and_answer(self, user: p.ChatMessage, request_id: str) -> None:
+        try:
+            prepared = await self._prepare(user, request_id)
+        except asyncio.CancelledError:  # stopped while recalling or summarizing
+            stopped = p.ErrorInfo(
+                "stopped",
+                "Stopped before the reply",
+                "Your message is kept; it was not answered.",
+                ("resend",),
+            )
+            self._fail(user, stopped, None, request_id)
+            raise
+        if prepared is not None:
+            await self._answer(user, prepared, request_id)
+
+    async def _prepare(self, user: p.ChatMessage, request_id: str) -> Fitted | None:
+        """Recall, fold and fit the request answering ``user`` (None: it cannot be sent)."""
         model = self._model()
         history = self.history[: self.history.index(user) + 1]
         recalled = await self._memory().build(
@@ -540,15 +605,15 @@ class Worker:
         self.emit(p.RecallUsed(recalled.items, recalled.tokens, recalled.semantic, request_id))
         self._recalled = recalled.text
         self._recalled_ids = {item.id for item in recalled.items if item.kind != "message"}
-        system = self._full_system()
-        summary, folded = await self._fold(system, history, model, request_id)
+        summary, folded = await self._fold(self._system, history, model, request_id)
         try:
             fitted = fit(
-                with_summary(system, summary),
+                with_summary(self._system, summary),
                 history[folded:],
                 self._counter(),
                 model.context_window,
                 model.max_output_tokens,
+                self._recalled,
             )
         except TooLarge as exc:
             error = p.ErrorInfo(
@@ -557,7 +622,12 @@ class Worker:
                 f"About {exc.tokens:,} tokens; {model.name} takes {exc.budget:,}.",
             )
             self._fail(user, error, None, request_id)
-            return
+            return None
+        return fitted
+
+    async def _answer(self, user: p.ChatMessage, fitted: Fitted, request_id: str) -> None:
+        """Stream the reply to the fitted request; keep what arrived, whatever happens."""
+        model = self._model()
         reply_id = new_message_id()
         self.emit(p.ReplyStarted(reply_id, request_id))
         parts: list[str] = []
@@ -565,7 +635,8 @@ class Worker:
         last_flush = time.monotonic()
         finish = None
         try:
-            async for item in self._llm().stream(fitted.messages, model.name):
+            limit = None if self.settings.is_openai else model.max_output_tokens  # n_ctx bound
+            async for item in self._llm().stream(fitted.messages, model.name, limit):
                 if isinstance(item, str):
                     parts.append(item)
                     pending.append(item)
@@ -586,6 +657,9 @@ class Worker:
             info = errors.describe(
                 exc, self.settings.base_url, model.name, self.settings.request_timeout
             )
+            window = window_in_error(str(exc))
+            if window is not None:
+                info = self._past_window(fitted, window)
             partial = None
             if parts:
                 partial = self._finish(user, reply_id, parts, None, fitted.prompt_tokens, "", "cut")
@@ -600,14 +674,27 @@ class Worker:
             self._fail(user, info, partial, request_id)
             return
         self._flush(reply_id, pending, request_id)
+        if finish is not None and finish.reason == "length":
+            partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
+            error = p.ErrorInfo(
+                "length",
+                "The reply reached its length limit",
+                f"{model.name} stopped at the most a reply may take here "
+                f"({model.max_output_tokens:,} tokens, max_output_tokens); what arrived is kept. "
+                "Ask it to go on, or raise max_output_tokens for this model in models.toml.",
+            )
+            self._fail(user, error, partial if parts else None, request_id)
+            return
         if finish is not None and finish.reason is not None:
             reply = self._finish(
                 user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok"
             )
             if self.settings.memory_budget:  # 0: memory is off
-                self._spawn(request_id + ":extract", self._extract(user, reply, request_id))
+                job = functools.partial(self._extract, user, reply, request_id)
+                self._spawn(request_id + ":extract", self.line.run("extract", job))
             if sum(m.role == "assistant" for m in self.history) == 1:
-                self._spawn(request_id + ":title", self._title(user, reply))
+                job = functools.partial(self._title, user, reply)
+                self._spawn(request_id + ":title", self.line.run("title", job))
             return
         partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
         ended = f"The connection to {self.settings.base_url} ended before {model.name}"
@@ -617,9 +704,55 @@ class Worker:
             f"{ended} finished. What arrived is kept.",
             ("resend",),
         )
-        if not parts:
-            error = p.ErrorInfo("cut", "No reply arrived", f"{ended} sent any text.", ("resend",))
+        if not parts:  # nothing at all: what a server may say to a prompt past its window
+            window = await self._window_refusing(fitted)
+            error = (
+                self._past_window(fitted, window)
+                if window
+                else p.ErrorInfo(
+                    "cut",
+                    "No reply arrived",
+                    f"{ended} sent any text. If the request is past the server's window (fitted "
+                    f"here to {model.context_window:,} tokens), set context_window "
+                    "(CHATMEM_CONTEXT_WINDOW) to the server's.",
+                    ("resend", "settings"),
+                )
+            )
         self._fail(user, error, partial if parts else None, request_id)
+
+    async def _window_refusing(self, fitted: Fitted) -> int:
+        """The window a server names when asked again, not streamed, for one token (it
+        checks the size before any work; llama-cpp-python streams nothing instead); 0 if none."""
+        try:
+            await self._llm().once.chat.completions.create(
+                model=self._model().name, messages=fitted.messages, max_tokens=1, stream=False
+            )
+        except Exception as exc:
+            return window_in_error(str(exc)) or 0
+        return 0
+
+    def _past_window(self, fitted: Fitted, window: int) -> p.ErrorInfo:
+        """A request the server found too long (or answered with nothing): its window named,
+        and learnt when it says it, so a resend is fitted to it."""
+        model, where = self._model(), f"{self.settings.base_url} (model {self._model().name})"
+        said = f"has a {window:,}-token window" if window else "sent back an empty answer"
+        if window and not self.settings.context_window and window < model.context_window:
+            self.model = replace(
+                model,
+                context_window=window,
+                max_output_tokens=min(model.max_output_tokens, window // 4),
+                assumed=False,
+            )
+        return p.ErrorInfo(
+            "too_large",
+            "The request is past the server's context window",
+            f"{where} {said}; the request was about {fitted.prompt_tokens:,} tokens plus "
+            f"{model.max_output_tokens:,} for the reply, fitted to a "
+            f"{model.context_window:,}-token window. Set context_window (CHATMEM_CONTEXT_WINDOW) "
+            "to the server's window, or start the server with a larger one (llama.cpp: "
+            "--ctx-size; llama-cpp-python: --n_ctx).",
+            ("settings", "resend"),
+        )
 
     async def _fold(
         self, system: str, history: list[p.ChatMessage], model: ModelInfo, request_id: str
@@ -634,15 +767,14 @@ class Worker:
         room = model.context_window - model.max_output_tokens - REPLY_PRIMING
         while True:
             left = room - counter.count_message(with_summary(system, summary))
+            left -= counter.count(with_memory("", self._recalled)) if self._recalled else 0
             count = to_fold(history[folded:], counter, left, limits)
             if not count:
                 return summary, folded
-            chunk, used = [], 0  # what one summarizing request can take: half the window
-            for message in history[folded : folded + count]:
-                used += message.tokens or counter.count_message(message.content)
-                if chunk and used > room // 2:
-                    break
-                chunk.append(message)
+            costs = [m.tokens or counter.count_message(m.content) for m in history[folded:]]
+            end = folded + min(count, leading(costs, room // 2))
+            chunk = history[folded : turn_start(history, end, folded)]
+            self.emit(p.Folding(len(chunk), request_id))
             transcript = "\n\n".join(
                 f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in chunk
             )
@@ -655,9 +787,9 @@ class Worker:
                 },
             ]
             try:
-                new = (await self._llm().complete(asked, model.name)).strip()
+                new = await ask(self._llm(), asked, model.name, min(FOLD_TOKENS, room // 4))
             except Exception as exc:
-                log.info("folding failed: %s", type(exc).__name__)
+                log.info("folding failed: %s", exc if isinstance(exc, Unusable) else type(exc))
                 new = ""
             if not new:
                 self.emit(
@@ -669,7 +801,7 @@ class Worker:
                     )
                 )
                 return summary, folded
-            summary, folded = clip(new, counter, room // 4), folded + len(chunk)
+            summary, folded = new, folded + len(chunk)
             store.set_summary(self.session.id, summary, folded)
             self.emit(p.ContextFolded(folded, summary, request_id))
 
@@ -740,23 +872,32 @@ class Worker:
             self._llm(),
             self._model().name,
             self._prompts["extract"],
-            user,
-            reply,
+            (user, reply),
             self.session.id,
+            self._fitting(),
             request_id,
         )
+
+    def _fitting(self) -> tuple[TokenCounter, int]:
+        """What background requests are fitted with: the counter and the window."""
+        return self._counter(), self._model().context_window
 
     async def _journal(self, session: p.SessionInfo, request_id: str = "") -> bool:
         if not self.settings.configured:
             return False
         return await self._memory().summarize(
-            self._llm(), self._model().name, self._prompts["summarize"], session, request_id
+            self._llm(),
+            self._model().name,
+            self._prompts["summarize"],
+            session,
+            self._fitting(),
+            request_id,
         )
 
     async def _journal_waiting(self) -> None:
         """Sessions that ended while the model was slow or down get their entry now."""
         for session in self._memory().unjournaled(self._session_id()):
-            if not await self._journal(session):
+            if not await self.line.run("journal", functools.partial(self._journal, session)):
                 break
 
     async def _journal_at_quit(self) -> None:
@@ -764,8 +905,12 @@ class Worker:
             return
         assert self.profile is not None
         self.profile.sessions.flush()  # everything is saved before the model is asked
+        if self.line.width == 1:  # a server computing one request at a time is never that quick
+            log.info("journal entry left to the next start")
+            return
+        job = functools.partial(self._journal, self.session)
         try:
-            await asyncio.wait_for(self._journal(self.session), JOURNAL_AT_QUIT)
+            await asyncio.wait_for(self.line.run("journal", job), JOURNAL_AT_QUIT)
         except TimeoutError:
             log.info("journal entry deferred to the next start")
 
@@ -774,12 +919,16 @@ class Worker:
         ended = self.session
         self.profile.sessions.flush()
         self._open_session(self.profile.sessions.create(self.clock()), request.id)
-        if not await self._journal(ended, request.id):
+        self._spawn(request.id + ":journal", self._journal_ended(ended, request.id))
+
+    async def _journal_ended(self, ended: p.SessionInfo, request_id: str) -> None:
+        """The ended session's journal entry, in the background: the new one starts at once."""
+        if not await self.line.run("journal", functools.partial(self._journal, ended, request_id)):
             self.emit(
                 p.Notice(
                     "information",
                     "The journal entry for that session will be written later.",
-                    request.id,
+                    request_id,
                 )
             )
 
@@ -799,15 +948,19 @@ class Worker:
         """Name the session after its first exchange (the fallback stays if the model fails)."""
         assert self.session is not None
         session = self.session
+        counter = self._counter()  # the start of the exchange names it well enough
+        said = f"User: {clip(user.content, counter, 300)}\n\nAssistant: "
+        said += clip(reply.content, counter, 200)
         asked = [
             {"role": "system", "content": self._prompts["title"]},
-            {"role": "user", "content": f"User: {user.content}\n\nAssistant: {reply.content}"},
+            {"role": "user", "content": said},
         ]
         try:
-            title = clean_title(await self._llm().complete(asked, self._model().name))
+            answer = await ask(self._llm(), asked, self._model().name, TITLE_TOKENS)
         except Exception as exc:
             log.info("no title for %s: %s", session.id, type(exc).__name__)
             return
+        title = clean_title(answer)
         stored = self.profile.sessions.get(session.id) if self.profile is not None else None
         if title and stored is not None and stored.title == fallback_title(user.content):
             self._renamed(self._sessions().rename(session.id, title, ""))
@@ -833,11 +986,12 @@ class Worker:
         verbatim = self.history[folded:]
         try:
             fitted = fit(
-                with_summary(self._full_system(), summary),
+                with_summary(self._system, summary),
                 verbatim,
                 counter,
                 model.context_window,
                 0,
+                self._recalled,
             )
             context, sent = fitted.prompt_tokens, len(verbatim) - fitted.dropped
         except TooLarge as exc:
@@ -864,12 +1018,6 @@ class Worker:
             )[-SPARK_TURNS:],
         )
         self.emit(p.UsageUpdated(usage, request_id))
-
-    def _full_system(self) -> str:
-        """The system prompt with the memory recalled for the latest request."""
-        if not self._recalled:
-            return self._system
-        return f"{self._system}\n\n# Your memory\n\n{self._recalled}"
 
     def _model(self) -> ModelInfo:
         assert self.model is not None

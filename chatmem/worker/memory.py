@@ -9,13 +9,22 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatmem import protocol as p
+from chatmem.context import EXTRACT_TOKENS, JOURNAL_TOKENS, clip, leading
 from chatmem.memory.browse import Finder, FormProblems, parse_form, record, self_renamed
 from chatmem.memory.dates import day
-from chatmem.memory.extract import ANSWER_SCHEMA, Change, Unparsable, parse_candidates, reconcile
+from chatmem.memory.extract import (
+    ANSWER_SCHEMA,
+    Change,
+    Unparsable,
+    parse_candidates,
+    plausible,
+    reconcile,
+)
 from chatmem.memory.index import terms
 from chatmem.memory.models import Memory, clean_fields, make_memory
 from chatmem.memory.recall import Recall, Recalled
@@ -23,6 +32,7 @@ from chatmem.memory.store import MemoryStore
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.sessions import SessionStore
 from chatmem.tokens import TokenCounter
+from chatmem.worker.line import Line, ask
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
@@ -134,7 +144,7 @@ class MemoryService:
 
     # ------------------------------------------------------------ semantic recall
 
-    async def keep_embedded(self, llm: LLM, root: Path, model: str) -> None:
+    async def keep_embedded(self, llm: LLM, root: Path, model: str, line: Line) -> None:
         """Embed memories and messages with ``model`` ("" = semantic recall off), each soon
         after it is written; runs until the settings change or the server turns out not to
         embed."""
@@ -149,7 +159,8 @@ class MemoryService:
             self.embeddings = Embeddings(root, model, [])
         while True:
             self.changed.clear()
-            await self.embeddings.catch_up(llm, self.store.memories, self.recall.turns)
+            job = partial(self.embeddings.catch_up, llm, self.store.memories, self.recall.turns)
+            await line.run("embed", job)
             if self.embeddings.served is False:
                 return
             if not self.changed.is_set():
@@ -301,28 +312,39 @@ class MemoryService:
         llm: LLM,
         model: str,
         prompt: str,
-        user: p.ChatMessage,
-        reply: p.ChatMessage,
+        exchange: tuple[p.ChatMessage, p.ChatMessage],
         session_id: str,
+        fitting: tuple[TokenCounter, int],
         request_id: str,
     ) -> None:
-        """Ask the model what the user's message taught us; apply it. Bad output changes nothing."""
+        """Ask the model what the user's message taught us; apply it. Bad output changes nothing.
+
+        The exchange is clipped to the window; an answer cut at its limit is dropped whole."""
+        from chatmem.llm.client import Overrun
+
+        user, reply = exchange
+        counter, window = fitting
         near = self.embeddings.cached(user.content) if self.embeddings else {}
         ranked = self.recall.rank_memories(user.content, self.store.memories, user.created, near)
         similar = [m for m, _ in ranked][:SIMILAR]
         known = "\n".join(f"- id {m.id} [{m.kind}] {m.text()}" for m in similar) or "(none)"
+        room = window - EXTRACT_TOKENS - counter.count(prompt) - counter.count(known) - 64
+        said = clip(user.content, counter, max(room * 2 // 3, 64))
+        answered = clip(reply.content, counter, max(room - counter.count(said), 32))
         messages = [
             {"role": "system", "content": prompt},
             {
                 "role": "user",
                 "content": f"Said on {day(user.created)}.\n\nExisting memories:\n{known}\n\n"
-                f"The user's message:\n{user.content}\n\nThe assistant's reply:\n{reply.content}",
+                f"The user's message:\n{said}\n\nThe assistant's reply:\n{answered}",
             },
         ]
         try:
-            answer = await llm.complete_json(messages, model, "memories", ANSWER_SCHEMA)
-            candidates = parse_candidates(answer)
-        except Unparsable as exc:
+            answer = await llm.complete_json(
+                messages, model, "memories", ANSWER_SCHEMA, EXTRACT_TOKENS
+            )
+            candidates = plausible(parse_candidates(answer), prompt, said, answered)
+        except (Unparsable, Overrun) as exc:
             log.info("extraction: the model's answer was not usable (%s)", exc)
             return
         except Exception as exc:
@@ -334,34 +356,51 @@ class MemoryService:
         self.apply(changes, request_id)
 
     async def summarize(
-        self, llm: LLM, model: str, prompt: str, session: p.SessionInfo, request_id: str = ""
+        self,
+        llm: LLM,
+        model: str,
+        prompt: str,
+        session: p.SessionInfo,
+        fitting: tuple[TokenCounter, int],
+        request_id: str = "",
     ) -> bool:
-        """Write the journal entry of a finished session; False if the model did not answer."""
+        """Write the journal entry of a finished session; False if the model did not answer.
+
+        A transcript longer than the window is journaled a window-sized part at a time, each
+        part with the entry so far (as the fold does)."""
         messages, _ = self.sessions.recent(session.id, 10**9)
         said = [m for m in messages if m.content and m.status != "failed"]
         if len(said) < 2 or session.id in self._journaled():
             return True
-        transcript = "\n\n".join(
+        counter, window = fitting
+        lines = [
             f"[{day(m.created)}] {'Me' if m.role == 'assistant' else 'User'}: {m.content}"
             for m in said
-        )
+        ]
+        room = window - 2 * JOURNAL_TOKENS - counter.count(prompt) - 64
+        entry, done = "", 0
         try:
-            summary = await llm.complete(
-                [{"role": "system", "content": prompt}, {"role": "user", "content": transcript}],
-                model,
-            )
+            while done < len(lines):
+                costs = [counter.count_message(line) for line in lines[done:]]
+                part = lines[done : done + leading(costs, room)]
+                text = "\n\n".join(clip(line, counter, room) for line in part)
+                if entry:
+                    text = f"Your entry so far:\n{entry}\n\nThe conversation went on:\n{text}"
+                asked = [{"role": "system", "content": prompt}, {"role": "user", "content": text}]
+                entry = await ask(llm, asked, model, JOURNAL_TOKENS)
+                done += len(part)
         except Exception as exc:
-            log.info("journal entry for %s failed: %s", session.id, type(exc).__name__)
+            log.info("journal entry for %s failed: %s", session.id, exc)
             return False
-        if not summary.strip():
+        if not entry:
             return False
-        entry = make_memory(
+        entry_memory = make_memory(
             "conversation",
-            {"summary": summary.strip(), "session_id": session.id},
+            {"summary": entry, "session_id": session.id},
             said[-1].created,
             session.id,
         )
-        self.apply([Change("Remembered", entry)], request_id)
+        self.apply([Change("Remembered", entry_memory)], request_id)
         return True
 
     def _journaled(self) -> set[str]:

@@ -69,6 +69,7 @@ class ChatScreen(Screen):
         self.configured = True
         self.local_hint = ""
         self.collector = Collector()
+        self.folded: tuple[int, str] = (0, "")  # what the divider shows when not summarizing
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -247,6 +248,7 @@ class ChatScreen(Screen):
                     self.unsent, self.asked = "", event.message.id
                 await self._append(self._view(event.message))
             case p.ReplyStarted():
+                self._show_folded(*self.folded)  # no longer "Summarizing…"
                 self.collector.reply_started()
                 self.inflight = event.request_id
                 self.arrived = []
@@ -270,6 +272,13 @@ class ChatScreen(Screen):
                 self.query_one(Sidebar).show_recall(event)
             case p.MemoryChanged():
                 self._memory_changed(event)
+            case p.Folding():
+                self.inflight = event.request_id  # the reply is on its way: Esc stops it
+                folded = self.query_one("#folded", Collapsible)
+                folded.display = True
+                noun = "message" if event.count == 1 else "messages"
+                stop = self.keys["stop_reply"]
+                folded.title = f"Summarizing {event.count:,} earlier {noun}… ({stop} stops)"
             case p.ContextFolded():
                 self._show_folded(event.summarized, event.summary)
             case p.OlderMessages() if event.request_id == self.loading_older:
@@ -324,6 +333,7 @@ class ChatScreen(Screen):
 
     def _show_folded(self, count: int, summary: str) -> None:
         """The divider above the transcript: what the model now gets as a summary."""
+        self.folded = (count, summary)
         folded = self.query_one("#folded", Collapsible)
         folded.display = bool(count)
         noun = "message" if count == 1 else "messages"
@@ -417,6 +427,7 @@ class ChatScreen(Screen):
         self.set_timer(1.0, self.collector.idle)
 
     async def _failed(self, event: p.ReplyFailed) -> None:
+        self._show_folded(*self.folded)
         await self._done(event.partial)
         self.asked = ""
         if not event.user_message_id:  # refused before it was stored: back into the editor
