@@ -22,6 +22,7 @@ import pytest
 from chatmem import protocol as p
 from chatmem.llm.client import LLM
 from chatmem.tokens import TokenCounter
+from chatmem.worker.line import Line
 from chatmem.worker.memory import MemoryService, open_profile
 from tests.conftest import settings_for
 
@@ -78,7 +79,7 @@ async def embedded_service(tmp_path: Path, url: str) -> tuple[MemoryService, LLM
     settings = replace(settings_for(tmp_path, url), embedding_model=MODEL, request_timeout=60.0)
     profile, service = open_profile(Path(settings.data_dir), "default", lambda: NOW, lambda e: None)
     llm = LLM(settings)
-    embedder = asyncio.create_task(service.keep_embedded(llm, profile.root, MODEL))
+    embedder = asyncio.create_task(service.keep_embedded(llm, profile.root, MODEL, Line(1)))
     return service, llm, (profile, embedder)
 
 
