@@ -178,8 +178,8 @@ class MessageView:
             source, shown = block.source, body.source
             if source == shown:
                 return
-            if shown and source.startswith(shown):  # Markdown parses from its last block on
-                await body.append(source[len(shown) :])
+            if shown and source.startswith(shown) and not _in_table(shown):
+                await body.append(source[len(shown) :])  # Markdown parses from its last block on
             else:
                 await body.update(source)
             self._due[id(body)] = now + SLOW * (time.perf_counter() - now)
@@ -233,3 +233,10 @@ class MessageView:
         if self._renderer is not None:
             self._renderer.cancel()
             self._renderer = None
+
+
+def _in_table(shown: str) -> bool:
+    """Whether ``shown`` may end inside a table: Markdown.append cannot grow a table (a row
+    appended to a header still alone parses as a paragraph), so such a block is rendered whole."""
+    last = shown.rstrip("\n").rpartition("\n")[2]
+    return last.lstrip().startswith("|")
