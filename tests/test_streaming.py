@@ -103,6 +103,7 @@ async def test_a_streamed_reply_ends_shown_as_if_given_whole(settings, fake_open
 async def test_escape_stops_the_reply_at_once_and_keeps_what_arrived(settings, fake_openai):
     chunks = [f"word{i} " for i in range(100_000)]
     fake_openai.script(Reply("".join(chunks), chunks=chunks))
+    fake_openai.chunk_delay = 0.001  # the reply lasts ~100 s: it cannot end before Esc
     app = make_app(settings)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -113,6 +114,7 @@ async def test_escape_stops_the_reply_at_once_and_keeps_what_arrived(settings, f
             view = app.screen.streaming
             if view is not None and view.parts[-1].region.height:
                 break
+        assert view is not None, "the reply never started streaming"
         await pilot.press("escape")
         await pilot.pause()
         assert "cut off" in str(view.header.render())
