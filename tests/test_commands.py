@@ -13,8 +13,9 @@ from textual.widgets._footer import FooterKey
 from chatmem import protocol as p
 from chatmem.ui.commands import COMMANDS, completions, parse
 from chatmem.ui.keymap import key_names, problems
+from chatmem.ui.registry import scopes
 from chatmem.ui.screens.forms import Ask
-from chatmem.ui.screens.help import HelpScreen, scopes
+from chatmem.ui.screens.help import HelpScreen, help_text
 from chatmem.ui.screens.memories import MemoryBrowser
 from chatmem.ui.screens.pickers import CopyPicker, ModelPicker, copyable
 from chatmem.ui.screens.sessions import SessionsScreen
@@ -49,6 +50,13 @@ def test_keymap_problems_are_named():
     assert any("editor uses ctrl+k" in line for line in found)
     ids = {b.id for bindings in all_scopes.values() for b in bindings}
     assert {c.id for c in COMMANDS} <= ids and "sessions.rename" in ids
+
+
+def test_every_registered_screen_with_keys_is_known_to_the_keymap_and_the_help():
+    assert list(scopes()) == ["chat", "memory browser", "sessions", "stats"]
+    assert problems({"stats.close": "f9"}, scopes()) == []
+    text = help_text({"stats.close": "f9"}, []).plain
+    assert "On the stats screen" in text and "f9" in text.split("On the stats screen")[1]
 
 
 def test_key_names_follow_the_keymap():

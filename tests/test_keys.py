@@ -3,6 +3,8 @@ menu never acts on text it has not seen, and the transcript scrolls from the key
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual import events
 from textual.keys import _character_to_key
 
@@ -10,6 +12,7 @@ from chatmem import protocol as p
 from chatmem.ui.widgets.transcript import Transcript
 from tests.fake_openai import Reply
 from tests.harness import make_app, settle
+from tests.seed import seed
 
 SIZE = (100, 30)
 TEXT = "/remember My sister Alice lives in Lisbon"
@@ -90,3 +93,25 @@ async def test_the_transcript_scrolls_from_the_keyboard(settings, fake_openai):
         assert transcript.scroll_y == transcript.max_scroll_y
         await pilot.press(*"hi")  # typing still goes to the prompt
         assert app.screen.query_one("PromptInput").text == "hi"
+
+
+async def test_the_hints_name_the_keys_the_keymap_gave(settings):
+    seed(settings)
+    keymap = {"undo_memory": "f9", "memories.open_source": "g"}
+    app = make_app(replace(settings, keymap=keymap), new_session=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        burst(app, "/remember I keep bees")
+        await settle(pilot)
+        notes = [str(n.message) for n in app._notifications]
+        assert any(n.endswith("(F9 to undo)") for n in notes), notes
+        assert not any("F4" in n for n in notes)
+        await pilot.press("f3")
+        await settle(pilot)
+        app.browser.select("m-show")
+        await settle(pilot)
+        detail = str(app.screen.query_one("#detail-body").render())
+        assert "Learnt in session s-lisbon, message u2 — g opens it" in detail
+        await pilot.press("g")  # the key the hint names does what it says
+        await settle(pilot)
+        assert app.screen is app.chat and app.chat.session_id == "s-lisbon"

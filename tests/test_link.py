@@ -6,6 +6,8 @@ import asyncio
 import os
 import signal
 import struct
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -133,3 +135,31 @@ async def test_a_crash_leaves_a_redacted_traceback_and_says_where(settings, fake
     text = log.read_text()
     assert "the worker crashed" in text and "Traceback" in text and "Unpickling" in text
     assert password not in text and key not in text and "DoNotLog" not in text
+
+
+LIAR = """
+import struct, sys, time
+body = b"not a pickle"
+sys.stdout.buffer.write(struct.pack(">I", len(body)) + body)
+sys.stdout.buffer.flush()
+time.sleep(60)
+"""
+
+
+async def test_events_that_cannot_be_read_are_said_and_a_new_worker_takes_over(settings):
+    """The UI's end of a frame that does not unpickle: the pump does not go quiet."""
+    liar = subprocess.Popen(
+        [sys.executable, "-c", LIAR], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    events = Events()
+    worker = SubprocessLink(liar)
+    worker.start(events)
+    worker.send(p.Start(settings))
+    down = await events.wait_for(p.WorkerDown)
+    assert "events could not be read" in down.reason and "UnpicklingError" in down.reason
+    assert liar.poll() is not None  # ended: its stream is not trusted any further
+    await events.wait_for(p.SessionLoaded)  # a real worker, started where the first was asked
+    worker.send(p.SendMessage("still listening"))
+    assert (await events.wait_for(p.ReplyDone)).message.content == "Echo: still listening"
+    await worker.close()
+    assert len(events.of(p.WorkerDown)) == 1

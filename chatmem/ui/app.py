@@ -1,47 +1,48 @@
-"""The Textual app: paints at once, starts the worker, renders the worker's events."""
+"""The Textual app: paints at once, starts the worker, renders the worker's events.
+
+Screens are registered by name (``chatmem.ui.registry``): the chat is the base of the one
+mode, the others are installed and made when first shown. The worker's events come in as
+``WorkerEvent`` messages; the app keeps what is app-wide (settings, the undoable change,
+notices) and posts each event on to the screens of the stack, which handle what they show.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from textual import events
 from textual.app import App, SystemCommand
-from textual.message import Message
 from textual.screen import Screen
 from textual.theme import Theme
 
-from chatmem import protocol as p
 from chatmem.config import Settings
 from chatmem.text import clean, visible
+from chatmem.ui import registry
 from chatmem.ui.commands import COMMANDS, Command, app_bindings
-from chatmem.ui.screens.chat import ChatScreen
+from chatmem.ui.keymap import key_names
+from chatmem.ui.messages import WorkerEvent
 
 if TYPE_CHECKING:
+    from chatmem import protocol as p
+    from chatmem.ui.screens.chat import ChatScreen
     from chatmem.ui.screens.memories import MemoryBrowser
-    from chatmem.ui.screens.sessions import SessionsScreen
-    from chatmem.ui.screens.stats import StatsScreen
 
 
 class Link(Protocol):
-    def start(self, on_event) -> None: ...
+    def start(self, on_event: Callable[[p.Event], None]) -> None: ...
     def send(self, request: p.Request) -> None: ...
     async def close(self, timeout: float = 2.0) -> None: ...
-
-
-class WorkerEvent(Message):
-    """A protocol event, delivered through Textual's message queue."""
-
-    def __init__(self, event: p.Event) -> None:
-        super().__init__()
-        self.event = event
 
 
 class ChatmemApp(App[None]):
     CSS_PATH = "chatmem.tcss"
     TITLE = "chatmem"
     BINDINGS = app_bindings()
+    SCREENS = {screen.name: screen for screen in registry.SCREENS}
+    MODES = {"chat": "chat"}
+    DEFAULT_MODE = "chat"
 
     def __init__(
         self,
@@ -58,15 +59,11 @@ class ChatmemApp(App[None]):
             from chatmem.ui.link import SubprocessLink
 
             link = SubprocessLink()
-        self.settings = settings
+        self.settings = settings  # as the worker last reported them
         self.link = link
         self.new_session = new_session
         self.blink = blink
         self.local: p.LocalServerFound | None = None
-        self.chat = ChatScreen(settings.keymap)
-        self.browser: MemoryBrowser | None = None  # made when first opened, then kept
-        self.sessions: SessionsScreen | None = None  # likewise
-        self.stats: StatsScreen | None = None
         self.last_change = ""  # the memory change F4 (u in the browser) takes back
         self._problems = list(problems)
         self._closed = False
@@ -75,8 +72,17 @@ class ChatmemApp(App[None]):
         if settings.theme in self.available_themes:
             self.theme = settings.theme
 
+    @property
+    def chat(self) -> ChatScreen:
+        return cast("ChatScreen", self.get_screen("chat"))
+
+    @property
+    def browser(self) -> MemoryBrowser:
+        return cast("MemoryBrowser", self.get_screen("memories"))
+
     def on_mount(self) -> None:
-        self.push_screen(self.chat)
+        from chatmem import protocol as p
+
         # the edge where the worker's text (replies, titles, memories, files, server errors)
         # enters the UI: no control sequence passes it
         self.link.start(lambda event: self.post_message(WorkerEvent(clean(event))))
@@ -94,29 +100,35 @@ class ChatmemApp(App[None]):
 
     def _check_keymap(self) -> None:
         from chatmem.ui.keymap import problems
-        from chatmem.ui.screens.help import scopes
 
-        for problem in problems(self.settings.keymap, scopes()):
+        for problem in problems(self.settings.keymap, registry.scopes()):
             self.notify(problem, title="Keys", severity="warning", timeout=15, markup=False)
 
+    def keys_for(self, screen: Screen) -> dict[str, str]:
+        """Binding id → its key as prose names it ("F4", "Ctrl+R"), for the app's bindings
+        and ``screen``'s as the keymap left them: the keys the hints in the text name."""
+        return key_names([*self.BINDINGS, *screen.BINDINGS], self.settings.keymap)
+
     def send(self, request: p.Request) -> None:
+        """Ask the worker; its answer comes back as a ``WorkerEvent``."""
         self.link.send(request)
 
-    async def on_worker_event(self, message: WorkerEvent) -> None:
-        event = message.event
+    def on_worker_event(self, message: WorkerEvent) -> None:
+        self._keep(message.event)
+        for screen in self.screen_stack:
+            screen.post_message(WorkerEvent(message.event))
+
+    def _keep(self, event: p.Event) -> None:
+        """What the app keeps of an event, for every screen to read."""
+        from chatmem import protocol as p
+
         match event:
-            case p.SessionLoaded() if event.settings.profile != self.settings.profile:
-                self.settings = event.settings
-                if self._shown(self.browser):
-                    self.browser.refresh_list()  # another profile: other memories
             case p.SessionLoaded() | p.SettingsSaved():
                 self.settings = event.settings
             case p.LocalServerFound():
                 self.local = event
-            case p.ModelsListed():
-                if hasattr(self.screen, "models_listed"):  # the settings screen is open
-                    self.screen.models_listed(event)
-                return
+            case p.MemoryChanged() if event.change_id:
+                self.last_change = event.change_id
             case p.Notice():
                 self.notify(
                     event.text,
@@ -124,31 +136,10 @@ class ChatmemApp(App[None]):
                     timeout=10,
                     markup=False,
                 )
-                return
-            case p.MemoryList() | p.MemoryShown() | p.MemoryInvalid():
-                if self._shown(self.browser):
-                    self.browser.handle(event)
-                return
-            case p.MemoryChanged():
-                if event.change_id:
-                    self.last_change = event.change_id
-                if self._shown(self.browser):
-                    self.browser.handle(event)
-            case p.SessionList() | p.SearchResults():
-                if self._shown(self.sessions):
-                    self.sessions.handle(event)
-                return
-            case p.Stats():
-                if self._shown(self.stats):
-                    self.stats.show(event)
-                return
-        await self.chat.handle(event)
-
-    @staticmethod
-    def _shown(screen: Screen | None) -> bool:
-        return screen is not None and screen.is_mounted
 
     def action_undo_memory(self) -> None:
+        from chatmem import protocol as p
+
         if self.last_change:
             self.send(p.Undo(self.last_change))
             self.last_change = ""
@@ -157,66 +148,54 @@ class ChatmemApp(App[None]):
 
     def action_memories(self, memory_id: str = "") -> None:
         """Open the memory browser (at ``memory_id`` if given), or go back to the chat."""
-        if self.browser is None:
-            from chatmem.ui.screens.memories import MemoryBrowser
-
-            self.browser = MemoryBrowser()
-            self.install_screen(self.browser, "memories")
-        if self.screen is not self.browser:
+        browser = self.browser
+        if self.screen is not browser:
             self._open("memories")
         elif not memory_id:
             self.pop_screen()
         if memory_id:
-            self.browser.select(memory_id)
+            browser.select(memory_id)
 
     def action_sessions(self) -> None:
         """Open the sessions screen, or go back to the chat."""
-        if self.sessions is None:
-            from chatmem.ui.screens.sessions import SessionsScreen
+        self._toggle("sessions")
 
-            self.sessions = SessionsScreen()
-            self.install_screen(self.sessions, "sessions")
-        if self.screen is self.sessions:
+    def action_stats(self) -> None:
+        self._toggle("stats")
+
+    def _toggle(self, name: str) -> None:
+        """Show the registered screen ``name``, or go back to the chat if it is shown."""
+        if self.screen is self.get_screen(name):
             self.pop_screen()
-            return
-        if self.sessions.is_mounted:
-            self.sessions.refresh_list()
-        self._open("sessions")
+        else:
+            self._open(name)
 
     def _open(self, name: str) -> None:
-        """Show an installed screen over the chat (closing any other one first)."""
+        """Show a registered screen over the chat (closing any other one first)."""
         self._to_chat()
         self.push_screen(name)
 
-    def action_stats(self) -> None:
-        if self.stats is None:
-            from chatmem.ui.screens.stats import StatsScreen
-
-            self.stats = StatsScreen()
-            self.install_screen(self.stats, "stats")
-        if self.screen is self.stats:
-            self.pop_screen()
-            return
-        self.send(p.GetStats())
-        self._open("stats")
-
     def action_help(self) -> None:
-        from chatmem.ui.screens.help import HelpScreen
-
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        if self.screen is not self.get_screen("help"):
+            self.push_screen("help")
 
     def action_new_session(self) -> None:
+        from chatmem import protocol as p
+
         self.send(p.EndSession())
         self._to_chat()
 
     def action_remember(self, text: str = "") -> None:
+        from chatmem import protocol as p
+
         if text:
             self.send(p.Remember(text))
         else:
             self._ask("Remember (as you say it):", lambda said: self.send(p.Remember(said)))
 
     def action_forget(self, text: str = "") -> None:
+        from chatmem import protocol as p
+
         if text:
             self.send(p.Forget(text))
         else:
@@ -226,6 +205,8 @@ class ChatmemApp(App[None]):
             )
 
     def action_model(self, name: str = "") -> None:
+        from chatmem import protocol as p
+
         if name:
             self.send(p.SaveSettings({"model": name}))
             return
@@ -247,6 +228,7 @@ class ChatmemApp(App[None]):
             self.notify(f"No theme {name!r}. Themes: {known}", severity="warning", markup=False)
 
     def action_export(self, path: str = "") -> None:
+        from chatmem import protocol as p
         from chatmem.ui.screens.sessions import file_name
 
         session_id, title = self.chat.session_id, self.chat.title or ""
@@ -310,6 +292,8 @@ class ChatmemApp(App[None]):
             self.push_screen(SettingsScreen(self.settings, self.local))
 
     def _theme_changed(self, theme: Theme) -> None:
+        from chatmem import protocol as p
+
         if theme.name != self.settings.theme:
             self.send(p.SaveSettings({"theme": theme.name}))
 

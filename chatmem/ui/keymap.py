@@ -18,7 +18,7 @@ def keys_of(binding: Binding, keymap: Mapping[str, str]) -> list[str]:
 
 
 def key_names(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> dict[str, str]:
-    """Binding id → its key as prose names it ("Ctrl+R", "F2", "Esc"), keymap applied (a
+    """Binding id → its key as prose names it ("Ctrl+R", "F2", "Esc", "o"), keymap applied (a
     keymap entry without a key leaves the default)."""
     names = {}
     for binding in bindings:
@@ -26,7 +26,7 @@ def key_names(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> dict[st
         if binding.id and keys:
             *modifiers, key = keys[0].split("+")
             shown = format_key(key)
-            shown = shown.upper() if len(shown) == 1 else shown.capitalize()
+            shown = shown if len(shown) == 1 else shown.capitalize()  # "o" is typed as o
             names[binding.id] = "+".join([*(m.capitalize() for m in modifiers), shown])
     return names
 

@@ -5,24 +5,32 @@ task. The process can be spawned before Textual is even imported (``spawn_worker
 the worker boots while the UI paints. If it dies, the link says so with ``WorkerDown``
 (naming the worker's log), starts a new one and starts it where the last one was: the
 session, settings and profile the worker last reported, not the ones first asked for.
+Should reading its events fail (a frame that does not unpickle, a handler that raises), the
+link says so the same way and starts a new worker rather than go quiet.
+
+The protocol is imported when the first request is sent, not to paint the first frame.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chatmem import protocol as p
+if TYPE_CHECKING:
+    from chatmem import protocol as p
 
 MAX_RESTARTS = 3  # within RESTART_WINDOW seconds; beyond that the worker stays down
 RESTART_WINDOW = 60.0
 COMMAND = [sys.executable, "-m", "chatmem.worker"]
 LOG = Path("logs", "worker.log")  # under the state dir (chatmem.worker.process.log_path)
+log = logging.getLogger(__name__)
 
 
 def spawn_worker() -> subprocess.Popen:
@@ -39,6 +47,7 @@ class SubprocessLink:
         self._backlog: list[bytes] = []
         self._start: p.Start | None = None  # the first, updated with what the worker reports
         self._closing = False
+        self._restarts: list[float] = []  # when the worker was last restarted
         self._task: asyncio.Task | None = None
         self._on_event: Callable[[p.Event], None] = lambda event: None
 
@@ -52,10 +61,47 @@ class SubprocessLink:
 
     def start(self, on_event: Callable[[p.Event], None]) -> None:
         self._on_event = on_event
+        self._pump()
+
+    def _pump(self) -> None:
         self._task = asyncio.create_task(self._run())
+        self._task.add_done_callback(self._pump_stopped)
+
+    def _pump_stopped(self, task: asyncio.Task) -> None:
+        """The pump failed: say so, end the worker whose events it could not read, and start
+        a new one where it was."""
+        if task.cancelled() or task.exception() is None or self._closing:
+            return
+
+        error = task.exception()
+        log.error("reading the worker's events failed", exc_info=error)
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()  # what it writes can no longer be trusted to be in step
+            self.exit_code = proc.wait()
+        reason = f"its events could not be read: {type(error).__name__}: {error}"
+        if self._restart(reason):
+            self._pump()
+
+    def _restart(self, reason: str) -> bool:
+        """Say why the worker stopped; whether to start another (not if it keeps failing)."""
+        from chatmem import protocol as p
+
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW] + [now]
+        logged = f"; its log is {self.log_path}" if self.log_path else ""
+        if len(self._restarts) > MAX_RESTARTS:
+            self._on_event(p.WorkerDown(f"{reason}; it keeps failing, not restarting{logged}"))
+            return False
+        self._on_event(p.WorkerDown(f"{reason}{logged}"))
+        if self._start is not None:  # resume where the worker was
+            self._backlog.insert(0, p.pack(replace(self._start, new_session=False)))
+        return True
 
     def _seen(self, event: p.Event) -> None:
         """Keep the state the worker reports, to start the next one there if it dies."""
+        from chatmem import protocol as p
+
         if self._start is not None:
             match event:
                 case p.SessionLoaded():
@@ -67,6 +113,8 @@ class SubprocessLink:
         self._on_event(event)
 
     def send(self, request: p.Request) -> None:
+        from chatmem import protocol as p
+
         if isinstance(request, p.Start):
             self._start = request
         frame = p.pack(request)
@@ -76,8 +124,9 @@ class SubprocessLink:
             self._backlog.append(frame)
 
     async def _run(self) -> None:
+        from chatmem import protocol as p
+
         loop = asyncio.get_running_loop()
-        restarts: list[float] = []
         while not self._closing:
             proc = self._proc or spawn_worker()
             self._proc = proc
@@ -95,27 +144,19 @@ class SubprocessLink:
                     self._seen(await p.read_frame(reader))
             except (asyncio.IncompleteReadError, ConnectionError):
                 pass
-            self._writer.close()
-            self._writer = None
-            read_transport.close()
+            finally:
+                self._writer.close()
+                self._writer = None
+                read_transport.close()
             code = self.exit_code = await asyncio.to_thread(proc.wait)
             self._proc = None
-            if self._closing:
+            if self._closing or not self._restart(f"exit code {code}"):
                 break
-            now = time.monotonic()
-            restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
-            logged = f"; its log is {self.log_path}" if self.log_path else ""
-            if len(restarts) > MAX_RESTARTS:
-                self._on_event(
-                    p.WorkerDown(f"exit code {code}; it keeps failing, not restarting{logged}")
-                )
-                return
-            self._on_event(p.WorkerDown(f"exit code {code}{logged}"))
-            if self._start is not None:  # resume where the worker was
-                self._backlog.insert(0, p.pack(replace(self._start, new_session=False)))
 
     async def close(self, timeout: float = 2.0) -> None:
         """Ask the worker to finish (it saves and releases the store), then make sure."""
+        from chatmem import protocol as p
+
         self._closing = True
         proc = self._proc
         if proc is not None and proc.poll() is None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-from textual import events
+from textual import events, getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -15,10 +15,9 @@ from textual.screen import Screen
 from textual.widgets import Collapsible, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from chatmem import protocol as p
 from chatmem.ui import commands
 from chatmem.ui.collector import Collector
-from chatmem.ui.keymap import key_names
+from chatmem.ui.messages import WorkerEvent
 from chatmem.ui.widgets.banner import Banner
 from chatmem.ui.widgets.footer import Footer
 from chatmem.ui.widgets.prompt import PromptInput
@@ -26,7 +25,9 @@ from chatmem.ui.widgets.sidebar import Sidebar
 from chatmem.ui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
+    from chatmem import protocol as p
     from chatmem.config import Settings
+    from chatmem.ui.app import ChatmemApp
     from chatmem.ui.widgets.message import MessageView
 
 
@@ -41,6 +42,9 @@ def _warm_markdown() -> None:
 
 
 class ChatScreen(Screen):
+    if TYPE_CHECKING:
+        app = getters.app(ChatmemApp)
+
     BINDINGS = [
         Binding("escape", "cancel", "Stop reply", show=False, id="stop_reply"),
         Binding("ctrl+r", "resend", "Resend", id="resend"),
@@ -50,10 +54,8 @@ class ChatScreen(Screen):
         Binding("pagedown", "scroll_transcript('down')", "Page down", show=False, priority=True),
     ]
 
-    def __init__(self, keymap: Mapping[str, str]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        # binding id → key name as the keymap left it, for the hints in the text
-        self.keys = key_names([*commands.app_bindings(), *self.BINDINGS], keymap)
         self.inflight: str | None = None  # request id of the reply being streamed
         self.streaming: MessageView | None = None
         self.failed_id: str | None = None  # the user message the resend key resends
@@ -70,6 +72,11 @@ class ChatScreen(Screen):
         self.local_hint = ""
         self.collector = Collector()
         self.folded: tuple[int, str] = (0, "")  # what the divider shows when not summarizing
+
+    @cached_property
+    def keys(self) -> dict[str, str]:
+        """Binding id → key name as the keymap left it, for the hints in the text."""
+        return self.app.keys_for(self)
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -108,6 +115,8 @@ class ChatScreen(Screen):
     # ------------------------------------------------------------ user actions
 
     def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
+        from chatmem import protocol as p
+
         prompt = self.query_one(PromptInput)
         slash = commands.parse(event.text)
         if slash.unknown:  # nothing is sent; the text stays to be corrected
@@ -180,12 +189,16 @@ class ChatScreen(Screen):
                 prompt.post_message(PromptInput.Submitted(name))
 
     def action_cancel(self) -> None:
+        from chatmem import protocol as p
+
         if self.inflight is not None:
             self.app.send(p.Cancel(self.inflight))
             if self.streaming is not None:
                 self.streaming.stop()  # at once, not when the worker has answered
 
     def action_resend(self) -> None:
+        from chatmem import protocol as p
+
         if self.failed_id is None:
             self.notify("Nothing to resend.")
             return
@@ -220,6 +233,8 @@ class ChatScreen(Screen):
         self._maybe_load_more(self.transcript.scroll_y)
 
     def _maybe_load_more(self, scroll_y: float) -> None:
+        from chatmem import protocol as p
+
         views = self.transcript.views
         if not views:
             return
@@ -239,7 +254,10 @@ class ChatScreen(Screen):
 
     # ------------------------------------------------------------ worker events
 
-    async def handle(self, event: p.Event) -> None:
+    async def on_worker_event(self, message: WorkerEvent) -> None:
+        from chatmem import protocol as p
+
+        event = message.event
         match event:
             case p.SessionLoaded():
                 await self._load(event)
@@ -308,6 +326,8 @@ class ChatScreen(Screen):
     async def _worker_down(self, event: p.WorkerDown) -> None:
         """The next worker keeps what was shown of a reply (cut off, to resend), and a
         message it never got to store goes back into the editor."""
+        from chatmem import protocol as p
+
         if self.asked:
             self.app.send(p.KeepCut(self.asked, "".join(self.arrived)))
             self.asked, self.arrived = "", []
@@ -328,7 +348,7 @@ class ChatScreen(Screen):
     def _memory_changed(self, event: p.MemoryChanged) -> None:
         line = f"{event.verb} ({event.kind}): {event.title}"
         if event.change_id:
-            line += "  (F4 to undo)"
+            line += f"  ({self.keys['undo_memory']} to undo)"
         self.notify(line, title="Memory", timeout=6, markup=False)
 
     def _show_folded(self, count: int, summary: str) -> None:
@@ -357,7 +377,9 @@ class ChatScreen(Screen):
 
         def ready() -> None:
             if focus is not None:  # opened at a message: show it at the top, marked
-                self.transcript.scroll_to_widget(focus.header, top=True, animate=False)
+                self.transcript.scroll_to_widget(
+                    focus.header, top=True, animate=False, immediate=True
+                )  # now: _fill reads where it went
                 for part in focus.parts:
                     part.add_class("-found")
             self.has_older, self.has_newer = event.has_older, event.has_newer

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -10,12 +13,19 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from chatmem import protocol as p
+from chatmem.ui.messages import WorkerEvent
+
+if TYPE_CHECKING:
+    from chatmem.ui.app import ChatmemApp
 
 ADDABLE = ("person", "event", "fact")  # journal entries come from sessions, not the form
 
 
 class MemoryForm(ModalScreen[None]):
     """A field per attribute; the worker checks and saves, or says what is wrong."""
+
+    if TYPE_CHECKING:
+        app = getters.app(ChatmemApp)
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
@@ -68,9 +78,17 @@ class MemoryForm(ModalScreen[None]):
         self.request = request.id
         self.app.send(request)
 
-    def show_problems(self, event: p.MemoryInvalid) -> None:
-        if event.request_id != self.request:
-            return
+    def on_worker_event(self, message: WorkerEvent) -> None:
+        """Saved: done; or what is wrong, said under its field."""
+        if not self.request:
+            return  # nothing asked yet: another change, not this form's
+        match event := message.event:
+            case p.MemoryChanged() if event.request_id == self.request:
+                self.dismiss()
+            case p.MemoryInvalid() if event.request_id == self.request:
+                self._show_problems(event)
+
+    def _show_problems(self, event: p.MemoryInvalid) -> None:
         for key, text in event.problems:
             found = self.query(f"#problem-{key}")
             target = found.first() if found else self.query_one("#problem-")

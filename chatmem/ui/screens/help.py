@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -13,24 +15,10 @@ from textual.widgets import Static
 
 from chatmem.ui.commands import BY_SLASH, COMMANDS, SAFEWORDS
 from chatmem.ui.keymap import keys_of
+from chatmem.ui.registry import scopes
 
-
-def scopes() -> dict[str, list[Binding]]:
-    """Each screen's bindings with the app's, as the keymap sees them."""
+if TYPE_CHECKING:
     from chatmem.ui.app import ChatmemApp
-    from chatmem.ui.screens.chat import ChatScreen
-    from chatmem.ui.screens.memories import MemoryBrowser
-    from chatmem.ui.screens.sessions import SessionsScreen
-
-    app = [b for b in ChatmemApp.BINDINGS if isinstance(b, Binding)]
-    return {
-        name: app + [b for b in screen.BINDINGS if isinstance(b, Binding)]
-        for name, screen in (
-            ("chat", ChatScreen),
-            ("memory browser", MemoryBrowser),
-            ("sessions", SessionsScreen),
-        )
-    }
 
 
 def key_lines(bindings: Iterable[Binding], keymap: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -71,6 +59,9 @@ def help_text(keymap: dict[str, str], paths: list[tuple[str, str]]) -> Content:
 
 
 class HelpScreen(ModalScreen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(ChatmemApp)
+
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:

@@ -8,8 +8,10 @@ a ``MemoryChanged`` event, which refreshes what is shown — whoever made the ch
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
+from functools import cached_property, partial
+from typing import TYPE_CHECKING
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -19,8 +21,12 @@ from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from chatmem import protocol as p
+from chatmem.ui.messages import WorkerEvent
 from chatmem.ui.screens.forms import Confirm, MemoryForm
 from chatmem.ui.widgets.footer import Footer
+
+if TYPE_CHECKING:
+    from chatmem.ui.app import ChatmemApp
 
 GROUP_NAMES = {
     "self": "Self",
@@ -50,8 +56,9 @@ def row_prompt(row: p.MemoryRow) -> Content:
     return Content.assemble((day, "dim"), " ", "📌 " if row.pinned else "", title)
 
 
-def detail_text(record: p.MemoryRecord, labels: dict[str, str]) -> Content:
-    """The memory in full; what it holds is plain text, never markup."""
+def detail_text(record: p.MemoryRecord, labels: dict[str, str], open_key: str) -> Content:
+    """The memory in full; what it holds is plain text, never markup. ``open_key`` opens
+    the conversation it was learnt in."""
     dim = partial(Content.styled, style="dim")
     row = record.row
     kind = "Self" if row.is_self else KIND_NAMES[row.kind]
@@ -68,7 +75,7 @@ def detail_text(record: p.MemoryRecord, labels: dict[str, str]) -> Content:
     lines += [Content(), dim(f"Created {when(record.created)} · updated {when(row.updated)}")]
     if record.session_id and row.kind != "conversation":
         said = f", message {record.message_ids[0]}" if record.message_ids else ""
-        lines.append(dim(f"Learnt in session {record.session_id}{said} — o opens it"))
+        lines.append(dim(f"Learnt in session {record.session_id}{said} — {open_key} opens it"))
     if record.superseded_by:
         lines.append(dim(f"Superseded by {record.superseded_by}"))
     if record.history:
@@ -87,6 +94,9 @@ def detail_text(record: p.MemoryRecord, labels: dict[str, str]) -> Content:
 
 
 class MemoryBrowser(Screen):
+    if TYPE_CHECKING:
+        app = getters.app(ChatmemApp)
+
     BINDINGS = [
         Binding("escape,f3", "close", "Back to chat", id="memories.close"),
         Binding("slash", "focus_filter", "Filter", id="memories.filter"),
@@ -134,7 +144,16 @@ class MemoryBrowser(Screen):
         )
         self.query_one("#groups", OptionList).highlighted = list(GROUP_NAMES).index(self.group)
         self.query_one("#memories", OptionList).focus()
+
+    def on_screen_resume(self) -> None:
+        """Shown (again): what changed while it was not is asked for anew."""
         self.refresh_list()
+        if self.selected:
+            self.show_memory(self.selected)
+
+    @cached_property
+    def keys(self) -> dict[str, str]:
+        return self.app.keys_for(self)
 
     # ------------------------------------------------------------ asking the worker
 
@@ -163,24 +182,18 @@ class MemoryBrowser(Screen):
 
     # ------------------------------------------------------------ events from the worker
 
-    def handle(self, event: p.Event) -> None:
-        match event:
+    def on_worker_event(self, message: WorkerEvent) -> None:
+        match event := message.event:
             case p.MemoryList() if event.request_id == self._list_request:
                 self._show_list(event)
             case p.MemoryShown() if event.request_id == self._show_request:
                 self._show_detail(event.record)
-            case p.MemoryChanged():
-                form = self.app.screen
-                if isinstance(form, MemoryForm) and form.request == event.request_id:
-                    form.dismiss()
+            case p.MemoryChanged():  # whoever made it: the list and the detail follow
                 if event.memory_id and event.verb != "Forgot":
                     self._pending_select = event.memory_id
                 self.refresh_list()
                 if self.selected:
                     self.show_memory(self.selected)
-            case p.MemoryInvalid():
-                if isinstance(self.app.screen, MemoryForm):
-                    self.app.screen.show_problems(event)
 
     def _show_list(self, event: p.MemoryList) -> None:
         counts = self.counts = dict(event.groups)
@@ -218,7 +231,7 @@ class MemoryBrowser(Screen):
             body.update("[dim]Nothing selected.[/dim]")
             return
         labels = {key: label for key, label, _ in p.FORM[record.row.kind]}
-        body.update(detail_text(record, labels))
+        body.update(detail_text(record, labels, self.keys["memories.open_source"]))
 
     # ------------------------------------------------------------ the user
 

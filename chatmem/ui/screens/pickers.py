@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -15,6 +17,10 @@ from textual.widgets.option_list import Option
 from chatmem import protocol as p
 from chatmem.config import Settings
 from chatmem.logs import redact
+from chatmem.ui.messages import WorkerEvent
+
+if TYPE_CHECKING:
+    from chatmem.ui.app import ChatmemApp
 
 CODE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 NEWEST = 12  # messages offered, newest first
@@ -58,6 +64,9 @@ class CopyPicker(ModalScreen[str | None]):
 class ModelPicker(ModalScreen[str | None]):
     """The server's models (``ListModels``); the one in use is marked."""
 
+    if TYPE_CHECKING:
+        app = getters.app(ChatmemApp)
+
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, settings: Settings) -> None:
@@ -75,8 +84,9 @@ class ModelPicker(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.app.send(self.request)
 
-    def models_listed(self, event: p.ModelsListed) -> None:
-        if event.request_id != self.request.id:
+    def on_worker_event(self, message: WorkerEvent) -> None:
+        event = message.event
+        if not isinstance(event, p.ModelsListed) or event.request_id != self.request.id:
             return
         status = self.query_one("#picker-status", Static)
         if event.error:

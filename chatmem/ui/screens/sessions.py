@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import TYPE_CHECKING
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
@@ -17,8 +19,12 @@ from textual.widgets import Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from chatmem import protocol as p
+from chatmem.ui.messages import WorkerEvent
 from chatmem.ui.screens.forms import Ask, Confirm
 from chatmem.ui.widgets.footer import Footer
+
+if TYPE_CHECKING:
+    from chatmem.ui.app import ChatmemApp
 
 SEARCH_HINT = "Search every conversation: words in any message…"
 UNTITLED = "Untitled conversation"
@@ -62,6 +68,9 @@ def file_name(title: str, ext: str) -> str:
 
 
 class SessionsScreen(Screen):
+    if TYPE_CHECKING:
+        app = getters.app(ChatmemApp)
+
     BINDINGS = [
         Binding("escape,f5", "close", "Back to chat", id="sessions.close"),
         Binding("slash", "focus_search", "Search", id="sessions.search"),
@@ -90,6 +99,9 @@ class SessionsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "Conversations"
         self.query_one("#sessions", OptionList).focus()
+
+    def on_screen_resume(self) -> None:
+        """Shown (again): the list as it is now."""
         self.refresh_list()
 
     # ------------------------------------------------------------ asking the worker
@@ -111,8 +123,8 @@ class SessionsScreen(Screen):
 
     # ------------------------------------------------------------ events from the worker
 
-    def handle(self, event: p.Event) -> None:
-        match event:
+    def on_worker_event(self, message: WorkerEvent) -> None:
+        match event := message.event:
             case p.SessionList():
                 self.listing = event  # after any change, whoever asked
                 if self.results is not None:

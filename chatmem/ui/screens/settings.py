@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -15,9 +17,16 @@ from textual.widgets.option_list import Option
 from chatmem import protocol as p
 from chatmem.config import Settings
 from chatmem.logs import redact
+from chatmem.ui.messages import WorkerEvent
+
+if TYPE_CHECKING:
+    from chatmem.ui.app import ChatmemApp
 
 
 class SettingsScreen(ModalScreen[None]):
+    if TYPE_CHECKING:
+        app = getters.app(ChatmemApp)
+
     BINDINGS = [
         Binding("escape", "dismiss", "Close"),
         Binding("ctrl+s", "save", "Save"),
@@ -92,8 +101,9 @@ class SettingsScreen(ModalScreen[None]):
         self._hint("Asking the server for its models…")
         self.app.send(request)
 
-    def models_listed(self, event: p.ModelsListed) -> None:
-        if event.request_id != self.pending:
+    def on_worker_event(self, message: WorkerEvent) -> None:
+        event = message.event
+        if not isinstance(event, p.ModelsListed) or event.request_id != self.pending:
             return
         self.pending = None
         if event.error:

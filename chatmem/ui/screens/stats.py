@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -9,7 +12,11 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from chatmem import protocol as p
+from chatmem.ui.messages import WorkerEvent
 from chatmem.ui.widgets.footer import Footer
+
+if TYPE_CHECKING:
+    from chatmem.ui.app import ChatmemApp
 
 BAR = 48
 HEIGHT = 8  # rows of the tokens-per-day chart
@@ -92,6 +99,9 @@ def stats_text(stats: p.Stats) -> str:
 
 
 class StatsScreen(Screen):
+    if TYPE_CHECKING:
+        app = getters.app(ChatmemApp)
+
     BINDINGS = [Binding("escape,f8", "app.pop_screen", "Back to chat", id="stats.close")]
 
     def compose(self) -> ComposeResult:
@@ -103,5 +113,10 @@ class StatsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "Stats"
 
-    def show(self, stats: p.Stats) -> None:
-        self.query_one("#stats-body", Static).update(stats_text(stats))
+    def on_screen_resume(self) -> None:
+        """Shown (again): counted anew."""
+        self.app.send(p.GetStats())
+
+    def on_worker_event(self, message: WorkerEvent) -> None:
+        if isinstance(message.event, p.Stats):
+            self.query_one("#stats-body", Static).update(stats_text(message.event))
