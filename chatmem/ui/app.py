@@ -67,6 +67,7 @@ class ChatmemApp(App[None]):
         self.last_change = ""  # the memory change F4 (u in the browser) takes back
         self._problems = list(problems)
         self._closed = False
+        self._early_keys: list[events.Key] | None = []  # None once the prompt takes keys
         for theme in themes:
             self.register_theme(theme)
         if settings.theme in self.available_themes:
@@ -93,6 +94,20 @@ class ChatmemApp(App[None]):
         for problem in self._problems:
             self.notify(visible(problem), severity="warning", timeout=10, markup=False)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed before the prompt can take them wait for it, in order."""
+        if self._early_keys is not None and isinstance(event, events.Key):
+            self._early_keys.append(event)
+            return
+        await super().on_event(event)
+
+    async def on_chat_screen_ready(self) -> None:
+        """The prompt has the focus: the keys typed so far go to it. An Enter typed before
+        the terminal left line mode arrives as a newline (Ctrl+J): it sends, as it meant."""
+        keys, self._early_keys = self._early_keys or [], None
+        for key in keys:
+            await super().on_event(events.Key("enter", "\r") if key.key == "ctrl+j" else key)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if not self.blink and hasattr(event.widget, "cursor_blink"):  # any screen's, the palette's

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Collapsible, Header, OptionList, Static
 from textual.widgets.option_list import Option
@@ -44,6 +45,9 @@ def _warm_markdown() -> None:
 class ChatScreen(Screen):
     if TYPE_CHECKING:
         app = getters.app(ChatmemApp)
+
+    class Ready(Message):
+        """The prompt has the focus and takes keys."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Stop reply", show=False, id="stop_reply"),
@@ -100,6 +104,7 @@ class ChatScreen(Screen):
         self.transcript = self.query_one(Transcript)
         self.watch(self.transcript, "scroll_y", self._maybe_load_more, init=False)
         self.query_one(PromptInput).focus()
+        self.post_message(self.Ready())  # after the focus: the app hands on the keys typed
         self.set_timer(0.5, self._warm_up)
 
     def _view(self, message: p.ChatMessage, streaming: bool = False) -> MessageView:

@@ -1,0 +1,83 @@
+"""A burst typed the instant chatmem starts, in a real pseudo-terminal: nothing of it is lost.
+
+The keys reach the terminal before the app has painted, while the worker is still booting;
+Enter must run exactly the text that was typed. What was stored is read back afterwards with
+the headless command line, as a user would.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = "My sister Alice lives in Lisbon and works as a nurse"
+
+
+def environment(fake_url: str) -> dict[str, str]:
+    return {
+        **os.environ,  # the isolated home's XDG dirs
+        "PYTHONPATH": str(ROOT),
+        "TERM": "xterm-256color",
+        "OPENAI_BASE_URL": fake_url,
+        "OPENAI_API_KEY": "sk-test",
+        "CHATMEM_MODEL": "gpt-4o-mini",
+        "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
+    }
+
+
+def run_until(master: int, proc: subprocess.Popen, seen: bytes, marker: bytes, timeout: float):
+    """Read the screen until ``marker`` shows (or the app ends); what was read."""
+    end = time.monotonic() + timeout
+    while marker not in seen and time.monotonic() < end and proc.poll() is None:
+        if select.select([master], [], [], 0.05)[0]:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+    return seen
+
+
+def test_a_command_typed_at_once_after_launch_runs_whole(fake_openai):
+    env = environment(fake_openai.url)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatmem", "--new"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        os.write(master, f"/remember {TEXT}\r".encode())  # one burst, before the first frame
+        seen = run_until(master, proc, b"", b"Remembered", 60)
+        assert b"Remembered" in seen, "no memory was stored within 60 s"
+        os.write(master, b"\x11")  # Ctrl+Q
+        run_until(master, proc, seen, b"\0never", 10)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    listed = subprocess.run(
+        [sys.executable, "-m", "chatmem", "memories", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    notes = [m["fields"].get("note") for m in json.loads(listed.stdout) if m["kind"] == "fact"]
+    assert notes == [TEXT]
