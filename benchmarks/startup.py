@@ -1,8 +1,10 @@
 """Time from launch until the prompt accepts keys: chatmem next to a bare Textual app.
 
 Each app runs in a pseudo-terminal; a marker character is typed every few milliseconds
-from the moment the process starts, and the clock stops when the app paints it. Both apps
-are measured alternately in the same run. Prints the medians and the ratio (target <= 1.25).
+from the moment the process starts, and the clock stops when the app paints it. The floors
+are a bare Textual app with one focused TextArea (the prompt's widget) and one with a
+header, an Input and a footer; all apps are measured alternately in the same run. Prints
+the medians and the ratios (target <= 1.25).
 
 Then the headless command line: ``chatmem memories list`` on a profile of 1,000 memories,
 launch to exit, next to ``python -c pass``.
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 
 MARK = "ζ"
-BARE_APP = """
+BARE_INPUT = """
 from textual.app import App
 from textual.widgets import Footer, Header, Input
 
@@ -37,6 +39,16 @@ class Bare(App):
         yield Header()
         yield Input(placeholder="Message")
         yield Footer()
+
+Bare().run()
+"""
+BARE_TEXTAREA = """
+from textual.app import App
+from textual.widgets import TextArea
+
+class Bare(App):
+    def compose(self):
+        yield TextArea()
 
 Bare().run()
 """
@@ -100,7 +112,7 @@ def seed_memories(data_dir: Path, count: int) -> None:
 def report(times: dict[str, list[float]]) -> dict[str, float]:
     med = {name: statistics.median(t) for name, t in times.items()}
     for name, t in times.items():
-        print(f"{name:<21} median {med[name] * 1000:7.1f} ms   min {min(t) * 1000:7.1f} ms")
+        print(f"{name:<24} median {med[name] * 1000:7.1f} ms   min {min(t) * 1000:7.1f} ms")
     return med
 
 
@@ -122,10 +134,12 @@ def main() -> None:
             "CHATMEM_MODEL": "test-model",
             "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
         }
-        bare = Path(tmp) / "bare.py"
-        bare.write_text(BARE_APP)
+        bare_input, bare_textarea = Path(tmp) / "bare_input.py", Path(tmp) / "bare_textarea.py"
+        bare_input.write_text(BARE_INPUT)
+        bare_textarea.write_text(BARE_TEXTAREA)
         apps = {
-            "bare textual": [sys.executable, str(bare)],
+            "bare textual TextArea": [sys.executable, str(bare_textarea)],
+            "bare textual Input": [sys.executable, str(bare_input)],
             "chatmem": [sys.executable, "-m", "chatmem", "--new"],
         }
         times: dict[str, list[float]] = {name: [] for name in apps}
@@ -147,7 +161,8 @@ def main() -> None:
             for name, argv in commands.items():
                 exits[name].append(time_to_exit(argv, env))
     med = report(times)
-    print(f"ratio chatmem/bare = {med['chatmem'] / med['bare textual']:.2f} (target <= 1.25)")
+    for bare in ("bare textual TextArea", "bare textual Input"):
+        print(f"ratio chatmem/{bare} = {med['chatmem'] / med[bare]:.2f} (target <= 1.25)")
     print()
     med = report(exits)
     extra = med["chatmem memories list"] - med["python -c pass"]
