@@ -29,7 +29,6 @@ STEP = 0.04  # seconds of rendering before the screen is painted and keys are ha
 KEY_QUIET = 0.05  # seconds without a keystroke before a streamed batch renders …
 MOST_DEFERRED = 0.25  # … unless keys keep coming for this long
 SLOW = 4  # a block that took t to render waits SLOW * t before it is rendered again
-BODIES = {"text": TextBlock, "code": CodeBlock, "para": Paragraph}
 
 
 def header_text(
@@ -80,13 +79,18 @@ class MessageView:
             bodies = bodies or [TextBlock(Block("text"))]
         self.parts: list[Widget] = [self.header, *bodies]
         self.header.add_class("-header")
-        bodies[-1].add_class("-last")
+        if m.role == "user":  # (a class changed on a reply's block restyles all inside it)
+            bodies[-1].add_class("-last")
         for part in self.parts:
             part.add_class("message", f"-{m.role}")
         self._set_status_class(m.status, True)
 
-    def _body(self, block: Block) -> Widget:
-        return BODIES[block.kind](block)
+    def _body(self, block: Block, deadline: float | None = None) -> Widget:
+        if block.kind == "code":
+            return CodeBlock(block, deadline=deadline)
+        if block.kind == "para":
+            return Paragraph(block, deadline=deadline)
+        return TextBlock(block)
 
     def write(self, fragment: str) -> None:
         """Queue streamed text; it is rendered with whatever else arrives within a frame."""
@@ -161,13 +165,17 @@ class MessageView:
             body = bodies[index] if index < len(bodies) else None
             block = blocks[index]
             if body is not None and getattr(body, "kind", "") == block.kind:
-                await self._take(body, block)
+                await self._take(body, block, deadline)
             else:
-                await self._place(self._body(block), body)
                 self._due.pop(id(body), None)
+                body = self._body(block, deadline)
+                await self._place(body, bodies[index] if index < len(bodies) else None)
+            if getattr(body, "behind", False):  # its backlog goes on after a paint
+                self._splitter.dirty = min(self._splitter.dirty, index)
+                return True
         return False
 
-    async def _take(self, body: Widget, block: Block) -> None:
+    async def _take(self, body: Widget, block: Block, deadline: float) -> None:
         if isinstance(body, TextBlock):
             now = time.perf_counter()
             if not block.closed and now < self._due.get(id(body), 0.0):
@@ -184,11 +192,9 @@ class MessageView:
                 await body.update(source)
             self._due[id(body)] = now + SLOW * (time.perf_counter() - now)
         elif isinstance(body, CodeBlock):
-            new = body.take(block)
-            if new:
-                await body.fence.mount_all(new)
+            await body.grow(block, deadline, hurry=self._stopped or not self.streaming)
         else:
-            body.take(block)  # type: ignore[attr-defined]
+            body.take(block, deadline)  # type: ignore[attr-defined]
 
     async def _place(self, body: Widget, old: Widget | None) -> None:
         """Mount a new body after the last (or in place of ``old``)."""
@@ -197,12 +203,9 @@ class MessageView:
         body.set_class(status != "ok", f"-{status}")
         last = self.parts[-1]
         if old is None:
-            last.remove_class("-last")
-            body.add_class("-last")
             self.parts.append(body)
             await last.parent.mount(body, after=last)  # type: ignore[union-attr]
             return
-        body.set_class(old.has_class("-last"), "-last")
         self.parts[self.parts.index(old)] = body
         await old.parent.mount(body, after=old)  # type: ignore[union-attr]
         await old.remove()
