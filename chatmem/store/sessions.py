@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import secrets
 import time
@@ -290,7 +291,7 @@ class SessionStore:
     def append(self, session_id: str, message: ChatMessage) -> None:
         self.extend(session_id, [message])
 
-    def extend(self, session_id: str, messages: list[ChatMessage]) -> None:
+    def extend(self, session_id: str, messages: builtins.list[ChatMessage]) -> None:
         """Add messages at the end (one write however many)."""
         if not messages:
             return
@@ -324,7 +325,7 @@ class SessionStore:
         position = entry.index.get(message_id)
         return None if position is None else entry.messages[position]
 
-    def recent(self, session_id: str, limit: int) -> tuple[list[ChatMessage], bool]:
+    def recent(self, session_id: str, limit: int) -> tuple[builtins.list[ChatMessage], bool]:
         """The last ``limit`` messages, oldest first, and whether older ones exist."""
         messages = self._session(session_id).messages
         start = max(0, len(messages) - limit)
@@ -332,7 +333,7 @@ class SessionStore:
 
     def before(
         self, session_id: str, message_id: str, limit: int
-    ) -> tuple[list[ChatMessage], bool]:
+    ) -> tuple[builtins.list[ChatMessage], bool]:
         """The ``limit`` messages just before ``message_id``, and whether older ones exist."""
         entry = self._session(session_id)
         end = entry.index.get(message_id, 0)
