@@ -8,20 +8,20 @@ notices) and posts each event on to the screens of the stack, which handle what 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, cast
 
 from textual import events
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.screen import Screen
 from textual.theme import Theme
 
 from chatmem.config import Settings
 from chatmem.text import clean, visible
 from chatmem.ui import registry
-from chatmem.ui.commands import COMMANDS, Command, app_bindings
-from chatmem.ui.keymap import key_names
+from chatmem.ui.api import AppAPI, Link
+from chatmem.ui.commands import COMMANDS
 from chatmem.ui.messages import WorkerEvent
 
 if TYPE_CHECKING:
@@ -30,16 +30,9 @@ if TYPE_CHECKING:
     from chatmem.ui.screens.memories import MemoryBrowser
 
 
-class Link(Protocol):
-    def start(self, on_event: Callable[[p.Event], None]) -> None: ...
-    def send(self, request: p.Request) -> None: ...
-    async def close(self, timeout: float = 2.0) -> None: ...
-
-
-class ChatmemApp(App[None]):
+class ChatmemApp(AppAPI):
     CSS_PATH = "chatmem.tcss"
     TITLE = "chatmem"
-    BINDINGS = app_bindings()
     SCREENS = {screen.name: screen for screen in registry.SCREENS}
     MODES = {"chat": "chat"}
     DEFAULT_MODE = "chat"
@@ -54,17 +47,13 @@ class ChatmemApp(App[None]):
         problems: Iterable[str] = (),
         blink: bool = True,
     ) -> None:
-        super().__init__()
         if link is None:
             from chatmem.ui.link import SubprocessLink
 
             link = SubprocessLink()
-        self.settings = settings  # as the worker last reported them
-        self.link = link
+        super().__init__(settings, link)
         self.new_session = new_session
         self.blink = blink
-        self.local: p.LocalServerFound | None = None
-        self.last_change = ""  # the memory change F4 (u in the browser) takes back
         self._problems = list(problems)
         self._closed = False
         self._early_keys: list[events.Key] | None = []  # None once the prompt takes keys
@@ -111,22 +100,13 @@ class ChatmemApp(App[None]):
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if not self.blink and hasattr(event.widget, "cursor_blink"):  # any screen's, the palette's
-            event.widget.cursor_blink = False  # type: ignore[attr-defined]
+            event.widget.cursor_blink = False
 
     def _check_keymap(self) -> None:
         from chatmem.ui.keymap import problems
 
         for problem in problems(self.settings.keymap, registry.scopes()):
             self.notify(problem, title="Keys", severity="warning", timeout=15, markup=False)
-
-    def keys_for(self, screen: Screen) -> dict[str, str]:
-        """Binding id → its key as prose names it ("F4", "Ctrl+R"), for the app's bindings
-        and ``screen``'s as the keymap left them: the keys the hints in the text name."""
-        return key_names([*self.BINDINGS, *screen.BINDINGS], self.settings.keymap)
-
-    def send(self, request: p.Request) -> None:
-        """Ask the worker; its answer comes back as a ``WorkerEvent``."""
-        self.link.send(request)
 
     def on_worker_event(self, message: WorkerEvent) -> None:
         self._keep(message.event)
@@ -286,19 +266,13 @@ class ChatmemApp(App[None]):
 
     # ------------------------------------------------------------ palette and slash commands
 
-    def run_command(self, command: Command, arg: str = "") -> None:
-        """Run a command of the table (a slash command's with its argument) on the app's own
-        message loop, not inside the handler of the screen that asked."""
-        action = getattr(self, f"action_{command.action}")
-        self.call_later(action, *([arg] if command.arg else []))
-
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for command in COMMANDS:
             yield SystemCommand(command.title, command.help, partial(self.run_command, command))
         ours = {c.title for c in COMMANDS}
-        for command in super().get_system_commands(screen):
-            if command.title not in ours:
-                yield command
+        for system in super().get_system_commands(screen):
+            if system.title not in ours:
+                yield system
 
     def action_settings(self) -> None:
         from chatmem.ui.screens.settings import SettingsScreen  # not needed for the first paint

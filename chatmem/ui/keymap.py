@@ -26,7 +26,10 @@ def key_names(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> dict[st
         if binding.id and keys:
             *modifiers, key = keys[0].split("+")
             shown = format_key(key)
-            shown = shown if len(shown) == 1 else shown.capitalize()  # "o" is typed as o
+            if len(shown) == 1:  # a letter alone is typed as shown ("o"), with Ctrl as "Ctrl+R"
+                shown = shown.upper() if modifiers else shown
+            else:
+                shown = shown.capitalize()
             names[binding.id] = "+".join([*(m.capitalize() for m in modifiers), shown])
     return names
 

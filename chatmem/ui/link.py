@@ -49,7 +49,7 @@ class SubprocessLink:
         self._closing = False
         self._restarts: list[float] = []  # when the worker was last restarted
         self._task: asyncio.Task | None = None
-        self._on_event: Callable[[p.Event], None] = lambda event: None
+        self._on_event: Callable[[p.Event], object] = lambda event: None
 
     @property
     def log_path(self) -> Path | None:
@@ -59,7 +59,7 @@ class SubprocessLink:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def start(self, on_event: Callable[[p.Event], None]) -> None:
+    def start(self, on_event: Callable[[p.Event], object]) -> None:
         self._on_event = on_event
         self._pump()
 

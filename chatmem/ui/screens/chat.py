@@ -29,7 +29,7 @@ from chatmem.ui.widgets.transcript import Transcript
 if TYPE_CHECKING:
     from chatmem import protocol as p
     from chatmem.config import Settings
-    from chatmem.ui.app import ChatmemApp
+    from chatmem.ui.api import AppAPI
     from chatmem.ui.widgets.message import MessageView
 
 
@@ -51,7 +51,7 @@ def _warm_markdown() -> None:
 
 class ChatScreen(Screen):
     if TYPE_CHECKING:
-        app = getters.app(ChatmemApp)
+        app = getters.app(AppAPI)
 
     class Ready(Message):
         """The prompt has the focus and takes keys."""

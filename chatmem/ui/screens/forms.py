@@ -16,7 +16,7 @@ from chatmem import protocol as p
 from chatmem.ui.messages import WorkerEvent
 
 if TYPE_CHECKING:
-    from chatmem.ui.app import ChatmemApp
+    from chatmem.ui.api import AppAPI
 
 ADDABLE = ("person", "event", "fact")  # journal entries come from sessions, not the form
 
@@ -25,7 +25,7 @@ class MemoryForm(ModalScreen[None]):
     """A field per attribute; the worker checks and saves, or says what is wrong."""
 
     if TYPE_CHECKING:
-        app = getters.app(ChatmemApp)
+        app = getters.app(AppAPI)
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),

@@ -18,7 +18,7 @@ from chatmem.ui.keymap import keys_of
 from chatmem.ui.registry import scopes
 
 if TYPE_CHECKING:
-    from chatmem.ui.app import ChatmemApp
+    from chatmem.ui.api import AppAPI
 
 
 def key_lines(bindings: Iterable[Binding], keymap: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -60,7 +60,7 @@ def help_text(keymap: dict[str, str], paths: list[tuple[str, str]]) -> Content:
 
 class HelpScreen(ModalScreen[None]):
     if TYPE_CHECKING:
-        app = getters.app(ChatmemApp)
+        app = getters.app(AppAPI)
 
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
 

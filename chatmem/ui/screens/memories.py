@@ -26,7 +26,7 @@ from chatmem.ui.screens.forms import Confirm, MemoryForm
 from chatmem.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
-    from chatmem.ui.app import ChatmemApp
+    from chatmem.ui.api import AppAPI
 
 GROUP_NAMES = {
     "self": "Self",
@@ -95,7 +95,7 @@ def detail_text(record: p.MemoryRecord, labels: dict[str, str], open_key: str) -
 
 class MemoryBrowser(Screen):
     if TYPE_CHECKING:
-        app = getters.app(ChatmemApp)
+        app = getters.app(AppAPI)
 
     BINDINGS = [
         Binding("escape,f3", "close", "Back to chat", id="memories.close"),

@@ -20,7 +20,7 @@ from chatmem.logs import redact
 from chatmem.ui.messages import WorkerEvent
 
 if TYPE_CHECKING:
-    from chatmem.ui.app import ChatmemApp
+    from chatmem.ui.api import AppAPI
 
 CODE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 NEWEST = 12  # messages offered, newest first
@@ -65,7 +65,7 @@ class ModelPicker(ModalScreen[str | None]):
     """The server's models (``ListModels``); the one in use is marked."""
 
     if TYPE_CHECKING:
-        app = getters.app(ChatmemApp)
+        app = getters.app(AppAPI)
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 

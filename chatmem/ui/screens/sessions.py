@@ -24,7 +24,7 @@ from chatmem.ui.screens.forms import Ask, Confirm
 from chatmem.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
-    from chatmem.ui.app import ChatmemApp
+    from chatmem.ui.api import AppAPI
 
 SEARCH_HINT = "Search every conversation: words in any message…"
 UNTITLED = "Untitled conversation"
@@ -69,7 +69,7 @@ def file_name(title: str, ext: str) -> str:
 
 class SessionsScreen(Screen):
     if TYPE_CHECKING:
-        app = getters.app(ChatmemApp)
+        app = getters.app(AppAPI)
 
     BINDINGS = [
         Binding("escape,f5", "close", "Back to chat", id="sessions.close"),

@@ -20,12 +20,12 @@ from chatmem.logs import redact
 from chatmem.ui.messages import WorkerEvent
 
 if TYPE_CHECKING:
-    from chatmem.ui.app import ChatmemApp
+    from chatmem.ui.api import AppAPI
 
 
 class SettingsScreen(ModalScreen[None]):
     if TYPE_CHECKING:
-        app = getters.app(ChatmemApp)
+        app = getters.app(AppAPI)
 
     BINDINGS = [
         Binding("escape", "dismiss", "Close"),

@@ -16,7 +16,7 @@ from chatmem.ui.messages import WorkerEvent
 from chatmem.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
-    from chatmem.ui.app import ChatmemApp
+    from chatmem.ui.api import AppAPI
 
 BAR = 48
 HEIGHT = 8  # rows of the tokens-per-day chart
@@ -100,7 +100,7 @@ def stats_text(stats: p.Stats) -> str:
 
 class StatsScreen(Screen):
     if TYPE_CHECKING:
-        app = getters.app(ChatmemApp)
+        app = getters.app(AppAPI)
 
     BINDINGS = [Binding("escape,f8", "app.pop_screen", "Back to chat", id="stats.close")]
 
