@@ -9,13 +9,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from chatmem import __version__
-from chatmem.domain.memories import FORM
 
 ADDABLE = ("person", "event", "fact")  # journal entries are written from their session
 ID: dict[str, Any] = {"metavar": "ID", "help": "its id (or the start of it)"}
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(memory_fields: bool = True) -> argparse.ArgumentParser:
+    """The command line; ``memory_fields``: with the ``--FIELD`` options of ``memories add``
+    and ``edit`` (they import the memory kinds, which opening the app does not need)."""
     ap = argparse.ArgumentParser(prog="chatmem", description="A terminal chat that remembers you.")
     ap.add_argument("--version", action="version", version=f"chatmem {__version__}")
     ap.add_argument("--model", help="model name (overrides CHATMEM_MODEL and the config)")
@@ -45,13 +46,16 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="?", help='the question (none or "-": read from stdin)')
     ask.add_argument("--no-memory", action="store_true", help="recall nothing, learn nothing")
     memories = sub.add_parser("memories", help="list, show, add, edit, rm, pin, export, import")
-    _memories(memories.add_subparsers(dest="action", metavar="ACTION", required=True), profile)
+    actions = memories.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _memories(actions, profile, memory_fields)
     sessions = sub.add_parser("sessions", help="list, show, export, import, rm")
     _sessions(sessions.add_subparsers(dest="action", metavar="ACTION", required=True), profile)
     return ap
 
 
-def _memories(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser) -> None:
+def _memories(
+    sub: argparse._SubParsersAction, profile: argparse.ArgumentParser, fields: bool
+) -> None:
     def action(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[profile], **kwargs)
 
@@ -76,11 +80,13 @@ def _memories(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser)
     )
     add.add_argument("type", choices=ADDABLE, help="what it is")
     add.add_argument("text", metavar="TEXT", help="a person's name; what happened; the fact")
-    _field_options(add, editing=False)
+    if fields:
+        _field_options(add, editing=False)
     add.add_argument("--json", **as_json)
     edit = action("edit", "change the given fields of a memory (its old version is kept)")
     edit.add_argument("id", **ID)
-    _field_options(edit, editing=True)
+    if fields:
+        _field_options(edit, editing=True)
     edit.add_argument("--json", **as_json)
     action("rm", "forget a memory").add_argument("id", **ID)
     pin = action("pin", "put a memory in every request (--off: no longer)")
@@ -101,6 +107,8 @@ def _memories(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser)
 
 def _field_options(ap: argparse.ArgumentParser, editing: bool) -> None:
     """``--FIELD VALUE`` for each field of the memory form (``domain.memories.FORM``)."""
+    from chatmem.domain.memories import FORM
+
     kinds: dict[str, list[str]] = {}
     for kind in ADDABLE:
         for n, (key, label, hint) in enumerate(FORM[kind]):
@@ -134,7 +142,8 @@ def _sessions(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(memory_fields="memories" in argv).parse_args(argv)
     from chatmem.config import load_settings
 
     flags = {"model": args.model, "base_url": args.base_url, "profile": args.profile}

@@ -105,3 +105,18 @@ def test_the_installed_package_ships_themes_prompts_and_data():
         "chatmem/ui/chatmem.tcss",
     ):
         assert name in files
+
+
+def test_the_first_frame_loads_no_protocol_and_nothing_heavy():
+    """What ``chatmem`` imports to paint the chat: the wire, the domain, the store, the
+    network, the tokenizer and Markdown all come later."""
+    probe = (
+        "import sys, chatmem.cli;"
+        "chatmem.cli.parser(memory_fields=False);"
+        "import chatmem.ui.link, chatmem.ui.app, chatmem.ui.registry;"
+        "chatmem.ui.registry.SCREENS[0].load();"
+        "heavy = ('chatmem.protocol', 'chatmem.domain', 'tinydb', 'openai', 'tiktoken',"
+        " 'httpx', 'markdown_it', 'rich.markdown');"
+        "print([m for m in sys.modules if m.startswith(heavy)])"
+    )
+    assert run("-c", probe).stdout.strip() == "[]"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.widgets import Static
 
-from chatmem.protocol import ErrorInfo
+if TYPE_CHECKING:
+    from chatmem.protocol import ErrorInfo
 
 STEPS = {"resend": "to resend your message", "settings": "for settings"}
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Sparkline, Static
 
-from chatmem.protocol import RecallUsed, Usage
+if TYPE_CHECKING:
+    from chatmem.protocol import RecallUsed, Usage
 
 GAUGE_WIDTH = 24
 _PLAIN_ID = re.compile(r"[\w-]+")  # an id safe to put in a click action
