@@ -83,6 +83,7 @@ class ChatScreen(Screen):
         self.local_hint = ""
         self.collector = Collector()
         self.folded: tuple[int, str] = (0, "")  # what the divider shows when not summarizing
+        self._rest_mounted = False
 
     @cached_property
     def keys(self) -> dict[str, str]:
@@ -90,29 +91,36 @@ class ChatScreen(Screen):
         return self.app.keys_for(self)
 
     def compose(self) -> ComposeResult:
+        """The shell and the prompt; the summary divider and the sidebar follow the first
+        frame (``_mount_rest``)."""
         yield Header(icon="◆")
-        with Horizontal():
-            with Vertical(id="chat"):
-                with Collapsible(id="folded", title="", collapsed=True):
-                    yield Static("", id="summary")
-                yield Transcript(id="messages")
-                yield Banner(id="banner")
-                yield OptionList(id="slash-menu")
-                yield PromptInput(
-                    id="prompt", placeholder="Message…  (Enter sends, Ctrl+J new line)"
-                )
-            yield Sidebar(id="sidebar")
+        with Horizontal(id="shell"), Vertical(id="chat"):
+            yield Transcript(id="messages")
+            yield Banner(id="banner")
+            yield OptionList(id="slash-menu")
+            yield PromptInput(id="prompt", placeholder="Message…  (Enter sends, Ctrl+J new line)")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(Banner).hide()
-        self.query_one("#folded").display = False
         self.query_one("#slash-menu").display = False
         self.transcript = self.query_one(Transcript)
         self.watch(self.transcript, "scroll_y", self._maybe_load_more, init=False)
         self.query_one(PromptInput).focus()
         self.post_message(self.Ready())  # after the focus: the app hands on the keys typed
+        self.call_after_refresh(self._mount_rest)
         self.set_timer(0.5, self._warm_up)
+
+    async def _mount_rest(self) -> None:
+        """The summary divider and the sidebar, once: after the first frame, or when an
+        event needs them first."""
+        if self._rest_mounted:
+            return
+        self._rest_mounted = True
+        folded = Collapsible(Static("", id="summary"), id="folded", title="", collapsed=True)
+        folded.display = False
+        await self.query_one("#chat").mount(folded, before=self.transcript)
+        await self.query_one("#shell").mount(Sidebar(id="sidebar"))
 
     def _view(self, message: p.ChatMessage, streaming: bool = False) -> MessageView:
         # Imported on first use: the Markdown widget is not needed to paint the first frame.
@@ -236,7 +244,8 @@ class ChatScreen(Screen):
             prompt.insert(event.character)
             event.stop()
 
-    def action_toggle_sidebar(self) -> None:
+    async def action_toggle_sidebar(self) -> None:
+        await self._mount_rest()
         sidebar = self.query_one(Sidebar)
         sidebar.display = not sidebar.display
 
@@ -270,6 +279,7 @@ class ChatScreen(Screen):
     async def on_worker_event(self, message: WorkerEvent) -> None:
         from chatmem import protocol as p
 
+        await self._mount_rest()
         event = message.event
         match event:
             case p.SessionLoaded():
