@@ -39,12 +39,14 @@ from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_e
 from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
+from chatmem.services.errors import NotFound, ServiceError
+from chatmem.services.memories import Changed, MemoryService, open_profile
+from chatmem.services.sessions import SessionService, clean_title, fallback_title
 from chatmem.store.atomic import StoreError, disk_problem
 from chatmem.store.profile import Profile, ReadOnly
 from chatmem.tokens import REPLY_PRIMING, TokenCounter, clean_text
+from chatmem.worker import answers
 from chatmem.worker.line import Line, Unusable, ask
-from chatmem.worker.memory import MemoryService, open_profile
-from chatmem.worker.sessions import SessionService, clean_title, fallback_title
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
@@ -104,6 +106,8 @@ class Worker:
         store that cannot be written (disk full, read-only, not ours) is reported, not fatal."""
         try:
             await self._dispatch(request)
+        except ServiceError as exc:
+            self.emit(answers.refusal(exc, request, request.id))
         except (OSError, StoreError) as exc:
             self._not_saved(exc, request.id)
 
@@ -133,45 +137,61 @@ class Worker:
             case p.SaveSettings():
                 self._save_settings(request)
             case p.Remember():
-                self._memory().remember(request.text, self._session_id(), request.id)
+                self._tell(self._memory().remember(request.text, self._session_id()), request.id)
             case p.Forget():
-                self._memory().forget(request.query, request.id)
+                self._tell(self._memory().forget(request.query), request.id)
             case p.Undo():
-                self._memory().undo(request.change_id, request.id)
+                self._tell(self._memory().undo(request.change_id), request.id)
             case p.ListMemories():
-                self._memory().browse(request, self._recalled_ids)
+                groups, rows, total = self._memory().browse(
+                    request.query, request.group, request.superseded, self._recalled_ids,
+                    request.limit,
+                )  # fmt: skip
+                self.emit(p.MemoryList(groups, tuple(rows), total, request.id))
             case p.ShowMemory():
-                self._memory().show(request.memory_id, request.id)
+                self.emit(p.MemoryShown(self._memory().show(request.memory_id), request.id))
             case p.SaveMemory():
-                self._memory().save(request)
+                values = dict(request.values)
+                self._tell(self._memory().save(request.memory_id, request.kind, values), request.id)
             case p.DeleteMemory():
-                self._memory().delete(request.memory_id, request.id)
+                self._tell(self._memory().delete(request.memory_id), request.id)
             case p.PinMemory():
-                self._memory().pin(request.memory_id, request.pinned, request.id)
+                self._tell(self._memory().pin(request.memory_id, request.pinned), request.id)
             case p.OpenSession():
                 self._spawn(request.id, self._in_turn(self._switch_session(request)))
             case p.EndSession():
                 self._spawn(request.id, self._in_turn(self._end_session(request)))
             case p.ListSessions():
-                self._sessions().list(self._session_id(), request.id)
+                self._list_sessions(request.id)
             case p.SearchSessions():  # a newer query read meanwhile replaces a waiting one
                 if (searching := self.replies.get(SEARCH)) is not None:
                     searching.cancel()
                 self._spawn(SEARCH, self._search(request))
             case p.RenameSession():
-                self._renamed(self._sessions().rename(request.session_id, request.title, ""))
-                self._sessions().list(self._session_id(), request.id)
+                try:
+                    self._rename(request.session_id, request.title, "")
+                finally:  # the list as it is, renamed or gone
+                    self._list_sessions(request.id)
             case p.DeleteSession():
                 self._spawn(request.id, self._in_turn(self._delete_session(request)))
             case p.ExportSession():
-                self._sessions().export(request.session_id, request.path, request.id)
+                target = self._sessions().export(request.session_id, request.path)
+                self.emit(p.Notice("information", f"Exported to {target}", request.id))
             case p.ImportSession():
-                if self._sessions().import_file(request.path, request.id) is not None:
-                    self._sessions().list(self._session_id(), request.id)
+                info = self._sessions().import_file(request.path)
+                title = info.title or "Untitled conversation"
+                said = f"Imported “{title}” ({info.message_count:,} messages)."
+                self.emit(p.Notice("information", said, request.id))
+                self._list_sessions(request.id)
             case p.SwitchProfile():
                 await self._switch_profile(request)
             case p.GetStats():
-                self._sessions().stats(request.days, self.clock(), request.id)
+                totals = self._sessions().stats(request.days, self.clock())
+                self.emit(
+                    p.Stats(
+                        totals.days, totals.memories, totals.sessions, totals.messages, request.id
+                    )
+                )
             case p.Shutdown():
                 await self._journal_at_quit()
                 await self.close()
@@ -184,7 +204,25 @@ class Worker:
             coro.close()  # a no-op once it ran; quiet if it was cancelled while queued
 
     async def _search(self, request: p.SearchSessions) -> None:
-        self._sessions().search(request.query, request.limit, request.id)
+        hits, total = self._sessions().search(request.query, request.limit)
+        self.emit(p.SearchResults(request.query, hits, total, request.id))
+
+    def _tell(self, done: list[Changed], request_id: str) -> None:
+        for event in answers.changed(done, request_id):
+            self.emit(event)
+
+    def _list_sessions(self, request_id: str) -> None:
+        listing = self._sessions().list()
+        current = self._session_id()
+        self.emit(
+            p.SessionList(listing.rows, current, listing.profile, listing.profiles, request_id)
+        )
+
+    def _rename(self, session_id: str, title: str, request_id: str) -> None:
+        info = self._sessions().rename(session_id, title)
+        self.emit(p.SessionUpdated(info, request_id))
+        if info.id == self._session_id():
+            self.session = info
 
     def _spawn(self, request_id: str, coro) -> None:
         task = asyncio.create_task(coro)
@@ -196,7 +234,9 @@ class Worker:
             if self.replies.get(request_id) is t:  # not a newer task under the same key
                 del self.replies[request_id]
             failure = None if t.cancelled() else t.exception()
-            if isinstance(failure, OSError | StoreError):  # told, not only logged
+            if isinstance(failure, ServiceError):
+                self.emit(answers.refusal(failure, None, request_id))
+            elif isinstance(failure, OSError | StoreError):  # told, not only logged
                 self._not_saved(failure, request_id)
             else:
                 _log_failure(t, f"request {request_id}")
@@ -271,9 +311,9 @@ class Worker:
 
     def _use_profile(self, name: str, readonly: bool = False) -> None:
         self.profile, self.memory = open_profile(
-            Path(self.settings.data_dir), name, self.clock, self.emit, readonly
+            Path(self.settings.data_dir), name, self.clock, readonly
         )
-        self.sessions = SessionService(self.profile, self.memory, self.emit)
+        self.sessions = SessionService(self.profile, self.memory)
 
     def _use_readonly(self, exc: OSError | StoreError, request_id: str) -> bool:
         """The profile cannot be opened for writing (locked by another chatmem, a read-only
@@ -301,7 +341,7 @@ class Worker:
             return True
         try:
             profile, memory = open_profile(
-                Path(self.settings.data_dir), self.settings.profile, self.clock, self.emit
+                Path(self.settings.data_dir), self.settings.profile, self.clock
             )
         except (OSError, StoreError) as exc:
             self.readonly = self._why_readonly(exc)
@@ -309,7 +349,7 @@ class Worker:
         session_id = self._session_id()
         await self._close_profile()
         self.profile, self.memory = profile, memory
-        self.sessions = SessionService(profile, memory, self.emit)
+        self.sessions = SessionService(profile, memory)
         self.readonly = ""
         self._opened(False, request_id, session_id)
         return True
@@ -381,7 +421,7 @@ class Worker:
         assert self.profile is not None
         store = self.profile.sessions
         self.session = session
-        self.history, _ = store.recent(session.id, 10**9)
+        self.history = store.messages(session.id)
         self.session_prompt = sum(m.prompt_tokens for m in self.history)
         self.session_completion = sum(m.completion_tokens for m in self.history)
         start = max(len(self.history) - RECENT, 0)
@@ -409,10 +449,7 @@ class Worker:
 
     async def _switch_session(self, request: p.OpenSession) -> None:
         assert self.profile is not None
-        session = self.profile.sessions.get(request.session_id)
-        if session is None:
-            self.emit(p.Notice("warning", "That conversation is no longer stored.", request.id))
-            return
+        session = self._sessions().get(request.session_id)
         self.profile.sessions.flush()  # the one left gets its journal entry at the next start
         self._open_session(session, request.id, request.message_id)
 
@@ -521,25 +558,26 @@ class Worker:
             self.emit(p.ReplyFailed("", error, None, request.id))
             return
         if not await self._writable(request.id):
-            self.emit(p.ReplyFailed("", _read_only(self.readonly), None, request.id))
+            self.emit(p.ReplyFailed("", answers.read_only(self.readonly), None, request.id))
             return
         try:
             self.profile.sessions.append(self.session.id, message)  # saved before it is sent
         except (OSError, StoreError) as exc:
-            self.emit(p.ReplyFailed("", _unsaved(self._storage_problem(exc)), None, request.id))
+            self.emit(
+                p.ReplyFailed("", answers.unsaved(self._storage_problem(exc)), None, request.id)
+            )
             return
         self._memory().add_turn(self.session.id, message)
         self.history.append(message)
         self.emit(p.MessageSaved(message, request.id))
         if not self.session.title:
-            self._renamed(self._sessions().rename(self.session.id, fallback_title(text), ""))
+            self._rename(self.session.id, fallback_title(text), "")
         await self._reply(message, request.id)
 
     async def _resend(self, request: p.Resend) -> None:
         message = next((m for m in self.history if m.id == request.message_id), None)
         if message is None:
-            self.emit(p.Notice("warning", "That message is no longer in this session.", request.id))
-            return
+            raise NotFound("That message is no longer in this session.")
         await self._reply(message, request.id)
 
     async def _keep_cut(self, request: p.KeepCut) -> None:
@@ -868,15 +906,15 @@ class Worker:
 
     async def _extract(self, user: p.ChatMessage, reply: p.ChatMessage, request_id: str) -> None:
         assert self.session is not None
-        await self._memory().extract(
+        done = await self._memory().extract(
             self._llm(),
             self._model().name,
             self._prompts["extract"],
             (user, reply),
             self.session.id,
             self._fitting(),
-            request_id,
         )
+        self._tell(done, request_id)
 
     def _fitting(self) -> tuple[TokenCounter, int]:
         """What background requests are fitted with: the counter and the window."""
@@ -885,14 +923,13 @@ class Worker:
     async def _journal(self, session: p.SessionInfo, request_id: str = "") -> bool:
         if not self.settings.configured:
             return False
-        return await self._memory().summarize(
-            self._llm(),
-            self._model().name,
-            self._prompts["summarize"],
-            session,
-            self._fitting(),
-            request_id,
+        done = await self._memory().summarize(
+            self._llm(), self._model().name, self._prompts["summarize"], session, self._fitting()
         )
+        if done is None:
+            return False
+        self._tell(done, request_id)
+        return True
 
     async def _journal_waiting(self) -> None:
         """Sessions that ended while the model was slow or down get their entry now."""
@@ -934,15 +971,17 @@ class Worker:
 
     async def _delete_session(self, request: p.DeleteSession) -> None:
         assert self.profile is not None
-        self._sessions().delete(request.session_id, request.with_memories, request.id)
+        try:
+            gone = self._sessions().delete(request.session_id, request.with_memories)
+        except NotFound:  # deleted meanwhile: the list shows it
+            pass
+        else:
+            for event in answers.deleted(gone, request.id):
+                self.emit(event)
         if request.session_id == self._session_id():  # the chat showed it: show the latest
             store = self.profile.sessions
             self._open_session(store.latest() or store.create(self.clock()), request.id)
-        self._sessions().list(self._session_id(), request.id)
-
-    def _renamed(self, info: p.SessionInfo | None) -> None:
-        if info is not None and info.id == self._session_id():
-            self.session = info
+        self._list_sessions(request.id)
 
     async def _title(self, user: p.ChatMessage, reply: p.ChatMessage) -> None:
         """Name the session after its first exchange (the fallback stays if the model fails)."""
@@ -963,7 +1002,7 @@ class Worker:
         title = clean_title(answer)
         stored = self.profile.sessions.get(session.id) if self.profile is not None else None
         if title and stored is not None and stored.title == fallback_title(user.content):
-            self._renamed(self._sessions().rename(session.id, title, ""))
+            self._rename(session.id, title, "")
 
     def _memory(self) -> MemoryService:
         assert self.memory is not None
@@ -1029,11 +1068,3 @@ class Worker:
 
 
 _SAVABLE = {"base_url", "api_key", "model", "theme"}
-
-
-def _read_only(reason: str) -> p.ErrorInfo:
-    return p.ErrorInfo("read_only", "Read-only: your message was not sent", reason)
-
-
-def _unsaved(problem: str) -> p.ErrorInfo:
-    return p.ErrorInfo("storage", "Your message was not saved or sent", problem)

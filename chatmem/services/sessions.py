@@ -1,0 +1,172 @@
+"""The session service: list, search, rename, delete, export and import conversations, and
+the usage stats. It returns values or raises ``chatmem.services.errors`` errors; the app's
+worker and the headless commands both use it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatmem import protocol as p
+from chatmem.memory.browse import group_of
+from chatmem.memory.dates import day
+from chatmem.memory.models import KINDS
+from chatmem.memory.search import search
+from chatmem.paths import write_private
+from chatmem.services.errors import NotFound, NotSaved, Refused, Unreadable
+from chatmem.services.files import read_export
+from chatmem.services.memories import MemoryService
+from chatmem.store import export
+from chatmem.store.profile import Profile
+
+log = logging.getLogger(__name__)
+
+TITLE_LENGTH = 60
+_QUOTES = "\"'`*#_ \u2018\u2019\u201c\u201d\u00ab\u00bb"
+
+
+def fallback_title(text: str) -> str:
+    """The first line of the first message, clipped: the title until the model names it."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def clean_title(answer: str) -> str:
+    """The model's title on one line, without quotes, markup or a final full stop."""
+    line = fallback_title(answer).removeprefix("Title:").strip()
+    return line.strip(_QUOTES).rstrip(".").strip(_QUOTES)
+
+
+GONE = "That conversation is no longer stored."
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every session (the most recently used first) and the profiles beside this one."""
+
+    rows: tuple[p.SessionRow, ...]
+    profile: str
+    profiles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """For the stats screen: tokens per day (oldest first), live memories by group."""
+
+    days: tuple[tuple[str, int], ...]
+    memories: tuple[tuple[str, int], ...]
+    sessions: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class Deleted:
+    info: p.SessionInfo
+    forgot: int  # memories learnt in it, deleted with it
+
+
+class SessionService:
+    def __init__(self, profile: Profile, memory: MemoryService) -> None:
+        self.profile = profile
+        self.store = profile.sessions
+        self.memory = memory
+
+    def get(self, session_id: str) -> p.SessionInfo:
+        info = self.store.get(session_id)
+        if info is None:
+            raise NotFound(GONE)
+        return info
+
+    def list(self) -> Listing:
+        learnt = Counter(m.session_id for m in self.memory.store if m.session_id)
+        rows = tuple(p.SessionRow(s, learnt[s.id]) for s in self.store.list())
+        profiles = Profile.names(self.profile.root.parent.parent)
+        return Listing(rows, self.profile.root.name, tuple(profiles))
+
+    def stats(self, days: int, now: float) -> Totals:
+        first = dt.date.fromtimestamp(now) - dt.timedelta(days=days - 1)
+        used = {(first + dt.timedelta(days=i)).isoformat(): 0 for i in range(days)}
+        since = dt.datetime.combine(first, dt.time()).timestamp()
+        sessions = self.store.list()
+        for session in sessions:  # the most recently used first
+            if session.updated < since:
+                break
+            for m in self.store.messages(session.id):
+                if m.role == "assistant" and (when := day(m.created)) in used:
+                    used[when] += m.prompt_tokens + m.completion_tokens
+        groups = Counter(group_of(m) for m in self.memory.store if m.active)
+        memories = tuple((g, groups[g]) for g in ("self", *KINDS))
+        messages = sum(s.message_count for s in sessions)
+        return Totals(tuple(used.items()), memories, len(sessions), messages)
+
+    def search(self, query: str, limit: int) -> tuple[tuple[p.SearchHit, ...], int]:
+        """The newest ``limit`` messages matching ``query``, and how many match."""
+        found, total = search(self.memory.recall, query, limit)
+        hits = []
+        for item in found:
+            turn = item.turn
+            info = self.store.get(turn.session_id)
+            before = self.memory.recall.previous_turn(turn)
+            hits.append(
+                p.SearchHit(
+                    turn.session_id,
+                    info.title if info is not None else "",
+                    turn.id,
+                    turn.role,
+                    turn.created,
+                    item.snippet,
+                    item.marks,
+                    fallback_title(before.content) if before is not None else "",
+                )
+            )
+        return tuple(hits), total
+
+    def rename(self, session_id: str, title: str) -> p.SessionInfo:
+        """The session under its new title (spaces collapsed)."""
+        self.get(session_id)
+        self.store.rename(session_id, " ".join(title.split()))
+        return self.get(session_id)
+
+    def delete(self, session_id: str, with_memories: bool) -> Deleted:
+        """Delete a session, and with it (if asked) the memories learnt in it."""
+        info = self.get(session_id)
+        self.store.delete(session_id)
+        self.memory.remove_session(session_id)
+        forgot = self.memory.forget_session(session_id) if with_memories else 0
+        return Deleted(info, forgot)
+
+    def render(self, session_id: str, as_json: bool) -> str:
+        """The session as an export: JSON (``import`` reads it back) or Markdown."""
+        try:
+            session = export.load(self.store, session_id)
+        except KeyError:
+            raise NotFound(GONE) from None
+        return export.to_json(session) if as_json else export.to_markdown(session)
+
+    def export(self, session_id: str, path: str) -> Path:
+        """Write the session to a new file (JSON if it is named .json, else Markdown)."""
+        target = Path(path).expanduser().resolve()
+        body = self.render(session_id, as_json=target.suffix.lower() == ".json")
+        if target.exists():
+            raise Refused(f"{target} exists already: choose another name (nothing was written).")
+        try:
+            write_private(target, body, private_parent=False)
+        except OSError as exc:
+            raise NotSaved(str(target), exc.strerror or str(exc)) from None
+        return target
+
+    def import_file(self, name: str) -> p.SessionInfo:
+        """Import a session export (``-``: stdin) as a new session; its messages are
+        indexed for search and recall."""
+        text = read_export(name)
+        try:
+            session = export.from_json(text)
+        except export.ImportProblem as exc:
+            raise Unreadable(f"Could not import {name}: {exc}; nothing was imported.") from None
+        info = export.import_into(self.store, session)
+        for message in self.store.messages(info.id):
+            self.memory.add_turn(info.id, message)
+        return info
