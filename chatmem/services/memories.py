@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatmem import protocol as p
 from chatmem.context import EXTRACT_TOKENS, JOURNAL_TOKENS, clip, leading
@@ -31,8 +31,17 @@ from chatmem.memory.index import terms
 from chatmem.memory.models import Memory, clean_fields, make_memory
 from chatmem.memory.recall import Recall, Recalled
 from chatmem.memory.store import MemoryStore
+from chatmem.memory.transfer import Merged, TransferProblem, from_json, merge
 from chatmem.protocol import MemoryRecord, MemoryRow
-from chatmem.services.errors import Invalid, NotFound, NothingToDo, Refused, Unchanged
+from chatmem.services.errors import (
+    Invalid,
+    NotFound,
+    NothingToDo,
+    Refused,
+    Unchanged,
+    Unreadable,
+)
+from chatmem.services.files import read_export
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.sessions import SessionStore
 from chatmem.tokens import TokenCounter
@@ -85,6 +94,36 @@ class Changed:
     kind: str
     title: str
     memory_id: str = ""
+
+
+def read_memories(name: str) -> list[Memory]:
+    """A memories export read and checked (``-``: stdin); ``Unreadable`` says why not."""
+    text = read_export(name)
+    try:
+        return from_json(text)
+    except TransferProblem as exc:
+        raise Unreadable(f"Could not import {name}: {exc}; nothing was imported.") from None
+
+
+def checked(kind: str, values: dict[str, str], self_record: bool, now: float) -> dict[str, Any]:
+    """The fields of a memory from the form's text values; ``Invalid`` lists every problem.
+
+    There is always exactly one self: the assistant's record keeps the relation "self" and no
+    other person may take it (refused with a reason, never silently changed)."""
+    if kind == "conversation":
+        raise Refused("Journal entries are written from their session and are read-only.")
+    problems: list[tuple[str, str]] = []
+    try:
+        fields = parse_form(kind, values, now)
+    except FormProblems as exc:
+        problems, fields = list(exc.problems), {}
+    relation = values.get("relation", "").strip().casefold()
+    if kind == "person" and (relation == "self") != self_record:
+        why = "the assistant's own record keeps" if self_record else "only the assistant has"
+        problems.append(("relation", f"{why} the relation 'self'."))
+    if problems:
+        raise Invalid(problems)
+    return fields
 
 
 class MemoryService:
@@ -286,32 +325,21 @@ class MemoryService:
 
     def save(self, memory_id: str, kind: str, values: dict[str, str]) -> list[Changed]:
         """Add (no ``memory_id``) or edit from the form's text values: everything checked
-        first (``Invalid`` lists each problem), nothing saved half-way.
-
-        There is always exactly one self: the assistant's record keeps the relation "self"
-        and no other person may take it (refused, not silently changed)."""
+        first (``checked``), nothing saved half-way."""
         before = self.get(memory_id) if memory_id else None
         kind = before.kind if before is not None else kind
-        if kind == "conversation":
-            raise Refused("Journal entries are written from their session and are read-only.")
-        problems: list[tuple[str, str]] = []
-        try:
-            fields = parse_form(kind, values, self.clock())
-        except FormProblems as exc:
-            problems, fields = list(exc.problems), {}
-        self_record = before is not None and before.is_self
-        relation = values.get("relation", "").strip().casefold()
-        if kind == "person" and (relation == "self") != self_record:
-            why = "the assistant's own record keeps" if self_record else "only the assistant has"
-            problems.append(("relation", f"{why} the relation 'self'."))
-        if problems:
-            raise Invalid(problems)
+        fields = checked(kind, values, before is not None and before.is_self, self.clock())
         if before is None:
             return self.apply([Change("Remembered", make_memory(kind, fields, self.clock()))])
         if clean_fields(kind, fields) == before.fields:
             raise Unchanged("Nothing changed: edit a field, or press Esc.")
         after = before.revised(fields, self.clock(), "user")
         return self.apply([Change("Updated", after, before)])
+
+    def import_memories(self, memories: list[Memory], overwrite: bool) -> Merged:
+        """Merge memories read from an export (ids the store has are kept unless
+        ``overwrite``); the headless import, so the recall indexes are not kept up to date."""
+        return merge(self.store, memories, overwrite)
 
     def pin(self, memory_id: str, pinned: bool) -> list[Changed]:
         """Pin or unpin; nothing is written when it already is."""

@@ -16,6 +16,7 @@ from chatmem.memory.dates import day
 from chatmem.memory.models import KINDS
 from chatmem.memory.search import search
 from chatmem.paths import write_private
+from chatmem.records.session import SessionFile
 from chatmem.services.errors import NotFound, NotSaved, Refused, Unreadable
 from chatmem.services.files import read_export
 from chatmem.services.memories import MemoryService
@@ -41,6 +42,15 @@ def clean_title(answer: str) -> str:
 
 
 GONE = "That conversation is no longer stored."
+
+
+def read_session(name: str) -> SessionFile:
+    """A session export read and checked (``-``: stdin); ``Unreadable`` says why not."""
+    text = read_export(name)
+    try:
+        return export.from_json(text)
+    except export.ImportProblem as exc:
+        raise Unreadable(f"Could not import {name}: {exc}; nothing was imported.") from None
 
 
 @dataclass(frozen=True)
@@ -159,13 +169,12 @@ class SessionService:
         return target
 
     def import_file(self, name: str) -> p.SessionInfo:
-        """Import a session export (``-``: stdin) as a new session; its messages are
-        indexed for search and recall."""
-        text = read_export(name)
-        try:
-            session = export.from_json(text)
-        except export.ImportProblem as exc:
-            raise Unreadable(f"Could not import {name}: {exc}; nothing was imported.") from None
+        """Import a session export (``-``: stdin) as a new session."""
+        return self.import_session(read_session(name))
+
+    def import_session(self, session: SessionFile) -> p.SessionInfo:
+        """Store a parsed export as a new session; its messages are indexed for search and
+        recall."""
         info = export.import_into(self.store, session)
         for message in self.store.messages(info.id):
             self.memory.add_turn(info.id, message)

@@ -1,0 +1,157 @@
+"""The services alone: real TinyDB profiles in tmp dirs, no worker, no Textual. They return
+what changed or raise typed errors; they emit nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatmem import protocol as p
+from chatmem.records import MAX_FILE
+from chatmem.services.errors import (
+    Invalid,
+    NotFound,
+    NothingToDo,
+    NotSaved,
+    Refused,
+    Unchanged,
+    Unreadable,
+)
+from chatmem.services.memories import Changed, MemoryService, open_profile
+from chatmem.services.sessions import SessionService
+from chatmem.store.profile import Profile
+from tests.harness import FIXED_TIME, WorkerHarness
+from tests.seed import seed
+
+PERSON = {"name": "Ann", "relation": "sister"}
+
+
+@pytest.fixture
+def opened(settings):
+    seed(settings)
+    profile, memories = open_profile(Path(settings.data_dir), "default", lambda: FIXED_TIME)
+    yield profile, memories, SessionService(profile, memories)
+    memories.close()
+    profile.close()
+
+
+def test_a_change_is_returned_and_undone(opened):
+    profile, memories, _ = opened
+    (added,) = memories.remember("  I keep bees ")
+    assert isinstance(added, Changed) and (added.verb, added.kind) == ("Remembered", "fact")
+    assert profile.memories.get(added.memory_id).fields["note"] == "I keep bees"
+    (undone,) = memories.undo(added.change_id)
+    assert (undone.verb, undone.memory_id) == ("Undone", added.memory_id)
+    assert profile.memories.get(added.memory_id) is None
+    with pytest.raises(NothingToDo, match="Nothing to undo"):
+        memories.undo(added.change_id)
+    with pytest.raises(NothingToDo, match="Say what to remember"):
+        memories.remember("  ")
+
+
+def test_there_is_one_self_and_it_keeps_its_relation(opened):
+    profile, memories, _ = opened
+    me = next(m for m in profile.memories if m.is_self)
+    with pytest.raises(Invalid) as refused:
+        memories.save("", "person", {"name": "Bo", "relation": "self"})
+    assert refused.value.problems == (("relation", "only the assistant has the relation 'self'."),)
+    values = {"name": "Ada", "relation": "friend"}
+    with pytest.raises(Invalid, match="relation: the assistant's own record keeps"):
+        memories.save(me.id, "person", values)
+    assert [m.id for m in profile.memories if m.is_self] == [me.id]
+    assert profile.memories.get(me.id).fields["name"] == me.fields["name"]  # nothing saved
+    changes = memories.save(me.id, "person", {**values, "relation": "self"})
+    assert [c.verb for c in changes] == ["Updated"]
+    notes = [m.fields.get("note") for m in profile.memories if m.kind == "event"]
+    assert f"My name changed from {me.fields['name']} to Ada." in notes
+    with pytest.raises(Refused, match="cannot be deleted"):
+        memories.delete(me.id)
+    with pytest.raises(Unchanged):
+        memories.save(me.id, "person", {**values, "relation": "self"})
+
+
+def test_bad_fields_are_listed_and_nothing_is_saved(opened):
+    profile, memories, _ = opened
+    before = len(profile.memories)
+    with pytest.raises(Invalid) as refused:
+        memories.save("", "person", {"name": " ", "alive": "maybe"})
+    assert [key for key, _ in refused.value.problems] == ["name", "alive"]
+    with pytest.raises(NotFound):
+        memories.save("m-gone", "fact", {"note": "x"})
+    journal = next(m for m in profile.memories if m.kind == "conversation")
+    with pytest.raises(Refused, match="Journal entries"):
+        memories.save(journal.id, "conversation", {"summary": "rewritten"})
+    assert len(profile.memories) == before
+
+
+def test_pin_twice_writes_once_and_forget_finds_by_words(opened):
+    profile, memories, _ = opened
+    (added,) = memories.save("", "person", PERSON)
+    assert [c.verb for c in memories.pin(added.memory_id, True)] == ["Pinned"]
+    assert memories.pin(added.memory_id, True) == []
+    assert profile.memories.get(added.memory_id).pinned
+    (forgot,) = memories.forget("Ann")
+    assert (forgot.verb, forgot.memory_id) == ("Forgot", added.memory_id)
+    with pytest.raises(NotFound, match="No memory matches 'zebras'"):
+        memories.forget("zebras")
+
+
+def test_sessions_rename_delete_and_their_errors(opened, tmp_path):
+    profile, memories, sessions = opened
+    assert sessions.rename("s-bees", "  Bees   and honey ").title == "Bees and honey"
+    learnt = len(memories.learnt_in("s-lisbon"))
+    assert learnt
+    gone = sessions.delete("s-lisbon", with_memories=True)
+    assert (gone.info.id, gone.forgot) == ("s-lisbon", learnt)
+    assert not memories.learnt_in("s-lisbon") and profile.sessions.get("s-lisbon") is None
+    with pytest.raises(NotFound, match="no longer stored"):
+        sessions.rename("s-lisbon", "x")
+    with pytest.raises(NotFound):
+        sessions.delete("s-lisbon", with_memories=False)
+    target = sessions.export("s-bees", str(tmp_path / "bees.json"))
+    with pytest.raises(Refused, match="exists already"):
+        sessions.export("s-bees", str(target))
+    inside_a_file = str(target / "again.md")  # a file is no folder (root writes anywhere)
+    with pytest.raises(NotSaved) as failed:
+        sessions.export("s-bees", inside_a_file)
+    assert failed.value.path == inside_a_file and failed.value.level == "error"
+    (info,) = [sessions.import_file(str(target))]
+    assert info.id != "s-bees" and len(profile.sessions.messages(info.id)) == 2
+    assert [r.session.id for r in sessions.list().rows].count(info.id) == 1
+
+
+def test_an_import_past_the_size_limit_is_refused_before_it_is_read(opened, tmp_path):
+    _, _, sessions = opened
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as f:  # sparse: no disk used
+        f.truncate(MAX_FILE + 1)
+    with pytest.raises(Unreadable, match="larger than 200 MB"):
+        sessions.import_file(str(huge))
+    with pytest.raises(Unreadable, match="Could not read"):
+        sessions.import_file(str(tmp_path / "missing.json"))
+
+
+def test_the_rules_need_no_index(settings):
+    """The headless commands build the service on the store alone (no ``load``)."""
+    seed(settings)
+    with Profile.open(Path(settings.data_dir), "default") as profile:
+        memories = MemoryService(profile.memories, profile.sessions, lambda: FIXED_TIME)
+        (added,) = memories.save("", "fact", {"note": "I keep bees"})
+        memories.delete(added.memory_id)
+        assert profile.memories.get(added.memory_id) is None
+
+
+async def test_the_app_refuses_a_second_self_as_the_cli_does(settings):
+    h = WorkerHarness(settings)
+    await h.request(p.Start(settings))
+    values = (("name", "Bo"), ("relation", "self"))
+    await h.request(p.SaveMemory("", "person", values))
+    problems = h.last(p.MemoryInvalid).problems
+    assert problems == (("relation", "only the assistant has the relation 'self'."),)
+    assert sum(m.is_self for m in h.worker.memory.store) == 1
+    await h.request(p.Undo("no-such-change"))
+    assert h.last(p.Notice) == p.Notice(
+        "information", "Nothing to undo.", h.last(p.Notice).request_id
+    )
+    await h.close()
