@@ -19,8 +19,9 @@ from chatmem.services.errors import (
     Unreadable,
 )
 from chatmem.services.memories import Changed, MemoryService, open_profile
+from chatmem.services.profiles import Unopenable, open_any, open_writable
 from chatmem.services.sessions import SessionService
-from chatmem.store.profile import Profile
+from chatmem.store.profile import Profile, ReadOnly
 from tests.harness import FIXED_TIME, WorkerHarness
 from tests.seed import seed
 
@@ -155,3 +156,21 @@ async def test_the_app_refuses_a_second_self_as_the_cli_does(settings):
         "information", "Nothing to undo.", h.last(p.Notice).request_id
     )
     await h.close()
+
+
+def test_a_locked_profile_opens_to_read_with_the_reason(settings):
+    seed(settings)
+    with Profile.open(Path(settings.data_dir), "default"):  # another chatmem has it
+        with pytest.raises(Unopenable) as refused:
+            open_writable(settings.data_dir, "default", lambda: FIXED_TIME)
+        opened = open_any(settings.data_dir, "default", lambda: FIXED_TIME)
+        try:
+            assert opened.readonly == refused.value.reason and "open in another" in opened.readonly
+            assert opened.sessions.get("s-lisbon").title == "Lisbon plans"
+            with pytest.raises(ReadOnly):
+                opened.memory.remember("I keep bees")
+        finally:
+            opened.close()
+    opened = open_writable(settings.data_dir, "default", lambda: FIXED_TIME)
+    assert opened.readonly == "" and opened.name == "default"
+    opened.close()

@@ -39,8 +39,9 @@ from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_e
 from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
+from chatmem.services import profiles
 from chatmem.services.errors import NotFound, ServiceError
-from chatmem.services.memories import Changed, MemoryService, open_profile
+from chatmem.services.memories import Changed, MemoryService
 from chatmem.services.sessions import SessionService, clean_title, fallback_title
 from chatmem.store.atomic import StoreError, disk_problem
 from chatmem.store.profile import Profile, ReadOnly
@@ -77,9 +78,7 @@ class Worker:
         self.emit = emit
         self.clock = clock
         self.settings = Settings()
-        self.profile: Profile | None = None
-        self.memory: MemoryService | None = None
-        self.sessions: SessionService | None = None
+        self.opened: profiles.OpenProfile | None = None  # the profile and its services
         self.session: p.SessionInfo | None = None
         self.history: list[p.ChatMessage] = []
         self.llm: LLM | None = None
@@ -97,7 +96,23 @@ class Worker:
         self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
         self.line = Line(1)  # the requests toward the model server: the reply first
         self.window: asyncio.Task | None = None  # learning the server's context window
-        self.readonly = ""  # why the profile is open read-only ("": writable)
+
+    @property
+    def profile(self) -> Profile | None:
+        return self.opened.profile if self.opened is not None else None
+
+    @property
+    def memory(self) -> MemoryService | None:
+        return self.opened.memory if self.opened is not None else None
+
+    @property
+    def sessions(self) -> SessionService | None:
+        return self.opened.sessions if self.opened is not None else None
+
+    @property
+    def readonly(self) -> str:
+        """Why the profile is open read-only ("": writable)."""
+        return self.opened.readonly if self.opened is not None else ""
 
     # ------------------------------------------------------------ dispatch
 
@@ -276,13 +291,9 @@ class Worker:
         if running:
             await asyncio.gather(*running, return_exceptions=True)
         self.embedder = None
-        if self.memory is not None:
-            self.memory.close()
-            self.memory = None
-        if self.profile is not None:
-            self.profile.close()
-            self.profile = None
-        self.sessions = None
+        if self.opened is not None:
+            self.opened.close()
+            self.opened = None
 
     def _embedding(self) -> bool:
         running = self.embedder is not None and not self.embedder.done()
@@ -298,59 +309,31 @@ class Worker:
 
     async def _start(self, request: p.Start) -> None:
         self._configure(request.settings)
-        if self.profile is None:
-            try:
-                self._use_profile(self.settings.profile)
-            except (OSError, StoreError) as exc:
-                if not self._use_readonly(exc, request.id):
-                    return
+        if self.opened is None:
+            self.opened = profiles.open_any(
+                self.settings.data_dir, self.settings.profile, self.clock
+            )
         self._opened(request.new_session, request.id, request.session_id)
         self._learn_window(request.id)
         if not self.settings.configured:
             self._spawn(request.id + ":probe", self._probe_local(request.id))
-
-    def _use_profile(self, name: str, readonly: bool = False) -> None:
-        self.profile, self.memory = open_profile(
-            Path(self.settings.data_dir), name, self.clock, readonly
-        )
-        self.sessions = SessionService(self.profile, self.memory)
-
-    def _use_readonly(self, exc: OSError | StoreError, request_id: str) -> bool:
-        """The profile cannot be opened for writing (locked by another chatmem, a read-only
-        or foreign-owned folder): open it to read, and say why. False if even that fails."""
-        self.readonly = self._why_readonly(exc)
-        log.warning("profile opened read-only: %s", self.readonly)
-        try:
-            self._use_profile(self.settings.profile, readonly=True)
-        except (OSError, StoreError) as again:
-            problem = disk_problem(again) if isinstance(again, OSError) else str(again)
-            self.emit(p.Notice("error", f"{self.readonly} It cannot be read either: {problem}"))
-            return False
-        return True
-
-    @staticmethod
-    def _why_readonly(exc: OSError | StoreError) -> str:
-        if isinstance(exc, OSError):
-            return f"The profile cannot be written: {disk_problem(exc)}."
-        return str(exc)
 
     async def _writable(self, request_id: str) -> bool:
         """A read-only profile tries again to open for writing (the other chatmem closed,
         the folder was fixed); on success the session is shown anew, writable."""
         if not self.readonly:
             return True
+        assert self.opened is not None
         try:
-            profile, memory = open_profile(
-                Path(self.settings.data_dir), self.settings.profile, self.clock
+            opened = profiles.open_writable(
+                self.settings.data_dir, self.settings.profile, self.clock
             )
-        except (OSError, StoreError) as exc:
-            self.readonly = self._why_readonly(exc)
+        except profiles.Unopenable as exc:
+            self.opened.readonly = exc.reason
             return False
         session_id = self._session_id()
         await self._close_profile()
-        self.profile, self.memory = profile, memory
-        self.sessions = SessionService(profile, memory)
-        self.readonly = ""
+        self.opened = opened
         self._opened(False, request_id, session_id)
         return True
 
@@ -377,22 +360,12 @@ class Worker:
 
     async def _switch_profile(self, request: p.SwitchProfile) -> None:
         """Open the other profile first (it may be locked or invalid), then close this one."""
-        if self.profile is not None and request.name == self.profile.root.name:
+        if self.opened is not None and request.name == self.opened.name:
             return
-        old = (self.profile, self.memory, self.sessions)
-        try:
-            self._use_profile(request.name)
-        except (OSError, StoreError) as exc:
-            self.profile, self.memory, self.sessions = old
-            problem = disk_problem(exc) if isinstance(exc, OSError) else str(exc)
-            self.emit(p.Notice("error", problem, request.id))
-            return
-        new = (self.profile, self.memory, self.sessions)
-        self.profile, self.memory, self.sessions = old
+        opened = profiles.open_writable(self.settings.data_dir, request.name, self.clock)
         await self._close_profile()
-        self.profile, self.memory, self.sessions = new
+        self.opened = opened
         self.settings = replace(self.settings, profile=request.name)
-        self.readonly = ""
         self._recalled, self._recalled_ids = "", set()
         self._opened(False, request.id)
         self.emit(p.Notice("information", f"Profile {request.name!r} is open.", request.id))
