@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from chatmem import protocol as p
+from chatmem.domain.tokens import TokenCounter
 from chatmem.llm.client import LLM
 from chatmem.services.memories import MemoryService, open_profile
-from chatmem.tokens import TokenCounter
 from chatmem.worker.line import Line
 from tests.conftest import settings_for
 

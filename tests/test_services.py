@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chatmem import protocol as p
-from chatmem.records import MAX_FILE
+from chatmem.domain.records import MAX_FILE
 from chatmem.services.errors import (
     Invalid,
     NotFound,

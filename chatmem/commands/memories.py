@@ -1,7 +1,7 @@
 """``chatmem memories``: list, show, add, edit, delete, pin, export and import memories.
 
 They open the profile directly (reads without its lock, so they work while the app runs);
-fields are checked by the memory form's own rules (``chatmem.memory.browse.parse_form``).
+fields are checked by the memory form's own rules (``chatmem.domain.browse.parse_form``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from chatmem.commands.common import (
     write_output,
     writing,
 )
-from chatmem.memory.browse import Finder, form_values, group_of, parse_filter, record
-from chatmem.memory.models import REQUIRED, Memory
-from chatmem.memory.transfer import to_json
+from chatmem.domain.browse import Finder, form_values, group_of, parse_filter, record
+from chatmem.domain.memories import REQUIRED, Memory
 from chatmem.protocol import FORM
 from chatmem.services.errors import Unchanged
 from chatmem.services.memories import checked, read_memories
+from chatmem.store.transfer import to_json
 
 if TYPE_CHECKING:
     from chatmem.config import Settings

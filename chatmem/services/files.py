@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from chatmem.records import MAX_FILE
+from chatmem.domain.records import MAX_FILE
 from chatmem.services.errors import Unreadable
 
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chatmem import protocol as p
-from chatmem.memory.browse import group_of
-from chatmem.memory.dates import day
-from chatmem.memory.models import KINDS
-from chatmem.memory.search import search
+from chatmem.domain.browse import group_of
+from chatmem.domain.dates import day
+from chatmem.domain.memories import KINDS
+from chatmem.domain.records.session import SessionFile
+from chatmem.domain.search import search
 from chatmem.paths import write_private
-from chatmem.records.session import SessionFile
 from chatmem.services.errors import NotFound, NotSaved, Refused, Unreadable
 from chatmem.services.files import read_export
 from chatmem.services.memories import MemoryService
