@@ -174,3 +174,13 @@ def test_a_locked_profile_opens_to_read_with_the_reason(settings):
     opened = open_writable(settings.data_dir, "default", lambda: FIXED_TIME)
     assert opened.readonly == "" and opened.name == "default"
     opened.close()
+
+
+def test_every_request_has_one_route():
+    """The worker is a table: each request type names its handler and how it runs."""
+    from typing import get_args
+
+    from chatmem.worker.core import ROUTES, TASK, TURN
+
+    assert set(ROUTES) == set(get_args(p.Request))
+    assert {how for _, how in ROUTES.values()} <= {"now", TASK, TURN}

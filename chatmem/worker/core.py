@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chatmem import protocol as p
@@ -46,7 +47,7 @@ from chatmem.services.memories import Changed, MemoryService
 from chatmem.services.sessions import SessionService, clean_title, fallback_title
 from chatmem.store.atomic import StoreError, disk_problem
 from chatmem.store.profile import Profile, ReadOnly
-from chatmem.worker import answers
+from chatmem.worker import answers, requests
 from chatmem.worker.line import Line, Unusable, ask
 
 if TYPE_CHECKING:
@@ -127,89 +128,35 @@ class Worker:
             self._not_saved(exc, request.id)
 
     async def _dispatch(self, request: p.Request) -> None:
-        match request:
-            case p.Start():
-                await self._start(request)
-            case p.SendMessage():
-                self._spawn(request.id, self._in_turn(self._send(request)))
-            case p.Resend():
-                self._spawn(request.id, self._in_turn(self._resend(request)))
-            case p.KeepCut():
-                self._spawn(request.id, self._in_turn(self._keep_cut(request)))
-            case p.Cancel():
-                task = self.replies.get(request.target)
-                if task is not None:
-                    task.cancel()
-            case p.LoadOlder():
-                self._load_older(request)
-            case p.LoadNewer():
-                at = next((i for i, m in enumerate(self.history) if m.id == request.after_id), 0)
-                newer = self.history[at + 1 : at + 1 + request.limit]
-                more = at + 1 + len(newer) < len(self.history)
-                self.emit(p.NewerMessages(tuple(newer), more, request.id))
-            case p.ListModels():
-                self._spawn(request.id, self._list_models(request))
-            case p.SaveSettings():
-                self._save_settings(request)
-            case p.Remember():
-                self._tell(self._memory().remember(request.text, self._session_id()), request.id)
-            case p.Forget():
-                self._tell(self._memory().forget(request.query), request.id)
-            case p.Undo():
-                self._tell(self._memory().undo(request.change_id), request.id)
-            case p.ListMemories():
-                groups, rows, total = self._memory().browse(
-                    request.query, request.group, request.superseded, self._recalled_ids,
-                    request.limit,
-                )  # fmt: skip
-                self.emit(p.MemoryList(groups, tuple(rows), total, request.id))
-            case p.ShowMemory():
-                self.emit(p.MemoryShown(self._memory().show(request.memory_id), request.id))
-            case p.SaveMemory():
-                values = dict(request.values)
-                self._tell(self._memory().save(request.memory_id, request.kind, values), request.id)
-            case p.DeleteMemory():
-                self._tell(self._memory().delete(request.memory_id), request.id)
-            case p.PinMemory():
-                self._tell(self._memory().pin(request.memory_id, request.pinned), request.id)
-            case p.OpenSession():
-                self._spawn(request.id, self._in_turn(self._switch_session(request)))
-            case p.EndSession():
-                self._spawn(request.id, self._in_turn(self._end_session(request)))
-            case p.ListSessions():
-                self._list_sessions(request.id)
-            case p.SearchSessions():  # a newer query read meanwhile replaces a waiting one
-                if (searching := self.replies.get(SEARCH)) is not None:
-                    searching.cancel()
-                self._spawn(SEARCH, self._search(request))
-            case p.RenameSession():
-                try:
-                    self._rename(request.session_id, request.title, "")
-                finally:  # the list as it is, renamed or gone
-                    self._list_sessions(request.id)
-            case p.DeleteSession():
-                self._spawn(request.id, self._in_turn(self._delete_session(request)))
-            case p.ExportSession():
-                target = self._sessions().export(request.session_id, request.path)
-                self.emit(p.Notice("information", f"Exported to {target}", request.id))
-            case p.ImportSession():
-                info = self._sessions().import_file(request.path)
-                title = info.title or "Untitled conversation"
-                said = f"Imported “{title}” ({info.message_count:,} messages)."
-                self.emit(p.Notice("information", said, request.id))
-                self._list_sessions(request.id)
-            case p.SwitchProfile():
-                await self._switch_profile(request)
-            case p.GetStats():
-                totals = self._sessions().stats(request.days, self.clock())
-                self.emit(
-                    p.Stats(
-                        totals.days, totals.memories, totals.sessions, totals.messages, request.id
-                    )
-                )
-            case p.Shutdown():
-                await self._journal_at_quit()
-                await self.close()
+        """Run the request's handler (``ROUTES``): now, as a task, or as a task in turn."""
+        handler, how = ROUTES[type(request)]
+        if how == TASK:
+            self._spawn(request.id, handler(self, request))
+        elif how == TURN:
+            self._spawn(request.id, self._in_turn(handler(self, request)))
+        elif inspect.isawaitable(done := handler(self, request)):
+            await done
+
+    def _cancel(self, request: p.Cancel) -> None:
+        task = self.replies.get(request.target)
+        if task is not None:
+            task.cancel()
+
+    def _load_newer(self, request: p.LoadNewer) -> None:
+        at = next((i for i, m in enumerate(self.history) if m.id == request.after_id), 0)
+        newer = self.history[at + 1 : at + 1 + request.limit]
+        more = at + 1 + len(newer) < len(self.history)
+        self.emit(p.NewerMessages(tuple(newer), more, request.id))
+
+    def _search_latest(self, request: p.SearchSessions) -> None:
+        """A newer query read meanwhile replaces a waiting one."""
+        if (searching := self.replies.get(SEARCH)) is not None:
+            searching.cancel()
+        self._spawn(SEARCH, requests.search_sessions(self, request))
+
+    async def _shutdown(self, request: p.Shutdown) -> None:
+        await self._journal_at_quit()
+        await self.close()
 
     async def _in_turn(self, coro) -> None:
         try:
@@ -217,10 +164,6 @@ class Worker:
                 await coro
         finally:
             coro.close()  # a no-op once it ran; quiet if it was cancelled while queued
-
-    async def _search(self, request: p.SearchSessions) -> None:
-        hits, total = self._sessions().search(request.query, request.limit)
-        self.emit(p.SearchResults(request.query, hits, total, request.id))
 
     def _tell(self, done: list[Changed], request_id: str) -> None:
         for event in answers.changed(done, request_id):
@@ -942,19 +885,10 @@ class Worker:
                 )
             )
 
-    async def _delete_session(self, request: p.DeleteSession) -> None:
+    def _show_latest(self, request_id: str) -> None:
         assert self.profile is not None
-        try:
-            gone = self._sessions().delete(request.session_id, request.with_memories)
-        except NotFound:  # deleted meanwhile: the list shows it
-            pass
-        else:
-            for event in answers.deleted(gone, request.id):
-                self.emit(event)
-        if request.session_id == self._session_id():  # the chat showed it: show the latest
-            store = self.profile.sessions
-            self._open_session(store.latest() or store.create(self.clock()), request.id)
-        self._list_sessions(request.id)
+        store = self.profile.sessions
+        self._open_session(store.latest() or store.create(self.clock()), request_id)
 
     async def _title(self, user: p.ChatMessage, reply: p.ChatMessage) -> None:
         """Name the session after its first exchange (the fallback stays if the model fails)."""
@@ -1041,3 +975,36 @@ class Worker:
 
 
 _SAVABLE = {"base_url", "api_key", "model", "theme"}
+
+NOW, TASK, TURN = "now", "task", "turn"  # TURN: a task after the exchange before it
+Handler = Callable[[Worker, Any], Any]
+ROUTES: dict[type, tuple[Handler, str]] = {
+    p.Start: (Worker._start, NOW),
+    p.SendMessage: (Worker._send, TURN),
+    p.Resend: (Worker._resend, TURN),
+    p.KeepCut: (Worker._keep_cut, TURN),
+    p.Cancel: (Worker._cancel, NOW),
+    p.LoadOlder: (Worker._load_older, NOW),
+    p.LoadNewer: (Worker._load_newer, NOW),
+    p.ListModels: (Worker._list_models, TASK),
+    p.SaveSettings: (Worker._save_settings, NOW),
+    p.SwitchProfile: (Worker._switch_profile, NOW),
+    p.Shutdown: (Worker._shutdown, NOW),
+    p.Remember: (requests.remember, NOW),
+    p.Forget: (requests.forget, NOW),
+    p.Undo: (requests.undo, NOW),
+    p.ListMemories: (requests.list_memories, NOW),
+    p.ShowMemory: (requests.show_memory, NOW),
+    p.SaveMemory: (requests.save_memory, NOW),
+    p.DeleteMemory: (requests.delete_memory, NOW),
+    p.PinMemory: (requests.pin_memory, NOW),
+    p.OpenSession: (Worker._switch_session, TURN),
+    p.EndSession: (Worker._end_session, TURN),
+    p.ListSessions: (requests.list_sessions, NOW),
+    p.SearchSessions: (Worker._search_latest, NOW),
+    p.RenameSession: (requests.rename_session, NOW),
+    p.DeleteSession: (requests.delete_session, TURN),
+    p.ExportSession: (requests.export_session, NOW),
+    p.ImportSession: (requests.import_session, NOW),
+    p.GetStats: (requests.stats, NOW),
+}
