@@ -184,3 +184,22 @@ def test_every_request_has_one_route():
 
     assert set(ROUTES) == set(get_args(p.Request))
     assert {how for _, how in ROUTES.values()} <= {"now", TASK, TURN}
+
+
+def test_a_reply_takes_the_servers_counts_where_it_gives_them():
+    from chatmem.domain.tokens import TokenCounter
+    from chatmem.llm.client import Finish
+    from chatmem.services.chat import Ending, reply_of
+
+    counter = TokenCounter("gpt-4o-mini")
+    user = p.ChatMessage("u1", "user", "Hello", FIXED_TIME)
+    whole = Ending(user, "r1", ("Hi ", "there"), Finish("stop", 12, 3), 40, "ok")
+    reply = reply_of(whole, counter, FIXED_TIME + 1)
+    assert (reply.id, reply.content, reply.status) == ("r1", "Hi there", "ok")
+    assert (reply.prompt_tokens, reply.completion_tokens, reply.created) == (12, 3, FIXED_TIME + 1)
+    cut = reply_of(Ending(user, "r2", ("Hi ",), None, 40, "cut"), counter, FIXED_TIME)
+    assert (cut.status, cut.prompt_tokens, cut.completion_tokens) == (
+        "cut",
+        40,
+        counter.count("Hi "),
+    )

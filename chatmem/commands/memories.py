@@ -149,7 +149,7 @@ def add(args: argparse.Namespace, settings: Settings) -> int:
     checked(args.type, values, False, time.time())  # bad fields never make the profile
     with writing(settings) as profile:
         (added,) = memories_of(profile).save("", args.type, values)
-        memory = profile.memories.get(added.memory_id)
+        memory = memories_of(profile).get(added.memory_id)
     _report("Remembered", memory, args.json)
     return 0
 
@@ -166,7 +166,7 @@ def edit(args: argparse.Namespace, settings: Settings) -> int:
         except Unchanged:
             print(f"Nothing changed in {before.id}.", file=sys.stderr)
             return 0
-        after = profile.memories.get(before.id)
+        after = memories_of(profile).get(before.id)
     _report("Updated", after, args.json)
     return 0
 
@@ -182,9 +182,9 @@ def remove(args: argparse.Namespace, settings: Settings) -> int:
 def pin(args: argparse.Namespace, settings: Settings) -> int:
     pinned = args.action == "pin" and not args.off
     with writing(settings) as profile:
-        memory = _get(profile, args.id)
-        memories_of(profile).pin(memory.id, pinned)
-        memory = profile.memories.get(memory.id)
+        service, memory_id = memories_of(profile), _get(profile, args.id).id
+        service.pin(memory_id, pinned)
+        memory = service.get(memory_id)
     _report("Pinned" if pinned else "Unpinned", memory)
     return 0
 

@@ -41,3 +41,94 @@ def read_only(reason: str) -> p.ErrorInfo:
 
 def unsaved(problem: str) -> p.ErrorInfo:
     return p.ErrorInfo("storage", "Your message was not saved or sent", problem)
+
+
+# ---------------------------------------------------------------- why a reply failed
+
+
+def too_long(tokens: int, model: str, budget: int) -> p.ErrorInfo:
+    return p.ErrorInfo(
+        "too_large",
+        "Message too long for the model",
+        f"This message is about {tokens:,} tokens; {model} takes {budget:,} for a whole "
+        "request. It was not sent; shorten it or split it.",
+    )
+
+
+def too_large(tokens: int, model: str, budget: int) -> p.ErrorInfo:
+    return p.ErrorInfo(
+        "too_large",
+        "Message too long for the model",
+        f"About {tokens:,} tokens; {model} takes {budget:,}.",
+    )
+
+
+def stopped() -> p.ErrorInfo:
+    return p.ErrorInfo(
+        "stopped",
+        "Stopped before the reply",
+        "Your message is kept; it was not answered.",
+        ("resend",),
+    )
+
+
+def worker_stopped(kept: bool) -> p.ErrorInfo:
+    return p.ErrorInfo(
+        "cut",
+        "The reply was cut off",
+        "The worker stopped while the reply was coming; what arrived is kept."
+        if kept
+        else "The worker stopped before the reply began.",
+        ("resend",),
+    )
+
+
+def broke(base_url: str, model: str) -> p.ErrorInfo:
+    return p.ErrorInfo(
+        "cut",
+        "The reply was cut off",
+        f"The connection to {base_url} broke before {model} finished. What arrived is kept.",
+        ("resend",),
+    )
+
+
+def length_limit(model: str, max_output_tokens: int) -> p.ErrorInfo:
+    return p.ErrorInfo(
+        "length",
+        "The reply reached its length limit",
+        f"{model} stopped at the most a reply may take here ({max_output_tokens:,} tokens, "
+        "max_output_tokens); what arrived is kept. Ask it to go on, or raise "
+        "max_output_tokens for this model in models.toml.",
+    )
+
+
+def ended(base_url: str, model: str) -> p.ErrorInfo:
+    return p.ErrorInfo(
+        "cut",
+        "The reply was cut off",
+        f"The connection to {base_url} ended before {model} finished. What arrived is kept.",
+        ("resend",),
+    )
+
+
+def no_reply(base_url: str, model: str, window: int) -> p.ErrorInfo:
+    return p.ErrorInfo(
+        "cut",
+        "No reply arrived",
+        f"The connection to {base_url} ended before {model} sent any text. If the request is "
+        f"past the server's window (fitted here to {window:,} tokens), set context_window "
+        "(CHATMEM_CONTEXT_WINDOW) to the server's.",
+        ("resend", "settings"),
+    )
+
+
+def past_window(where: str, said: str, prompt: int, output: int, window: int) -> p.ErrorInfo:
+    return p.ErrorInfo(
+        "too_large",
+        "The request is past the server's context window",
+        f"{where} {said}; the request was about {prompt:,} tokens plus {output:,} for the "
+        f"reply, fitted to a {window:,}-token window. Set context_window "
+        "(CHATMEM_CONTEXT_WINDOW) to the server's window, or start the server with a larger "
+        "one (llama.cpp: --ctx-size; llama-cpp-python: --n_ctx).",
+        ("settings", "resend"),
+    )

@@ -42,6 +42,7 @@ from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
 from chatmem.services import profiles
+from chatmem.services.chat import Ending, reply_of
 from chatmem.services.errors import NotFound, ServiceError
 from chatmem.services.memories import Changed, MemoryService
 from chatmem.services.sessions import SessionService, clean_title, fallback_title
@@ -67,9 +68,6 @@ def _log_failure(task: asyncio.Task, what: str = "the embedder") -> None:
         log.error("%s failed", what, exc_info=task.exception())
 
 
-SEARCH = "search"  # the task key of the transcript search running or waiting
-
-
 def new_message_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -85,8 +83,9 @@ class Worker:
         self.llm: LLM | None = None
         self.model: ModelInfo | None = None
         self.counter: TokenCounter | None = None
-        self.replies: dict[str, asyncio.Task] = {}
-        self.tasks: set[asyncio.Task] = set()
+        self.requests: dict[str, asyncio.Task] = {}  # the work of a request, for Cancel
+        self.search: asyncio.Task | None = None  # the transcript search running or waiting
+        self.tasks: set[asyncio.Task] = set()  # every task: requests' and background work
         self.embedder: asyncio.Task | None = None  # lives as long as the settings it was made for
         self.session_prompt = 0
         self.session_completion = 0
@@ -131,14 +130,14 @@ class Worker:
         """Run the request's handler (``ROUTES``): now, as a task, or as a task in turn."""
         handler, how = ROUTES[type(request)]
         if how == TASK:
-            self._spawn(request.id, handler(self, request))
+            self._spawn(request.id, handler(self, request), request=True)
         elif how == TURN:
-            self._spawn(request.id, self._in_turn(handler(self, request)))
+            self._spawn(request.id, self._in_turn(handler(self, request)), request=True)
         elif inspect.isawaitable(done := handler(self, request)):
             await done
 
     def _cancel(self, request: p.Cancel) -> None:
-        task = self.replies.get(request.target)
+        task = self.requests.get(request.target)
         if task is not None:
             task.cancel()
 
@@ -150,9 +149,9 @@ class Worker:
 
     def _search_latest(self, request: p.SearchSessions) -> None:
         """A newer query read meanwhile replaces a waiting one."""
-        if (searching := self.replies.get(SEARCH)) is not None:
-            searching.cancel()
-        self._spawn(SEARCH, requests.search_sessions(self, request))
+        if self.search is not None:
+            self.search.cancel()
+        self.search = self._spawn(request.id, requests.search_sessions(self, request))
 
     async def _shutdown(self, request: p.Shutdown) -> None:
         await self._journal_at_quit()
@@ -182,15 +181,19 @@ class Worker:
         if info.id == self._session_id():
             self.session = info
 
-    def _spawn(self, request_id: str, coro) -> None:
+    def _spawn(self, request_id: str, coro, *, request: bool = False) -> asyncio.Task:
+        """Run ``coro`` as a task whose failure is told as an answer to ``request_id``.
+        ``request``: the task is that request's own work, which ``Cancel`` can stop (else it
+        is background work the request started: extraction, a title, a journal entry)."""
         task = asyncio.create_task(coro)
-        self.replies[request_id] = task
+        if request:
+            self.requests[request_id] = task
         self.tasks.add(task)
 
         def done(t: asyncio.Task) -> None:
             self.tasks.discard(t)
-            if self.replies.get(request_id) is t:  # not a newer task under the same key
-                del self.replies[request_id]
+            if self.requests.get(request_id) is t:
+                del self.requests[request_id]
             failure = None if t.cancelled() else t.exception()
             if isinstance(failure, ServiceError):
                 self.emit(answers.refusal(failure, None, request_id))
@@ -200,6 +203,7 @@ class Worker:
                 _log_failure(t, f"request {request_id}")
 
         task.add_done_callback(done)
+        return task
 
     def _not_saved(self, exc: OSError | StoreError, request_id: str) -> None:
         log.warning("store write failed: %s", exc)
@@ -259,7 +263,7 @@ class Worker:
         self._opened(request.new_session, request.id, request.session_id)
         self._learn_window(request.id)
         if not self.settings.configured:
-            self._spawn(request.id + ":probe", self._probe_local(request.id))
+            self._spawn(request.id, self._probe_local(request.id))
 
     async def _writable(self, request_id: str) -> bool:
         """A read-only profile tries again to open for writing (the other chatmem closed,
@@ -298,7 +302,7 @@ class Worker:
         self._open_session(session, request_id)
         if self.settings.configured and not self.readonly:
             if self.settings.memory_budget:  # 0: memory is off (chatmem ask --no-memory)
-                self._spawn(request_id + ":journal", self._journal_waiting())
+                self._spawn(request_id, self._journal_waiting())
             self._embed_memories()
 
     async def _switch_profile(self, request: p.SwitchProfile) -> None:
@@ -329,7 +333,7 @@ class Worker:
             for name in ("extract", "summarize", "fold", "title")
         }
         if self.llm is not None:
-            self._spawn("llm-close", self.llm.close())
+            self._spawn("", self.llm.close())
         self.llm = None  # built on first use: importing and creating the client is not free
 
     def _open_session(self, session: p.SessionInfo, request_id: str, focus: str = "") -> None:
@@ -465,12 +469,7 @@ class Worker:
         )
         budget = self._model().context_window - self._model().max_output_tokens
         if message.tokens + self._counter().count_message(self._system) > budget:
-            error = p.ErrorInfo(
-                "too_large",
-                "Message too long for the model",
-                f"This message is about {message.tokens:,} tokens; {self._model().name} takes "
-                f"{budget:,} for a whole request. It was not sent; shorten it or split it.",
-            )
+            error = answers.too_long(message.tokens, self._model().name, budget)
             self.emit(p.ReplyFailed("", error, None, request.id))
             return
         if not await self._writable(request.id):
@@ -503,17 +502,10 @@ class Worker:
             return
         partial = None
         if request.text:
-            partial = self._finish(user, new_message_id(), [request.text], None, 0, "", "cut")
+            ending = Ending(user, new_message_id(), (request.text,), None, 0, "cut")
+            partial = self._finish(ending, request.id, reply_done=False)
             self.emit(p.MessageSaved(partial, request.id))
-        error = p.ErrorInfo(
-            "cut",
-            "The reply was cut off",
-            "The worker stopped while the reply was coming; what arrived is kept."
-            if request.text
-            else "The worker stopped before the reply began.",
-            ("resend",),
-        )
-        self._fail(user, error, partial, request.id)
+        self._fail(user, answers.worker_stopped(bool(request.text)), partial, request.id)
 
     async def _reply(self, user: p.ChatMessage, request_id: str) -> None:
         """Stream the answer to ``user``; on failure mark it failed and say why."""
@@ -534,13 +526,7 @@ class Worker:
         try:
             prepared = await self._prepare(user, request_id)
         except asyncio.CancelledError:  # stopped while recalling or summarizing
-            stopped = p.ErrorInfo(
-                "stopped",
-                "Stopped before the reply",
-                "Your message is kept; it was not answered.",
-                ("resend",),
-            )
-            self._fail(user, stopped, None, request_id)
+            self._fail(user, answers.stopped(), None, request_id)
             raise
         if prepared is not None:
             await self._answer(user, prepared, request_id)
@@ -570,12 +556,9 @@ class Worker:
                 self._recalled,
             )
         except TooLarge as exc:
-            error = p.ErrorInfo(
-                "too_large",
-                "Message too long for the model",
-                f"About {exc.tokens:,} tokens; {model.name} takes {exc.budget:,}.",
+            self._fail(
+                user, answers.too_large(exc.tokens, model.name, exc.budget), None, request_id
             )
-            self._fail(user, error, None, request_id)
             return None
         return fitted
 
@@ -603,7 +586,8 @@ class Worker:
                     finish = item
         except asyncio.CancelledError:
             self._flush(reply_id, pending, request_id)
-            self._finish(user, reply_id, parts, None, fitted.prompt_tokens, request_id, "cut")
+            cut = Ending(user, reply_id, tuple(parts), None, fitted.prompt_tokens, "cut")
+            self._finish(cut, request_id, reply_done=True)  # stopped by the user: kept as it is
             raise
         except Exception as exc:
             log.warning("reply failed: %s", type(exc).__name__, exc_info=exc)
@@ -616,61 +600,39 @@ class Worker:
                 info = self._past_window(fitted, window)
             partial = None
             if parts:
-                partial = self._finish(user, reply_id, parts, None, fitted.prompt_tokens, "", "cut")
+                cut = Ending(user, reply_id, tuple(parts), None, fitted.prompt_tokens, "cut")
+                partial = self._finish(cut, request_id, reply_done=False)
             if parts and info.kind == "connection":
-                info = p.ErrorInfo(
-                    "cut",
-                    "The reply was cut off",
-                    f"The connection to {self.settings.base_url} broke before {model.name} "
-                    "finished. What arrived is kept.",
-                    ("resend",),
-                )
+                info = answers.broke(self.settings.base_url, model.name)
             self._fail(user, info, partial, request_id)
             return
         self._flush(reply_id, pending, request_id)
+        whole = finish is not None and finish.reason not in (None, "length")
+        ending = Ending(
+            user, reply_id, tuple(parts), finish, fitted.prompt_tokens, "ok" if whole else "cut"
+        )
         if finish is not None and finish.reason == "length":
-            partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
-            error = p.ErrorInfo(
-                "length",
-                "The reply reached its length limit",
-                f"{model.name} stopped at the most a reply may take here "
-                f"({model.max_output_tokens:,} tokens, max_output_tokens); what arrived is kept. "
-                "Ask it to go on, or raise max_output_tokens for this model in models.toml.",
-            )
+            partial = self._finish(ending, request_id, reply_done=False)
+            error = answers.length_limit(model.name, model.max_output_tokens)
             self._fail(user, error, partial if parts else None, request_id)
             return
-        if finish is not None and finish.reason is not None:
-            reply = self._finish(
-                user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok"
-            )
+        if whole:
+            reply = self._finish(ending, request_id, reply_done=True)
             if self.settings.memory_budget:  # 0: memory is off
                 job = functools.partial(self._extract, user, reply, request_id)
-                self._spawn(request_id + ":extract", self.line.run("extract", job))
+                self._spawn(request_id, self.line.run("extract", job))
             if sum(m.role == "assistant" for m in self.history) == 1:
                 job = functools.partial(self._title, user, reply)
-                self._spawn(request_id + ":title", self.line.run("title", job))
+                self._spawn(request_id, self.line.run("title", job))
             return
-        partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
-        ended = f"The connection to {self.settings.base_url} ended before {model.name}"
-        error = p.ErrorInfo(
-            "cut",
-            "The reply was cut off",
-            f"{ended} finished. What arrived is kept.",
-            ("resend",),
-        )
+        partial = self._finish(ending, request_id, reply_done=False)
+        error = answers.ended(self.settings.base_url, model.name)
         if not parts:  # nothing at all: what a server may say to a prompt past its window
             window = await self._window_refusing(fitted)
             error = (
                 self._past_window(fitted, window)
                 if window
-                else p.ErrorInfo(
-                    "cut",
-                    "No reply arrived",
-                    f"{ended} sent any text. If the request is past the server's window (fitted "
-                    f"here to {model.context_window:,} tokens), set context_window "
-                    "(CHATMEM_CONTEXT_WINDOW) to the server's.",
-                    ("resend", "settings"),
-                )
+                else answers.no_reply(self.settings.base_url, model.name, model.context_window)
             )
         self._fail(user, error, partial if parts else None, request_id)
 
@@ -697,15 +659,8 @@ class Worker:
                 max_output_tokens=min(model.max_output_tokens, window // 4),
                 assumed=False,
             )
-        return p.ErrorInfo(
-            "too_large",
-            "The request is past the server's context window",
-            f"{where} {said}; the request was about {fitted.prompt_tokens:,} tokens plus "
-            f"{model.max_output_tokens:,} for the reply, fitted to a "
-            f"{model.context_window:,}-token window. Set context_window (CHATMEM_CONTEXT_WINDOW) "
-            "to the server's window, or start the server with a larger one (llama.cpp: "
-            "--ctx-size; llama-cpp-python: --n_ctx).",
-            ("settings", "resend"),
+        return answers.past_window(
+            where, said, fitted.prompt_tokens, model.max_output_tokens, model.context_window
         )
 
     async def _fold(
@@ -764,30 +719,15 @@ class Worker:
             self.emit(p.ReplyDelta(reply_id, "".join(pending), request_id))
             pending.clear()
 
-    def _finish(self, user, reply_id, parts, finish, counted_prompt, request_id, status):
-        """Store the reply (whole or cut off), update totals, tell the UI."""
+    def _finish(self, ending: Ending, request_id: str, *, reply_done: bool) -> p.ChatMessage:
+        """Store the reply (whole or cut off) and update the totals. ``reply_done``: the UI
+        is told with ``ReplyDone`` (a whole reply, or one the user stopped); otherwise the
+        caller follows with the ``ReplyFailed`` that shows the part kept."""
         assert self.profile is not None and self.session is not None
-        text = "".join(parts)
-        counter = self._counter()
-        prompt = (
-            finish.prompt_tokens if finish and finish.prompt_tokens is not None else counted_prompt
-        )
-        completion = (
-            finish.completion_tokens
-            if finish and finish.completion_tokens is not None
-            else counter.count(text)
-        )
-        reply = p.ChatMessage(
-            id=reply_id,
-            role="assistant",
-            content=text,
-            created=self.clock(),
-            tokens=counter.count_message(text),
-            status=status,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-        )
-        if text:
+        user = ending.user
+        reply = reply_of(ending, self._counter(), self.clock())
+        prompt, completion = reply.prompt_tokens, reply.completion_tokens
+        if reply.content:
             try:
                 self.profile.sessions.append(self.session.id, reply)
             except (OSError, StoreError) as exc:  # shown and used as context, not stored
@@ -799,7 +739,7 @@ class Worker:
             self._set_status(user, "ok")
         self.session_prompt += prompt
         self.session_completion += completion
-        if request_id:
+        if reply_done:
             self.emit(p.ReplyDone(reply, request_id))
         self._emit_usage(request_id, prompt, completion)
         return reply
@@ -872,7 +812,7 @@ class Worker:
         ended = self.session
         self.profile.sessions.flush()
         self._open_session(self.profile.sessions.create(self.clock()), request.id)
-        self._spawn(request.id + ":journal", self._journal_ended(ended, request.id))
+        self._spawn(request.id, self._journal_ended(ended, request.id))
 
     async def _journal_ended(self, ended: p.SessionInfo, request_id: str) -> None:
         """The ended session's journal entry, in the background: the new one starts at once."""
