@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from chatmem import protocol as p
@@ -387,7 +387,9 @@ class Worker:
         except OSError as exc:
             self.emit(p.Notice("error", f"Could not save settings: {exc}", request.id))
             return
-        typed = {k: (str(v).rstrip("/") if k == "base_url" else str(v)) for k, v in values.items()}
+        typed: dict[str, Any] = {
+            k: (str(v).rstrip("/") if k == "base_url" else str(v)) for k, v in values.items()
+        }
         self._configure(replace(self.settings, **typed))
         self.emit(
             p.SettingsSaved(
@@ -533,6 +535,7 @@ class Worker:
 
     async def _prepare(self, user: p.ChatMessage, request_id: str) -> Fitted | None:
         """Recall, fold and fit the request answering ``user`` (None: it cannot be sent)."""
+        assert self.session is not None
         model = self._model()
         history = self.history[: self.history.index(user) + 1]
         recalled = await self._memory().build(
@@ -641,7 +644,10 @@ class Worker:
         checks the size before any work; llama-cpp-python streams nothing instead); 0 if none."""
         try:
             await self._llm().once.chat.completions.create(
-                model=self._model().name, messages=fitted.messages, max_tokens=1, stream=False
+                model=self._model().name,
+                messages=cast(Any, fitted.messages),  # plain role/content dicts
+                max_tokens=1,
+                stream=False,
             )
         except Exception as exc:
             return window_in_error(str(exc)) or 0
