@@ -203,3 +203,23 @@ def test_a_reply_takes_the_servers_counts_where_it_gives_them():
         40,
         counter.count("Hi "),
     )
+
+
+def test_usage_counts_the_context_and_the_sessions_tokens():
+    from chatmem.domain.tokens import TokenCounter
+    from chatmem.llm.models import ModelInfo
+    from chatmem.services.chat import Context, usage_of
+
+    counter = TokenCounter("gpt-4o-mini")
+    model = ModelInfo("gpt-4o-mini", 1000, 100, None, None, False)
+    said = [
+        p.ChatMessage("u1", "user", "Hello", FIXED_TIME, 5),
+        p.ChatMessage(
+            "a1", "assistant", "Hi", FIXED_TIME, 4, prompt_tokens=20, completion_tokens=2
+        ),
+    ]
+    usage = usage_of(Context("Be kind.", "", 0, said, ""), model, counter, (20, 2), (20, 2))
+    assert (usage.model, usage.verbatim_messages, usage.turn_tokens) == ("gpt-4o-mini", 2, (22,))
+    assert usage.context_tokens > 0 and (usage.session_prompt, usage.last_completion) == (20, 2)
+    unnamed = usage_of(Context("", "earlier", 1, said, ""), model, counter, (0, 0), named=False)
+    assert (unnamed.model, unnamed.summarized_messages, unnamed.verbatim_messages) == ("", 1, 1)

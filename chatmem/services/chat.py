@@ -1,16 +1,25 @@
-"""The chat turn's records and rules that need no network: how an exchange ended, and the
-reply message it leaves."""
+"""The chat turn's records and rules: how an exchange ended and the reply it leaves, the
+usage the sidebar shows, the session's title."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chatmem import protocol as p
+from chatmem.domain.context import TITLE_TOKENS, TooLarge, clip, fit, with_summary
 from chatmem.domain.tokens import TokenCounter
+from chatmem.llm.models import ModelInfo
+from chatmem.services.sessions import clean_title
+from chatmem.worker.line import ask
 
 if TYPE_CHECKING:
-    from chatmem.llm.client import Finish
+    from chatmem.llm.client import LLM, Finish
+
+log = logging.getLogger(__name__)
+
+SPARK_TURNS = 40  # turns in the sidebar's sparkline
 
 
 @dataclass(frozen=True)
@@ -46,3 +55,79 @@ def reply_of(ending: Ending, counter: TokenCounter, now: float) -> p.ChatMessage
         prompt_tokens=prompt,
         completion_tokens=completion,
     )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the next request would carry: the system prompt, the session's summary and the
+    messages after it, the memory recalled last."""
+
+    system: str
+    summary: str
+    folded: int  # messages the summary stands for
+    history: list[p.ChatMessage]
+    recalled: str
+
+
+def usage_of(
+    context: Context,
+    model: ModelInfo,
+    counter: TokenCounter,
+    totals: tuple[int, int],
+    last: tuple[int, int] = (0, 0),
+    named: bool = True,
+) -> p.Usage:
+    """The sidebar's figures: the context against the window, the session's tokens
+    (``totals``: prompt, completion) and cost, the last exchange's, the recent turns'.
+    ``named``: a model is configured (else no name is shown)."""
+    verbatim = context.history[context.folded :]
+    try:
+        fitted = fit(
+            with_summary(context.system, context.summary),
+            verbatim,
+            counter,
+            model.context_window,
+            0,
+            context.recalled,
+        )
+        tokens, sent = fitted.prompt_tokens, len(verbatim) - fitted.dropped
+    except TooLarge as exc:
+        tokens, sent = exc.tokens, 0
+    return p.Usage(
+        model=model.name if named else "",
+        context_tokens=tokens,
+        context_window=model.context_window,
+        window_assumed=model.assumed,
+        estimated=counter.estimated,
+        last_prompt=last[0],
+        last_completion=last[1],
+        session_prompt=totals[0],
+        session_completion=totals[1],
+        session_cost=model.cost(*totals),
+        verbatim_messages=sent,
+        summary_tokens=counter.count(context.summary) if context.summary else 0,
+        summarized_messages=context.folded,
+        memory_tokens=counter.count(context.recalled) if context.recalled else 0,
+        turn_tokens=tuple(
+            m.prompt_tokens + m.completion_tokens
+            for m in context.history[-2 * SPARK_TURNS :]
+            if m.role == "assistant"
+        )[-SPARK_TURNS:],
+    )
+
+
+async def title_for(
+    llm: LLM, model: str, prompt: str, exchange: tuple[p.ChatMessage, p.ChatMessage],
+    counter: TokenCounter,
+) -> str:  # fmt: skip
+    """The model's title for a session from its first exchange; "" if it gives none."""
+    user, reply = exchange  # the start of the exchange names it well enough
+    said = f"User: {clip(user.content, counter, 300)}\n\nAssistant: "
+    said += clip(reply.content, counter, 200)
+    asked = [{"role": "system", "content": prompt}, {"role": "user", "content": said}]
+    try:
+        answer = await ask(llm, asked, model, TITLE_TOKENS)
+    except Exception as exc:
+        log.info("no title: %s", type(exc).__name__)
+        return ""
+    return clean_title(answer)

@@ -23,11 +23,9 @@ from chatmem import protocol as p
 from chatmem.config import Settings, save_settings
 from chatmem.domain.context import (
     FOLD_TOKENS,
-    TITLE_TOKENS,
     Fitted,
     Thresholds,
     TooLarge,
-    clip,
     fit,
     leading,
     to_fold,
@@ -42,10 +40,10 @@ from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
 from chatmem.services import profiles
-from chatmem.services.chat import Ending, reply_of
+from chatmem.services.chat import Context, Ending, reply_of, title_for, usage_of
 from chatmem.services.errors import NotFound, ServiceError
 from chatmem.services.memories import Changed, MemoryService
-from chatmem.services.sessions import SessionService, clean_title, fallback_title
+from chatmem.services.sessions import SessionService, fallback_title
 from chatmem.store.atomic import StoreError, disk_problem
 from chatmem.store.profile import Profile, ReadOnly
 from chatmem.worker import answers, requests
@@ -59,7 +57,6 @@ log = logging.getLogger(__name__)
 RECENT = 30  # messages sent to the UI when a session opens (or from the message it opens at)
 FLUSH_EVERY = 0.03  # seconds between ReplyDelta events: the UI renders batches, not tokens
 PROBE_TIMEOUT = 1.5
-SPARK_TURNS = 40  # turns in the sidebar's sparkline
 JOURNAL_AT_QUIT = 1.0  # seconds quitting may wait for the journal entry; else at next start
 
 
@@ -840,19 +837,9 @@ class Worker:
         """Name the session after its first exchange (the fallback stays if the model fails)."""
         assert self.session is not None
         session = self.session
-        counter = self._counter()  # the start of the exchange names it well enough
-        said = f"User: {clip(user.content, counter, 300)}\n\nAssistant: "
-        said += clip(reply.content, counter, 200)
-        asked = [
-            {"role": "system", "content": self._prompts["title"]},
-            {"role": "user", "content": said},
-        ]
-        try:
-            answer = await ask(self._llm(), asked, self._model().name, TITLE_TOKENS)
-        except Exception as exc:
-            log.info("no title for %s: %s", session.id, type(exc).__name__)
-            return
-        title = clean_title(answer)
+        title = await title_for(
+            self._llm(), self._model().name, self._prompts["title"], (user, reply), self._counter()
+        )
         stored = self.profile.sessions.get(session.id) if self.profile is not None else None
         if title and stored is not None and stored.title == fallback_title(user.content):
             self._rename(session.id, title, "")
@@ -871,43 +858,17 @@ class Worker:
     # ------------------------------------------------------------ usage
 
     def _emit_usage(self, request_id: str, last_prompt: int = 0, last_completion: int = 0) -> None:
-        model, counter = self._model(), self._counter()
         summary, folded = ("", 0)
         if self.profile is not None and self.session is not None:
             summary, folded = self.profile.sessions.summary(self.session.id)
-        verbatim = self.history[folded:]
-        try:
-            fitted = fit(
-                with_summary(self._system, summary),
-                verbatim,
-                counter,
-                model.context_window,
-                0,
-                self._recalled,
-            )
-            context, sent = fitted.prompt_tokens, len(verbatim) - fitted.dropped
-        except TooLarge as exc:
-            context, sent = exc.tokens, 0
-        usage = p.Usage(
-            model=model.name if self.settings.configured else "",
-            context_tokens=context,
-            context_window=model.context_window,
-            window_assumed=model.assumed,
-            estimated=counter.estimated,
-            last_prompt=last_prompt,
-            last_completion=last_completion,
-            session_prompt=self.session_prompt,
-            session_completion=self.session_completion,
-            session_cost=model.cost(self.session_prompt, self.session_completion),
-            verbatim_messages=sent,
-            summary_tokens=counter.count(summary) if summary else 0,
-            summarized_messages=folded,
-            memory_tokens=counter.count(self._recalled) if self._recalled else 0,
-            turn_tokens=tuple(
-                m.prompt_tokens + m.completion_tokens
-                for m in self.history[-2 * SPARK_TURNS :]
-                if m.role == "assistant"
-            )[-SPARK_TURNS:],
+        context = Context(self._system, summary, folded, self.history, self._recalled)
+        usage = usage_of(
+            context,
+            self._model(),
+            self._counter(),
+            (self.session_prompt, self.session_completion),
+            (last_prompt, last_completion),
+            self.settings.configured,
         )
         self.emit(p.UsageUpdated(usage, request_id))
 
