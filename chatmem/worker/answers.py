@@ -83,11 +83,12 @@ def worker_stopped(kept: bool) -> p.ErrorInfo:
     )
 
 
-def broke(base_url: str, model: str) -> p.ErrorInfo:
+def cut_off(base_url: str, model: str, how: str) -> p.ErrorInfo:
+    """A reply that stopped part-way: the connection ``how`` ("broke", "ended")."""
     return p.ErrorInfo(
         "cut",
         "The reply was cut off",
-        f"The connection to {base_url} broke before {model} finished. What arrived is kept.",
+        f"The connection to {base_url} {how} before {model} finished. What arrived is kept.",
         ("resend",),
     )
 
@@ -99,15 +100,6 @@ def length_limit(model: str, max_output_tokens: int) -> p.ErrorInfo:
         f"{model} stopped at the most a reply may take here ({max_output_tokens:,} tokens, "
         "max_output_tokens); what arrived is kept. Ask it to go on, or raise "
         "max_output_tokens for this model in models.toml.",
-    )
-
-
-def ended(base_url: str, model: str) -> p.ErrorInfo:
-    return p.ErrorInfo(
-        "cut",
-        "The reply was cut off",
-        f"The connection to {base_url} ended before {model} finished. What arrived is kept.",
-        ("resend",),
     )
 
 

@@ -603,7 +603,7 @@ class Worker:
                 cut = Ending(user, reply_id, tuple(parts), None, fitted.prompt_tokens, "cut")
                 partial = self._finish(cut, request_id, reply_done=False)
             if parts and info.kind == "connection":
-                info = answers.broke(self.settings.base_url, model.name)
+                info = answers.cut_off(self.settings.base_url, model.name, "broke")
             self._fail(user, info, partial, request_id)
             return
         self._flush(reply_id, pending, request_id)
@@ -626,7 +626,7 @@ class Worker:
                 self._spawn(request_id, self.line.run("title", job))
             return
         partial = self._finish(ending, request_id, reply_done=False)
-        error = answers.ended(self.settings.base_url, model.name)
+        error = answers.cut_off(self.settings.base_url, model.name, "ended")
         if not parts:  # nothing at all: what a server may say to a prompt past its window
             window = await self._window_refusing(fitted)
             error = (
