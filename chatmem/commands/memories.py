@@ -23,8 +23,7 @@ from chatmem.commands.common import (
     writing,
 )
 from chatmem.domain.browse import Finder, form_values, group_of, parse_filter, record
-from chatmem.domain.memories import REQUIRED, Memory
-from chatmem.protocol import FORM
+from chatmem.domain.memories import FORM, REQUIRED, Memory
 from chatmem.services.errors import Unchanged
 from chatmem.services.memories import checked, read_memories
 from chatmem.store.transfer import to_json

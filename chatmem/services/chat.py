@@ -7,9 +7,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chatmem import protocol as p
 from chatmem.domain.context import TITLE_TOKENS, TooLarge, clip, fit, with_summary
+from chatmem.domain.sessions import ChatMessage
 from chatmem.domain.tokens import TokenCounter
+from chatmem.domain.usage import Usage
 from chatmem.llm.models import ModelInfo
 from chatmem.services.sessions import clean_title
 from chatmem.worker.line import ask
@@ -28,7 +29,7 @@ class Ending:
     end (None: it said nothing, the stream broke or was stopped) and the prompt as counted
     here (used when the server reports no usage)."""
 
-    user: p.ChatMessage
+    user: ChatMessage
     reply_id: str
     parts: tuple[str, ...]
     finish: Finish | None
@@ -36,7 +37,7 @@ class Ending:
     status: str  # "ok": whole | "cut": what arrived before it stopped
 
 
-def reply_of(ending: Ending, counter: TokenCounter, now: float) -> p.ChatMessage:
+def reply_of(ending: Ending, counter: TokenCounter, now: float) -> ChatMessage:
     """The reply message, with the server's token counts where it gave them."""
     text, finish = "".join(ending.parts), ending.finish
     prompt = ending.counted_prompt
@@ -45,7 +46,7 @@ def reply_of(ending: Ending, counter: TokenCounter, now: float) -> p.ChatMessage
     completion = counter.count(text)
     if finish is not None and finish.completion_tokens is not None:
         completion = finish.completion_tokens
-    return p.ChatMessage(
+    return ChatMessage(
         id=ending.reply_id,
         role="assistant",
         content=text,
@@ -65,7 +66,7 @@ class Context:
     system: str
     summary: str
     folded: int  # messages the summary stands for
-    history: list[p.ChatMessage]
+    history: list[ChatMessage]
     recalled: str
 
 
@@ -76,7 +77,7 @@ def usage_of(
     totals: tuple[int, int],
     last: tuple[int, int] = (0, 0),
     named: bool = True,
-) -> p.Usage:
+) -> Usage:
     """The sidebar's figures: the context against the window, the session's tokens
     (``totals``: prompt, completion) and cost, the last exchange's, the recent turns'.
     ``named``: a model is configured (else no name is shown)."""
@@ -93,7 +94,7 @@ def usage_of(
         tokens, sent = fitted.prompt_tokens, len(verbatim) - fitted.dropped
     except TooLarge as exc:
         tokens, sent = exc.tokens, 0
-    return p.Usage(
+    return Usage(
         model=model.name if named else "",
         context_tokens=tokens,
         context_window=model.context_window,
@@ -117,7 +118,7 @@ def usage_of(
 
 
 async def title_for(
-    llm: LLM, model: str, prompt: str, exchange: tuple[p.ChatMessage, p.ChatMessage],
+    llm: LLM, model: str, prompt: str, exchange: tuple[ChatMessage, ChatMessage],
     counter: TokenCounter,
 ) -> str:  # fmt: skip
     """The model's title for a session from its first exchange; "" if it gives none."""

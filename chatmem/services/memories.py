@@ -15,7 +15,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatmem import protocol as p
 from chatmem.domain.browse import Finder, FormProblems, parse_form, record, self_renamed
 from chatmem.domain.context import EXTRACT_TOKENS, JOURNAL_TOKENS, clip, leading
 from chatmem.domain.dates import day
@@ -28,10 +27,10 @@ from chatmem.domain.extract import (
     reconcile,
 )
 from chatmem.domain.index import terms
-from chatmem.domain.memories import Memory, clean_fields, make_memory
+from chatmem.domain.memories import Memory, MemoryRecord, MemoryRow, clean_fields, make_memory
 from chatmem.domain.recall import Recall, Recalled
+from chatmem.domain.sessions import ChatMessage, SessionInfo
 from chatmem.domain.tokens import TokenCounter
-from chatmem.protocol import MemoryRecord, MemoryRow
 from chatmem.services.errors import (
     Invalid,
     NotFound,
@@ -156,7 +155,7 @@ class MemoryService:
             with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
                 self._put(make_memory("person", SELF, self.clock()))
 
-    def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
+    def add_turn(self, session_id: str, message: ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
         self._changed()
 
@@ -318,7 +317,7 @@ class MemoryService:
         memory = self.store.get(memory_id)
         if memory is None:
             return None
-        transcript: tuple[p.ChatMessage, ...] = ()
+        transcript: tuple[ChatMessage, ...] = ()
         if memory.kind == "conversation":
             transcript = tuple(self.sessions.messages(memory.fields["session_id"]))
         return record(memory, transcript)
@@ -356,7 +355,7 @@ class MemoryService:
         llm: LLM,
         model: str,
         prompt: str,
-        exchange: tuple[p.ChatMessage, p.ChatMessage],
+        exchange: tuple[ChatMessage, ChatMessage],
         session_id: str,
         fitting: tuple[TokenCounter, int],
     ) -> list[Changed]:
@@ -403,7 +402,7 @@ class MemoryService:
         llm: LLM,
         model: str,
         prompt: str,
-        session: p.SessionInfo,
+        session: SessionInfo,
         fitting: tuple[TokenCounter, int],
     ) -> list[Changed] | None:
         """Write the journal entry of a finished session (what changed: nothing if it needs
@@ -449,7 +448,7 @@ class MemoryService:
         entries = (self.store.get(i) for i in self.recall.always["journal"])
         return {m.fields["session_id"] for m in entries if m is not None}
 
-    def unjournaled(self, current: str, limit: int = 5) -> list[p.SessionInfo]:
+    def unjournaled(self, current: str, limit: int = 5) -> list[SessionInfo]:
         """Finished sessions still waiting for their journal entry (newest first)."""
         done = self._journaled()
         waiting = [

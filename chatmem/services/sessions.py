@@ -10,12 +10,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatmem import protocol as p
 from chatmem.domain.browse import group_of
 from chatmem.domain.dates import day
 from chatmem.domain.memories import KINDS
 from chatmem.domain.records.session import SessionFile
 from chatmem.domain.search import search
+from chatmem.domain.sessions import SearchHit, SessionInfo, SessionRow
 from chatmem.paths import write_private
 from chatmem.services.errors import NotFound, NotSaved, Refused, Unreadable
 from chatmem.services.files import read_export
@@ -57,7 +57,7 @@ def read_session(name: str) -> SessionFile:
 class Listing:
     """Every session (the most recently used first) and the profiles beside this one."""
 
-    rows: tuple[p.SessionRow, ...]
+    rows: tuple[SessionRow, ...]
     profile: str
     profiles: tuple[str, ...]
 
@@ -74,7 +74,7 @@ class Totals:
 
 @dataclass(frozen=True)
 class Deleted:
-    info: p.SessionInfo
+    info: SessionInfo
     forgot: int  # memories learnt in it, deleted with it
 
 
@@ -84,7 +84,7 @@ class SessionService:
         self.store = profile.sessions
         self.memory = memory
 
-    def get(self, session_id: str) -> p.SessionInfo:
+    def get(self, session_id: str) -> SessionInfo:
         info = self.store.get(session_id)
         if info is None:
             raise NotFound(GONE)
@@ -92,7 +92,7 @@ class SessionService:
 
     def list(self) -> Listing:
         learnt = Counter(m.session_id for m in self.memory.store if m.session_id)
-        rows = tuple(p.SessionRow(s, learnt[s.id]) for s in self.store.list())
+        rows = tuple(SessionRow(s, learnt[s.id]) for s in self.store.list())
         profiles = Profile.names(self.profile.root.parent.parent)
         return Listing(rows, self.profile.root.name, tuple(profiles))
 
@@ -112,7 +112,7 @@ class SessionService:
         messages = sum(s.message_count for s in sessions)
         return Totals(tuple(used.items()), memories, len(sessions), messages)
 
-    def search(self, query: str, limit: int) -> tuple[tuple[p.SearchHit, ...], int]:
+    def search(self, query: str, limit: int) -> tuple[tuple[SearchHit, ...], int]:
         """The newest ``limit`` messages matching ``query``, and how many match."""
         found, total = search(self.memory.recall, query, limit)
         hits = []
@@ -121,7 +121,7 @@ class SessionService:
             info = self.store.get(turn.session_id)
             before = self.memory.recall.previous_turn(turn)
             hits.append(
-                p.SearchHit(
+                SearchHit(
                     turn.session_id,
                     info.title if info is not None else "",
                     turn.id,
@@ -134,7 +134,7 @@ class SessionService:
             )
         return tuple(hits), total
 
-    def rename(self, session_id: str, title: str) -> p.SessionInfo:
+    def rename(self, session_id: str, title: str) -> SessionInfo:
         """The session under its new title (spaces collapsed)."""
         self.get(session_id)
         self.store.rename(session_id, " ".join(title.split()))
@@ -168,11 +168,11 @@ class SessionService:
             raise NotSaved(str(target), exc.strerror or str(exc)) from None
         return target
 
-    def import_file(self, name: str) -> p.SessionInfo:
+    def import_file(self, name: str) -> SessionInfo:
         """Import a session export (``-``: stdin) as a new session."""
         return self.import_session(read_session(name))
 
-    def import_session(self, session: SessionFile) -> p.SessionInfo:
+    def import_session(self, session: SessionFile) -> SessionInfo:
         """Store a parsed export as a new session; its messages are indexed for search and
         recall."""
         info = export.import_into(self.store, session)

@@ -7,11 +7,11 @@ import json
 import secrets
 from dataclasses import asdict, replace
 
+from chatmem.domain.ids import is_safe_id
 from chatmem.domain.records import RecordProblem, load_json
 from chatmem.domain.records import session as records
 from chatmem.domain.records.session import SessionFile
-from chatmem.protocol import SessionInfo
-from chatmem.store.ids import is_safe_id
+from chatmem.domain.sessions import SessionInfo
 from chatmem.store.sessions import SessionStore
 
 FORMAT = "chatmem-session"
