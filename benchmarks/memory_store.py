@@ -32,9 +32,9 @@ from chatmem.domain.memories import make_memory
 from chatmem.domain.recall import MIN_COSINE, Similar
 from chatmem.domain.tokens import TokenCounter
 from chatmem.domain.vectors import encode, unit
+from chatmem.services.embeddings import NEAREST, Embeddings
 from chatmem.services.memories import open_profile
 from chatmem.store.profile import Profile
-from chatmem.worker.embeddings import NEAREST, Embeddings
 
 KINDS = ("fact", "event", "person")
 DIMENSIONS = 512

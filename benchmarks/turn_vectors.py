@@ -38,9 +38,9 @@ from benchmarks.memory_store import sentence, vocabulary
 from benchmarks.retrieval_locomo import default_data
 from chatmem.domain.tokens import TokenCounter
 from chatmem.protocol import ChatMessage
+from chatmem.services.embeddings import Embeddings
 from chatmem.services.memories import open_profile
 from chatmem.store.profile import Profile
-from chatmem.worker.embeddings import Embeddings
 
 DIMENSIONS = 384
 PER_SESSION = 50

@@ -22,8 +22,8 @@ import pytest
 from chatmem import protocol as p
 from chatmem.domain.tokens import TokenCounter
 from chatmem.llm.client import LLM
+from chatmem.services.line import Line
 from chatmem.services.memories import MemoryService, open_profile
-from chatmem.worker.line import Line
 from tests.conftest import settings_for
 
 pytestmark = [pytest.mark.real_embeddings, pytest.mark.xdist_group("real_embeddings")]

@@ -21,7 +21,7 @@ from chatmem.commands.common import (
 
 if TYPE_CHECKING:
     from chatmem.config import Settings
-    from chatmem.protocol import SessionInfo
+    from chatmem.domain.sessions import SessionInfo
     from chatmem.store.profile import Profile
 
 LISTING = "chatmem sessions list"

@@ -12,8 +12,8 @@ from chatmem.domain.sessions import ChatMessage
 from chatmem.domain.tokens import TokenCounter
 from chatmem.domain.usage import Usage
 from chatmem.llm.models import ModelInfo
+from chatmem.services.line import ask
 from chatmem.services.sessions import clean_title
-from chatmem.worker.line import ask
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM, Finish

@@ -40,15 +40,15 @@ from chatmem.services.errors import (
     Unreadable,
 )
 from chatmem.services.files import read_export
+from chatmem.services.line import Line, ask
 from chatmem.store.memories import MemoryStore
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.sessions import SessionStore
 from chatmem.store.transfer import Merged, TransferProblem, from_json, merge
-from chatmem.worker.line import Line, ask
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
-    from chatmem.worker.embeddings import Embeddings
+    from chatmem.services.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class MemoryService:
         if not model:
             return
         if self.embeddings is None:
-            from chatmem.worker.embeddings import Embeddings  # numpy: only when it is used
+            from chatmem.services.embeddings import Embeddings  # numpy: only when it is used
 
             self.embeddings = Embeddings(root, model, [])
         while True:

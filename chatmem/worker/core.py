@@ -42,12 +42,12 @@ from chatmem.prompts import load_prompt
 from chatmem.services import profiles
 from chatmem.services.chat import Context, Ending, reply_of, title_for, usage_of
 from chatmem.services.errors import NotFound, ServiceError
+from chatmem.services.line import Line, Unusable, ask
 from chatmem.services.memories import Changed, MemoryService
 from chatmem.services.sessions import SessionService, fallback_title
 from chatmem.store.atomic import StoreError, disk_problem
 from chatmem.store.profile import Profile, ReadOnly
 from chatmem.worker import answers, requests
-from chatmem.worker.line import Line, Unusable, ask
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
