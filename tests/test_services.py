@@ -223,3 +223,33 @@ def test_usage_counts_the_context_and_the_sessions_tokens():
     assert usage.context_tokens > 0 and (usage.session_prompt, usage.last_completion) == (20, 2)
     unnamed = usage_of(Context("", "earlier", 1, said, ""), model, counter, (0, 0), named=False)
     assert (unnamed.model, unnamed.summarized_messages, unnamed.verbatim_messages) == ("", 1, 1)
+
+
+async def test_a_fold_says_each_step_and_stores_the_summary(opened, settings, fake_openai):
+    from chatmem.domain.context import Thresholds
+    from chatmem.domain.tokens import TokenCounter
+    from chatmem.llm.client import LLM
+    from chatmem.llm.models import ModelInfo
+    from chatmem.services import chat
+    from tests.fake_openai import Error
+
+    profile, _, _ = opened
+    history = profile.sessions.messages("s-lisbon")  # two questions with their answers
+    model = ModelInfo("gpt-4o-mini", 128000, 1000, None, None, False)
+    context = chat.Context("Be kind.", "", 0, history, "")
+    counter, limits = TokenCounter("gpt-4o-mini"), Thresholds(10**9, 3)
+    llm = LLM(settings)
+    try:
+        folding = chat.fold(llm, model, "a running summary", context, counter, limits,
+                            profile.sessions, "s-lisbon")  # fmt: skip
+        steps = [step async for step in folding]
+        assert [type(s) for s in steps] == [chat.Folding, chat.Folded]
+        assert steps[0].count == 2 and steps[1].folded == 2  # whole turns only
+        assert profile.sessions.summary("s-lisbon") == (steps[1].summary, 2)
+        fake_openai.script_completion(Error(500, times=3))
+        again = chat.fold(llm, model, "a running summary", context, counter, limits,
+                          profile.sessions, "s-lisbon")  # fmt: skip
+        assert [type(s) async for s in again] == [chat.Folding, chat.NotFolded]
+        assert profile.sessions.summary("s-lisbon") == (steps[1].summary, 2)  # kept
+    finally:
+        await llm.close()

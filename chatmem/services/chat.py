@@ -1,19 +1,33 @@
-"""The chat turn's records and rules: how an exchange ended and the reply it leaves, the
-usage the sidebar shows, the session's title."""
+"""The chat turn's records and rules: folding old turns into the summary, how an exchange
+ended and the reply it leaves, the usage the sidebar shows, the session's title."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chatmem.domain.context import TITLE_TOKENS, TooLarge, clip, fit, with_summary
+from chatmem.domain.context import (
+    FOLD_TOKENS,
+    TITLE_TOKENS,
+    Thresholds,
+    TooLarge,
+    clip,
+    fit,
+    leading,
+    to_fold,
+    turn_start,
+    with_memory,
+    with_summary,
+)
 from chatmem.domain.sessions import ChatMessage
-from chatmem.domain.tokens import TokenCounter
+from chatmem.domain.tokens import REPLY_PRIMING, TokenCounter
 from chatmem.domain.usage import Usage
 from chatmem.llm.models import ModelInfo
-from chatmem.services.line import ask
+from chatmem.services.line import Unusable, ask
 from chatmem.services.sessions import clean_title
+from chatmem.store.sessions import SessionStore
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM, Finish
@@ -132,3 +146,72 @@ async def title_for(
         log.info("no title: %s", type(exc).__name__)
         return ""
     return clean_title(answer)
+
+
+@dataclass(frozen=True)
+class Folding:
+    """The next ``count`` messages are being summarized."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class Folded:
+    """The summary (stored) now stands for the session's first ``folded`` messages."""
+
+    folded: int
+    summary: str
+
+
+@dataclass(frozen=True)
+class NotFolded:
+    """The model could not summarize: the oldest messages are left out of the request."""
+
+
+async def fold(
+    llm: LLM,
+    model: ModelInfo,
+    prompt: str,
+    context: Context,
+    counter: TokenCounter,
+    limits: Thresholds,
+    store: SessionStore,
+    session_id: str,
+) -> AsyncIterator[Folding | Folded | NotFolded]:
+    """Fold the oldest turns into the session's rolling summary while the conversation is
+    past a threshold or does not fit, saying how it goes; if the model cannot do it, they are
+    trimmed instead (``NotFolded``)."""
+    summary, folded, history = context.summary, context.folded, context.history
+    room = model.context_window - model.max_output_tokens - REPLY_PRIMING
+    while True:
+        left = room - counter.count_message(with_summary(context.system, summary))
+        left -= counter.count(with_memory("", context.recalled)) if context.recalled else 0
+        count = to_fold(history[folded:], counter, left, limits)
+        if not count:
+            return
+        costs = [m.tokens or counter.count_message(m.content) for m in history[folded:]]
+        end = folded + min(count, leading(costs, room // 2))
+        chunk = history[folded : turn_start(history, end, folded)]
+        yield Folding(len(chunk))
+        transcript = "\n\n".join(
+            f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in chunk
+        )
+        asked = [
+            {"role": "system", "content": prompt},
+            {
+                "role": "user",
+                "content": f"Summary so far:\n{summary or '(none)'}\n\n"
+                f"Next messages:\n{transcript}",
+            },
+        ]
+        try:
+            new = await ask(llm, asked, model.name, min(FOLD_TOKENS, room // 4))
+        except Exception as exc:
+            log.info("folding failed: %s", exc if isinstance(exc, Unusable) else type(exc))
+            new = ""
+        if not new:
+            yield NotFolded()
+            return
+        summary, folded = new, folded + len(chunk)
+        store.set_summary(session_id, summary, folded)
+        yield Folded(folded, summary)

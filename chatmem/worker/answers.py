@@ -43,6 +43,11 @@ def unsaved(problem: str) -> p.ErrorInfo:
     return p.ErrorInfo("storage", "Your message was not saved or sent", problem)
 
 
+NOT_FOLDED = (
+    "Could not summarize the older messages; the oldest are left out of this request instead "
+    "(they are all still stored)."
+)
+
 # ---------------------------------------------------------------- why a reply failed
 
 

@@ -22,27 +22,22 @@ from urllib.parse import urlsplit
 from chatmem import protocol as p
 from chatmem.config import Settings, save_settings
 from chatmem.domain.context import (
-    FOLD_TOKENS,
     Fitted,
     Thresholds,
     TooLarge,
     fit,
-    leading,
-    to_fold,
-    turn_start,
-    with_memory,
     with_summary,
 )
-from chatmem.domain.tokens import REPLY_PRIMING, TokenCounter, clean_text
+from chatmem.domain.tokens import TokenCounter, clean_text
 from chatmem.llm import errors
 from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_error
 from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
-from chatmem.services import profiles
+from chatmem.services import chat, profiles
 from chatmem.services.chat import Context, Ending, reply_of, title_for, usage_of
 from chatmem.services.errors import NotFound, ServiceError
-from chatmem.services.line import Line, Unusable, ask
+from chatmem.services.line import Line
 from chatmem.services.memories import Changed, MemoryService
 from chatmem.services.sessions import SessionService, fallback_title
 from chatmem.store.atomic import StoreError, disk_problem
@@ -669,53 +664,34 @@ class Worker:
     async def _fold(
         self, system: str, history: list[p.ChatMessage], model: ModelInfo, request_id: str
     ) -> tuple[str, int]:
-        """Fold the oldest turns into the session's rolling summary while the conversation is
-        past a threshold or does not fit; if the model cannot do it, they are trimmed instead."""
+        """The session's summary and how many messages it stands for, after folding what
+        the request needs folded (``chat.fold``); each step is shown."""
         assert self.profile is not None and self.session is not None
-        store, counter = self.profile.sessions, self._counter()
+        store = self.profile.sessions
         summary, folded = store.summary(self.session.id)
-        folded = min(folded, len(history) - 1)
+        context = Context(system, summary, min(folded, len(history) - 1), history, self._recalled)
         limits = Thresholds(self.settings.fold_at_tokens or 10**9, self.settings.fold_at_messages)
-        room = model.context_window - model.max_output_tokens - REPLY_PRIMING
-        while True:
-            left = room - counter.count_message(with_summary(system, summary))
-            left -= counter.count(with_memory("", self._recalled)) if self._recalled else 0
-            count = to_fold(history[folded:], counter, left, limits)
-            if not count:
-                return summary, folded
-            costs = [m.tokens or counter.count_message(m.content) for m in history[folded:]]
-            end = folded + min(count, leading(costs, room // 2))
-            chunk = history[folded : turn_start(history, end, folded)]
-            self.emit(p.Folding(len(chunk), request_id))
-            transcript = "\n\n".join(
-                f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in chunk
-            )
-            asked = [
-                {"role": "system", "content": self._prompts["fold"]},
-                {
-                    "role": "user",
-                    "content": f"Summary so far:\n{summary or '(none)'}\n\n"
-                    f"Next messages:\n{transcript}",
-                },
-            ]
-            try:
-                new = await ask(self._llm(), asked, model.name, min(FOLD_TOKENS, room // 4))
-            except Exception as exc:
-                log.info("folding failed: %s", exc if isinstance(exc, Unusable) else type(exc))
-                new = ""
-            if not new:
-                self.emit(
-                    p.Notice(
-                        "warning",
-                        "Could not summarize the older messages; the oldest are left out of "
-                        "this request instead (they are all still stored).",
-                        request_id,
-                    )
-                )
-                return summary, folded
-            summary, folded = new, folded + len(chunk)
-            store.set_summary(self.session.id, summary, folded)
-            self.emit(p.ContextFolded(folded, summary, request_id))
+        folding = chat.fold(
+            self._llm(),
+            model,
+            self._prompts["fold"],
+            context,
+            self._counter(),
+            limits,
+            store,
+            self.session.id,
+        )
+        summary, folded = context.summary, context.folded
+        async for step in folding:
+            match step:
+                case chat.Folding():
+                    self.emit(p.Folding(step.count, request_id))
+                case chat.Folded():
+                    summary, folded = step.summary, step.folded
+                    self.emit(p.ContextFolded(folded, summary, request_id))
+                case chat.NotFolded():
+                    self.emit(p.Notice("warning", answers.NOT_FOLDED, request_id))
+        return summary, folded
 
     def _flush(self, reply_id: str, pending: list[str], request_id: str) -> None:
         if pending:
