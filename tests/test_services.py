@@ -253,3 +253,14 @@ async def test_a_fold_says_each_step_and_stores_the_summary(opened, settings, fa
         assert profile.sessions.summary("s-lisbon") == (steps[1].summary, 2)  # kept
     finally:
         await llm.close()
+
+
+def test_the_session_to_show(opened):
+    profile, _, sessions = opened
+    latest = profile.sessions.latest()
+    assert sessions.to_show(FIXED_TIME, "s-lisbon").id == "s-lisbon"
+    assert sessions.to_show(FIXED_TIME, "s-gone") == latest
+    shown = sessions.to_show(FIXED_TIME, new=True, readonly=True)
+    assert shown.message_count == 0 and profile.sessions.get(shown.id) is None  # not stored
+    made = sessions.to_show(FIXED_TIME, new=True)
+    assert profile.sessions.get(made.id) == made

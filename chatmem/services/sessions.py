@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,18 @@ class SessionService:
         if info is None:
             raise NotFound(GONE)
         return info
+
+    def to_show(
+        self, now: float, session_id: str = "", new: bool = False, readonly: bool = False
+    ) -> SessionInfo:
+        """The session to show: the one asked for, else the latest, else a new one (``new``:
+        a new one); a read-only profile's new session is shown, never stored."""
+        session = None if new else self.store.get(session_id) or self.store.latest()
+        if session is not None:
+            return session
+        if readonly:
+            return SessionInfo(uuid.uuid4().hex[:12], "", now, 0, now)
+        return self.store.create(now)
 
     def list(self) -> Listing:
         learnt = Counter(m.session_id for m in self.memory.store if m.session_id)

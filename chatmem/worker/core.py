@@ -280,14 +280,10 @@ class Worker:
         """The profile is open: say what it noticed, show the session asked for or its
         latest, start the background work."""
         assert self.profile is not None
-        store = self.profile.sessions
         # may add a notice (a newer file)
-        session = None if new_session else store.get(session_id) or store.latest()
-        if session is None and self.readonly:  # shown, never stored
-            now = self.clock()
-            session = p.SessionInfo(new_message_id(), "", now, 0, now)
-        elif session is None:
-            session = store.create(self.clock())
+        session = self._sessions().to_show(
+            self.clock(), session_id, new_session, bool(self.readonly)
+        )
         for notice in self.profile.notices:
             self.emit(p.Notice("warning", notice, request_id))
         self.profile.notices.clear()
@@ -790,7 +786,7 @@ class Worker:
         assert self.profile is not None and self.session is not None
         ended = self.session
         self.profile.sessions.flush()
-        self._open_session(self.profile.sessions.create(self.clock()), request.id)
+        self._open_session(self._sessions().to_show(self.clock(), new=True), request.id)
         self._spawn(request.id, self._journal_ended(ended, request.id))
 
     async def _journal_ended(self, ended: p.SessionInfo, request_id: str) -> None:
@@ -805,9 +801,7 @@ class Worker:
             )
 
     def _show_latest(self, request_id: str) -> None:
-        assert self.profile is not None
-        store = self.profile.sessions
-        self._open_session(store.latest() or store.create(self.clock()), request_id)
+        self._open_session(self._sessions().to_show(self.clock()), request_id)
 
     async def _title(self, user: p.ChatMessage, reply: p.ChatMessage) -> None:
         """Name the session after its first exchange (the fallback stays if the model fails)."""
