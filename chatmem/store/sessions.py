@@ -331,7 +331,7 @@ class SessionStore:
         start = max(0, len(messages) - limit)
         return messages[start:], start > 0
 
-    def messages(self, session_id: str) -> list[ChatMessage]:
+    def messages(self, session_id: str) -> builtins.list[ChatMessage]:
         """Every message of the session, oldest first (a copy of the list)."""
         return list(self._session(session_id).messages)
 

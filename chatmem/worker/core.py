@@ -83,7 +83,7 @@ class Worker:
         self.session_completion = 0
         self._system = ""
         self._recalled = ""  # memory text of the latest request: the next one is about as big
-        self._recalled_ids: set[str] = set()  # the memories in it (the browser's "recalled")
+        self.recalled_ids: set[str] = set()  # the memories in it (the browser's "recalled")
         self._prompts: dict[str, str] = {}
         self._turn = asyncio.Lock()  # one exchange at a time, in the order they were asked
         self.line = Line(1)  # the requests toward the model server: the reply first
@@ -156,21 +156,21 @@ class Worker:
         finally:
             coro.close()  # a no-op once it ran; quiet if it was cancelled while queued
 
-    def _tell(self, done: list[Changed], request_id: str) -> None:
+    def tell(self, done: list[Changed], request_id: str) -> None:
         for event in answers.changed(done, request_id):
             self.emit(event)
 
-    def _list_sessions(self, request_id: str) -> None:
-        listing = self._sessions().list()
-        current = self._session_id()
+    def list_sessions(self, request_id: str) -> None:
+        listing = self.session_service().list()
+        current = self.session_id()
         self.emit(
             p.SessionList(listing.rows, current, listing.profile, listing.profiles, request_id)
         )
 
-    def _rename(self, session_id: str, title: str, request_id: str) -> None:
-        info = self._sessions().rename(session_id, title)
+    def rename(self, session_id: str, title: str, request_id: str) -> None:
+        info = self.session_service().rename(session_id, title)
         self.emit(p.SessionUpdated(info, request_id))
-        if info.id == self._session_id():
+        if info.id == self.session_id():
             self.session = info
 
     def _spawn(self, request_id: str, coro, *, request: bool = False) -> asyncio.Task:
@@ -270,7 +270,7 @@ class Worker:
         except profiles.Unopenable as exc:
             self.opened.readonly = exc.reason
             return False
-        session_id = self._session_id()
+        session_id = self.session_id()
         await self._close_profile()
         self.opened = opened
         self._opened(False, request_id, session_id)
@@ -281,7 +281,7 @@ class Worker:
         latest, start the background work."""
         assert self.profile is not None
         # may add a notice (a newer file)
-        session = self._sessions().to_show(
+        session = self.session_service().to_show(
             self.clock(), session_id, new_session, bool(self.readonly)
         )
         for notice in self.profile.notices:
@@ -301,7 +301,7 @@ class Worker:
         await self._close_profile()
         self.opened = opened
         self.settings = replace(self.settings, profile=request.name)
-        self._recalled, self._recalled_ids = "", set()
+        self._recalled, self.recalled_ids = "", set()
         self._opened(False, request.id)
         self.emit(p.Notice("information", f"Profile {request.name!r} is open.", request.id))
 
@@ -357,7 +357,7 @@ class Worker:
 
     async def _switch_session(self, request: p.OpenSession) -> None:
         assert self.profile is not None
-        session = self._sessions().get(request.session_id)
+        session = self.session_service().get(request.session_id)
         self.profile.sessions.flush()  # the one left gets its journal entry at the next start
         self._open_session(session, request.id, request.message_id)
 
@@ -417,7 +417,9 @@ class Worker:
             self.embedder.cancel()
         if self.profile is not None and self.settings.configured:
             model = self.settings.effective_embedding_model
-            coro = self._memory().keep_embedded(self._llm(), self.profile.root, model, self.line)
+            coro = self.memory_service().keep_embedded(
+                self._llm(), self.profile.root, model, self.line
+            )
             self.embedder = asyncio.create_task(coro)
             self.embedder.add_done_callback(_log_failure)
 
@@ -472,11 +474,11 @@ class Worker:
                 p.ReplyFailed("", answers.unsaved(self._storage_problem(exc)), None, request.id)
             )
             return
-        self._memory().add_turn(self.session.id, message)
+        self.memory_service().add_turn(self.session.id, message)
         self.history.append(message)
         self.emit(p.MessageSaved(message, request.id))
         if not self.session.title:
-            self._rename(self.session.id, fallback_title(text), "")
+            self.rename(self.session.id, fallback_title(text), "")
         await self._reply(message, request.id)
 
     async def _resend(self, request: p.Resend) -> None:
@@ -526,7 +528,7 @@ class Worker:
         assert self.session is not None
         model = self._model()
         history = self.history[: self.history.index(user) + 1]
-        recalled = await self._memory().build(
+        recalled = await self.memory_service().build(
             self._llm(),
             user.content,
             self._counter(),
@@ -535,7 +537,7 @@ class Worker:
         )
         self.emit(p.RecallUsed(recalled.items, recalled.tokens, recalled.semantic, request_id))
         self._recalled = recalled.text
-        self._recalled_ids = {item.id for item in recalled.items if item.kind != "message"}
+        self.recalled_ids = {item.id for item in recalled.items if item.kind != "message"}
         summary, folded = await self._fold(self._system, history, model, request_id)
         try:
             fitted = fit(
@@ -708,7 +710,7 @@ class Worker:
             except (OSError, StoreError) as exc:  # shown and used as context, not stored
                 self._not_saved(exc, request_id)
             else:
-                self._memory().add_turn(self.session.id, reply)
+                self.memory_service().add_turn(self.session.id, reply)
             self.history.append(reply)
         if user.status == "failed":
             self._set_status(user, "ok")
@@ -737,7 +739,7 @@ class Worker:
 
     async def _extract(self, user: p.ChatMessage, reply: p.ChatMessage, request_id: str) -> None:
         assert self.session is not None
-        done = await self._memory().extract(
+        done = await self.memory_service().extract(
             self._llm(),
             self._model().name,
             self._prompts["extract"],
@@ -745,7 +747,7 @@ class Worker:
             self.session.id,
             self._fitting(),
         )
-        self._tell(done, request_id)
+        self.tell(done, request_id)
 
     def _fitting(self) -> tuple[TokenCounter, int]:
         """What background requests are fitted with: the counter and the window."""
@@ -754,17 +756,17 @@ class Worker:
     async def _journal(self, session: p.SessionInfo, request_id: str = "") -> bool:
         if not self.settings.configured:
             return False
-        done = await self._memory().summarize(
+        done = await self.memory_service().summarize(
             self._llm(), self._model().name, self._prompts["summarize"], session, self._fitting()
         )
         if done is None:
             return False
-        self._tell(done, request_id)
+        self.tell(done, request_id)
         return True
 
     async def _journal_waiting(self) -> None:
         """Sessions that ended while the model was slow or down get their entry now."""
-        for session in self._memory().unjournaled(self._session_id()):
+        for session in self.memory_service().unjournaled(self.session_id()):
             if not await self.line.run("journal", functools.partial(self._journal, session)):
                 break
 
@@ -786,7 +788,7 @@ class Worker:
         assert self.profile is not None and self.session is not None
         ended = self.session
         self.profile.sessions.flush()
-        self._open_session(self._sessions().to_show(self.clock(), new=True), request.id)
+        self._open_session(self.session_service().to_show(self.clock(), new=True), request.id)
         self._spawn(request.id, self._journal_ended(ended, request.id))
 
     async def _journal_ended(self, ended: p.SessionInfo, request_id: str) -> None:
@@ -800,8 +802,8 @@ class Worker:
                 )
             )
 
-    def _show_latest(self, request_id: str) -> None:
-        self._open_session(self._sessions().to_show(self.clock()), request_id)
+    def show_latest(self, request_id: str) -> None:
+        self._open_session(self.session_service().to_show(self.clock()), request_id)
 
     async def _title(self, user: p.ChatMessage, reply: p.ChatMessage) -> None:
         """Name the session after its first exchange (the fallback stays if the model fails)."""
@@ -812,17 +814,17 @@ class Worker:
         )
         stored = self.profile.sessions.get(session.id) if self.profile is not None else None
         if title and stored is not None and stored.title == fallback_title(user.content):
-            self._rename(session.id, title, "")
+            self.rename(session.id, title, "")
 
-    def _memory(self) -> MemoryService:
+    def memory_service(self) -> MemoryService:
         assert self.memory is not None
         return self.memory
 
-    def _sessions(self) -> SessionService:
+    def session_service(self) -> SessionService:
         assert self.sessions is not None
         return self.sessions
 
-    def _session_id(self) -> str:
+    def session_id(self) -> str:
         return self.session.id if self.session is not None else ""
 
     # ------------------------------------------------------------ usage
