@@ -24,8 +24,6 @@ from chatmem.commands.common import (
 )
 from chatmem.domain.browse import Finder, form_values, group_of, parse_filter, record
 from chatmem.domain.memories import FORM, REQUIRED, Memory
-from chatmem.services.errors import Unchanged
-from chatmem.services.memories import checked, read_memories
 from chatmem.store.transfer import to_json
 
 if TYPE_CHECKING:
@@ -144,6 +142,8 @@ def _report(verb: str, memory: Memory, as_json: bool = False) -> None:
 
 
 def add(args: argparse.Namespace, settings: Settings) -> int:
+    from chatmem.services.memories import checked  # the writes import the service: not `list`
+
     values = {**_given(args, args.type, adding=True), REQUIRED[args.type]: args.text}
     checked(args.type, values, False, time.time())  # bad fields never make the profile
     with writing(settings) as profile:
@@ -154,6 +154,8 @@ def add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def edit(args: argparse.Namespace, settings: Settings) -> int:
+    from chatmem.services.errors import Unchanged
+
     with writing(settings) as profile:
         before = _get(profile, args.id)
         given = _given(args, before.kind, adding=False)
@@ -189,6 +191,8 @@ def pin(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def import_file(args: argparse.Namespace, settings: Settings) -> int:
+    from chatmem.services.memories import read_memories
+
     memories = read_memories(args.file)
     with writing(settings) as profile:
         merged = memories_of(profile).import_memories(memories, args.replace)
