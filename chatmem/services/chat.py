@@ -25,7 +25,7 @@ from chatmem.domain.sessions import ChatMessage
 from chatmem.domain.tokens import REPLY_PRIMING, TokenCounter
 from chatmem.domain.usage import Usage
 from chatmem.llm.models import ModelInfo
-from chatmem.services.line import Unusable, ask
+from chatmem.services.line import Unusable, ask, asking
 from chatmem.services.sessions import clean_title
 from chatmem.store.sessions import SessionStore
 
@@ -139,9 +139,8 @@ async def title_for(
     user, reply = exchange  # the start of the exchange names it well enough
     said = f"User: {clip(user.content, counter, 300)}\n\nAssistant: "
     said += clip(reply.content, counter, 200)
-    asked = [{"role": "system", "content": prompt}, {"role": "user", "content": said}]
     try:
-        answer = await ask(llm, asked, model, TITLE_TOKENS)
+        answer = await ask(llm, asking(prompt, said), model, TITLE_TOKENS)
     except Exception as exc:
         log.info("no title: %s", type(exc).__name__)
         return ""
@@ -196,14 +195,9 @@ async def fold(
         transcript = "\n\n".join(
             f"{'User' if m.role == 'user' else 'Assistant'}: {m.content}" for m in chunk
         )
-        asked = [
-            {"role": "system", "content": prompt},
-            {
-                "role": "user",
-                "content": f"Summary so far:\n{summary or '(none)'}\n\n"
-                f"Next messages:\n{transcript}",
-            },
-        ]
+        asked = asking(
+            prompt, f"Summary so far:\n{summary or '(none)'}\n\nNext messages:\n{transcript}"
+        )
         try:
             new = await ask(llm, asked, model.name, min(FOLD_TOKENS, room // 4))
         except Exception as exc:

@@ -40,7 +40,7 @@ from chatmem.services.errors import (
     Unreadable,
 )
 from chatmem.services.files import read_export
-from chatmem.services.line import Line, ask
+from chatmem.services.line import Line, ask, asking
 from chatmem.store.memories import MemoryStore
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.sessions import SessionStore
@@ -373,14 +373,11 @@ class MemoryService:
         room = window - EXTRACT_TOKENS - counter.count(prompt) - counter.count(known) - 64
         said = clip(user.content, counter, max(room * 2 // 3, 64))
         answered = clip(reply.content, counter, max(room - counter.count(said), 32))
-        messages = [
-            {"role": "system", "content": prompt},
-            {
-                "role": "user",
-                "content": f"Said on {day(user.created)}.\n\nExisting memories:\n{known}\n\n"
-                f"The user's message:\n{said}\n\nThe assistant's reply:\n{answered}",
-            },
-        ]
+        messages = asking(
+            prompt,
+            f"Said on {day(user.created)}.\n\nExisting memories:\n{known}\n\n"
+            f"The user's message:\n{said}\n\nThe assistant's reply:\n{answered}",
+        )
         try:
             answer = await llm.complete_json(
                 messages, model, "memories", ANSWER_SCHEMA, EXTRACT_TOKENS
@@ -427,8 +424,7 @@ class MemoryService:
                 text = "\n\n".join(clip(line, counter, room) for line in part)
                 if entry:
                     text = f"Your entry so far:\n{entry}\n\nThe conversation went on:\n{text}"
-                asked = [{"role": "system", "content": prompt}, {"role": "user", "content": text}]
-                entry = await ask(llm, asked, model, JOURNAL_TOKENS)
+                entry = await ask(llm, asking(prompt, text), model, JOURNAL_TOKENS)
                 done += len(part)
         except Exception as exc:
             log.info("journal entry for %s failed: %s", session.id, exc)
