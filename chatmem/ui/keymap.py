@@ -61,9 +61,9 @@ def problems(
             # a clash counts when the keymap made it.
             if len(set(ids)) > 1 and any(i in keymap for i in ids):
                 clashes[key, tuple(sorted(set(ids)))].append(scope)
-    for (key, ids), where in clashes.items():
+    for (key, names), where in clashes.items():
         found.append(
-            f"[keymap] {key} is bound to {' and '.join(ids)} ({', '.join(where)}); "
+            f"[keymap] {key} is bound to {' and '.join(names)} ({', '.join(where)}); "
             "only one of them can have it."
         )
     return list(dict.fromkeys(found))

@@ -20,8 +20,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from chatmem import protocol as p
@@ -133,7 +134,7 @@ class SubprocessLink:
             assert proc.stdin is not None and proc.stdout is not None
             reader = asyncio.StreamReader(limit=2**26)
             read_transport, _ = await loop.connect_read_pipe(
-                lambda r=reader: asyncio.StreamReaderProtocol(r), proc.stdout
+                partial(asyncio.StreamReaderProtocol, reader), proc.stdout
             )
             self._writer, _ = await loop.connect_write_pipe(asyncio.Protocol, proc.stdin)
             backlog, self._backlog = self._backlog, []
@@ -141,7 +142,7 @@ class SubprocessLink:
                 self._writer.write(frame)
             try:
                 while True:
-                    self._seen(await p.read_frame(reader))
+                    self._seen(cast("p.Event", await p.read_frame(reader)))
             except (asyncio.IncompleteReadError, ConnectionError):
                 pass
             finally:

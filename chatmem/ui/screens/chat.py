@@ -465,7 +465,7 @@ class ChatScreen(Screen):
         if view is None:
             return
         if message is None or not message.content:
-            await self.transcript.remove([view])
+            await self.transcript.remove_views([view])
         else:
             view.finish(message)  # the text still queued follows, a step per frame
         self.collector.reply_ended()

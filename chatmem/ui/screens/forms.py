@@ -91,7 +91,7 @@ class MemoryForm(ModalScreen[None]):
     def _show_problems(self, event: p.MemoryInvalid) -> None:
         for key, text in event.problems:
             found = self.query(f"#problem-{key}")
-            target = found.first() if found else self.query_one("#problem-")
+            target = found.first(Static) if found else self.query_one("#problem-", Static)
             target.update(Content.from_markup("[$error]$text[/]", text=text))
             target.add_class("-shown")
         first = next((key for key, _ in event.problems if key), "")

@@ -77,7 +77,7 @@ class Transcript(VerticalScroll):
         if excess <= 0 or not following:
             return False
         gone, self.views = self.views[:excess], self.views[excess:]
-        await self.remove(gone)
+        await self.remove_views(gone)
         return True
 
     async def prepend(self, views: list[MessageView]) -> None:
@@ -89,7 +89,7 @@ class Transcript(VerticalScroll):
         if first is not None:
             self.scroll_to_widget(first, top=True, animate=False)
 
-    async def remove(self, views: list[MessageView]) -> None:
+    async def remove_views(self, views: list[MessageView]) -> None:
         """Take these messages off the screen."""
         parts = set(self._parts(views))
         gone = [(part, rows) for part, rows in self._folded if part in parts]
