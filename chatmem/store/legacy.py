@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import hashlib
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from chatmem.domain.records import memory as memory_record
 from chatmem.domain.records import session as session_record
 from chatmem.domain.records.session import SessionFile
 from chatmem.domain.sessions import ChatMessage, SessionInfo
+from chatmem.store.session_schema import message_doc
 
 CHAT_TIME = "%b %d %Y %H:%M:%S"  # "Nov 02 2024 19:04:11"
 
@@ -135,7 +136,8 @@ def _transcript_session(original: str, when: float, transcript: Any) -> Session 
     session_id = safe_id("legacy-conversation-", original)
     messages = [
         session_record.message(
-            asdict(ChatMessage(f"{session_id}-{i}", r, text, when + i)), f"transcript line {i + 1}"
+            message_doc(ChatMessage(f"{session_id}-{i}", r, text, when + i)),
+            f"transcript line {i + 1}",
         )
         for i, (r, text) in enumerate(lines)
         if text
