@@ -28,7 +28,8 @@ class Fitted:
 
 
 def message_tokens(message: ChatMessage, counter: TokenCounter) -> int:
-    return message.tokens or counter.count_message(message.content)
+    known = counter.known(message.content)
+    return known or message.tokens or counter.count_message(message.content)
 
 
 SUMMARY_HEADING = "# Earlier in this conversation (a summary; the messages follow it)"

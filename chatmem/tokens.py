@@ -34,6 +34,10 @@ class TokenCounter:
         """Tokens one chat message adds to a request."""
         return self.count(content) + MESSAGE_OVERHEAD
 
+    def known(self, content: str) -> int | None:
+        """A better count of a message than one stored earlier, if this counter has one."""
+        return None
+
 
 def estimate(text: str) -> int:
     """About four characters a token for English; CJK and emoji count closer to one each."""

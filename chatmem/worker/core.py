@@ -29,6 +29,7 @@ from chatmem.context import (
     clip,
     fit,
     leading,
+    message_tokens,
     to_fold,
     turn_start,
     with_memory,
@@ -36,12 +37,13 @@ from chatmem.context import (
 )
 from chatmem.llm import errors
 from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_error
+from chatmem.llm.tokenize import ServerCounter
 from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
 from chatmem.store.atomic import StoreError, disk_problem
 from chatmem.store.profile import Profile, ReadOnly
-from chatmem.tokens import REPLY_PRIMING, TokenCounter, clean_text
+from chatmem.tokens import REPLY_PRIMING, clean_text
 from chatmem.worker.line import Line, Unusable, ask
 from chatmem.worker.memory import MemoryService, open_profile
 from chatmem.worker.sessions import SessionService, clean_title, fallback_title
@@ -82,7 +84,7 @@ class Worker:
         self.history: list[p.ChatMessage] = []
         self.llm: LLM | None = None
         self.model: ModelInfo | None = None
-        self.counter: TokenCounter | None = None
+        self.counter: ServerCounter | None = None
         self.replies: dict[str, asyncio.Task] = {}
         self.tasks: set[asyncio.Task] = set()
         self.embedder: asyncio.Task | None = None  # lives as long as the settings it was made for
@@ -365,8 +367,10 @@ class Worker:
         self.line.width = settings.effective_concurrency
         paths = resolve_paths()
         self.model = ModelTable(settings, paths.models_file).lookup(settings.effective_model)
-        if self.counter is None or self.counter.model != self.model.name:
-            self.counter = TokenCounter(self.model.name)
+        model = self.model.name
+        counter = self.counter
+        if counter is None or (counter.model, counter.base_url) != (model, settings.base_url):
+            self.counter = ServerCounter(model, settings.base_url, not settings.is_openai)
         self._system = load_prompt("system", paths.prompts_dir)
         self._prompts = {
             name: load_prompt(name, paths.prompts_dir)
@@ -606,9 +610,12 @@ class Worker:
         self._recalled = recalled.text
         self._recalled_ids = {item.id for item in recalled.items if item.kind != "message"}
         summary, folded = await self._fold(self._system, history, model, request_id)
+        system = with_summary(self._system, summary)
+        memory = with_memory("", self._recalled) if self._recalled else ""
+        await self._counter().learn(self._llm(), (system, memory, user.content))
         try:
             fitted = fit(
-                with_summary(self._system, summary),
+                system,
                 history[folded:],
                 self._counter(),
                 model.context_window,
@@ -686,9 +693,12 @@ class Worker:
             self._fail(user, error, partial if parts else None, request_id)
             return
         if finish is not None and finish.reason is not None:
+            if finish.prompt_tokens:
+                self._counter().calibrate(fitted.messages, finish.prompt_tokens)
             reply = self._finish(
                 user, reply_id, parts, finish, fitted.prompt_tokens, request_id, "ok"
             )
+            await self._counter().learn(self._llm(), (reply.content,))  # next turn's history
             if self.settings.memory_budget:  # 0: memory is off
                 job = functools.partial(self._extract, user, reply, request_id)
                 self._spawn(request_id + ":extract", self.line.run("extract", job))
@@ -771,7 +781,7 @@ class Worker:
             count = to_fold(history[folded:], counter, left, limits)
             if not count:
                 return summary, folded
-            costs = [m.tokens or counter.count_message(m.content) for m in history[folded:]]
+            costs = [message_tokens(m, counter) for m in history[folded:]]
             end = folded + min(count, leading(costs, room // 2))
             chunk = history[folded : turn_start(history, end, folded)]
             self.emit(p.Folding(len(chunk), request_id))
@@ -878,7 +888,7 @@ class Worker:
             request_id,
         )
 
-    def _fitting(self) -> tuple[TokenCounter, int]:
+    def _fitting(self) -> tuple[ServerCounter, int]:
         """What background requests are fitted with: the counter and the window."""
         return self._counter(), self._model().context_window
 
@@ -1002,6 +1012,7 @@ class Worker:
             context_window=model.context_window,
             window_assumed=model.assumed,
             estimated=counter.estimated,
+            counting=counter.counting,
             last_prompt=last_prompt,
             last_completion=last_completion,
             session_prompt=self.session_prompt,
@@ -1023,7 +1034,7 @@ class Worker:
         assert self.model is not None
         return self.model
 
-    def _counter(self) -> TokenCounter:
+    def _counter(self) -> ServerCounter:
         assert self.counter is not None
         return self.counter
 
