@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from chatmem.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter
+from chatmem.domain.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM

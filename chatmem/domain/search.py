@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chatmem.memory.index import WORD, stem, words
-from chatmem.memory.recall import Recall, Turn
+from chatmem.domain.index import WORD, stem, words
+from chatmem.domain.recall import Recall, Turn
 
 BEFORE = 50  # characters of the message shown before the first match
 SNIPPET = 160
@@ -74,7 +74,8 @@ def _in_context(turn: Turn, spans: list[tuple[int, int]]) -> Found:
     end = min(len(text), start + SNIPPET)
     piece = text[start:end]
     # One line: newlines and runs of spaces become one space, marks move with the text.
-    flat, offsets = [], []
+    flat: list[str] = []
+    offsets: list[int] = []
     for ch in piece:
         if ch.isspace():
             if flat and flat[-1] == " ":
