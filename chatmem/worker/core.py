@@ -38,6 +38,7 @@ from chatmem.domain.context import (
 from chatmem.domain.tokens import REPLY_PRIMING, clean_text
 from chatmem.llm import errors
 from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_error
+from chatmem.llm.runaway import LoopWatch, stopped_looping
 from chatmem.llm.tokenize import ServerCounter
 from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
@@ -641,9 +642,11 @@ class Worker:
         pending: list[str] = []
         last_flush = time.monotonic()
         finish = None
+        watch = LoopWatch()
         try:
             limit = None if self.settings.is_openai else model.max_output_tokens  # n_ctx bound
-            async for item in self._llm().stream(fitted.messages, model.name, limit):
+            replying = self._llm().stream(fitted.messages, model.name, limit)
+            async for item in replying:
                 if isinstance(item, str):
                     parts.append(item)
                     pending.append(item)
@@ -652,6 +655,9 @@ class Worker:
                         self.emit(p.ReplyDelta(reply_id, "".join(pending), request_id))
                         pending.clear()
                         last_flush = now
+                    if watch.add(item):
+                        await replying.aclose()  # hung up: the server stops writing it
+                        break
                 else:
                     finish = item
         except asyncio.CancelledError:
@@ -681,6 +687,10 @@ class Worker:
             self._fail(user, info, partial, request_id)
             return
         self._flush(reply_id, pending, request_id)
+        if watch.looping:  # kept as it came, marked cut, and said why
+            self._finish(user, reply_id, parts, None, fitted.prompt_tokens, request_id, "cut")
+            self.emit(p.Notice("warning", stopped_looping(model.name), request_id))
+            return
         if finish is not None and finish.reason == "length":
             partial = self._finish(user, reply_id, parts, finish, fitted.prompt_tokens, "", "cut")
             error = p.ErrorInfo(
