@@ -158,6 +158,70 @@ async def test_a_journal_the_model_could_not_write_is_written_at_the_next_start(
     await h.close()
 
 
+async def test_a_resumed_session_is_journaled_again_with_what_it_added(settings, fake_openai):
+    settings = replace(settings, concurrency=4)  # as a hosted API: journaled at quit
+    nothing = Reply('{"memories": []}')
+    fake_openai.script_completion(nothing, Reply("We planned a trip to Porto."))
+    h = await started(settings)
+    await h.request(p.SendMessage("Let's plan a trip to Porto."))
+    trip = h.worker.session.id
+    await h.request(p.Shutdown())
+    await h.close()
+
+    fake_openai.script_completion(nothing, Reply("We planned a trip to Porto by train."))
+    h = await started(settings, day=1, session_id=trip)  # resumed the next day
+    await h.request(p.SendMessage("Shall we take the train?"))
+    await h.request(p.EndSession())  # it ends: its entry is carried on
+    journal = [m for m in h.worker.memory.store if m.kind == "conversation"]
+    assert [(m.fields["session_id"], m.fields["summary"]) for m in journal] == [
+        (trip, "We planned a trip to Porto by train.")
+    ]
+    assert (h.last(p.MemoryChanged).verb, h.last(p.MemoryChanged).kind) == (
+        "Updated",
+        "conversation",
+    )
+    asked = [r for r in fake_openai.requests if r.kind == "journal"][-1].said[-1]
+    assert asked.startswith("Your entry so far:\nWe planned a trip to Porto.")
+    assert "Shall we take the train?" in asked and "Let's plan" not in asked  # only what is new
+    await h.close()
+
+    fake_openai.script_completion(nothing, Reply("We planned a trip to Porto by train, in May."))
+    h = await started(settings, day=2, session_id=trip)  # again, and the app quits in it
+    await h.request(p.SendMessage("Let's go in May."))
+    await h.request(p.Shutdown())
+    await h.close()
+    with Profile.open(settings.data_dir, settings.profile) as profile:
+        (entry,) = [m for m in profile.memories if m.kind == "conversation"]
+        messages, _ = profile.sessions.recent(trip, 10)
+    assert entry.fields["summary"].endswith("by train, in May.")
+    assert entry.message_ids == (messages[-1].id,)  # what it covers: up to the last reply
+
+
+async def test_a_resumed_session_left_at_quit_is_journaled_again_at_the_next_start(
+    settings, fake_openai
+):
+    settings = replace(settings, concurrency=1)  # as a local server: the journal waits
+    nothing = Reply('{"memories": []}')
+    fake_openai.script_completion(nothing, Reply("We talked about tea."))
+    h = await started(settings)
+    await h.request(p.SendMessage("I like green tea."))
+    tea = h.worker.session.id
+    await h.request(p.Shutdown())
+    await h.close()
+    h = await started(settings, day=1, new_session=True)  # journals the tea session
+    await h.close()
+    fake_openai.script_completion(nothing, Reply("We talked about tea, then coffee."))
+    h = await started(settings, day=2, session_id=tea)
+    await h.request(p.SendMessage("And coffee?"))
+    await h.request(p.Shutdown())
+    await h.close()
+
+    h = await started(settings, day=3, new_session=True)
+    (entry,) = [m for m in h.worker.memory.store if m.kind == "conversation"]
+    assert entry.fields["summary"] == "We talked about tea, then coffee."
+    await h.close()
+
+
 def embedded_texts(server: FakeOpenAI) -> list[str]:
     """What was embedded (an embedding request a reply stopped half-sent has no body)."""
     return [text for r in server.embedding_requests() if r.body for text in r.body["input"]]
