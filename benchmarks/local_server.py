@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.proxy import Proxy
-from tests.test_llama import model_file, start_server
+from tests.test_llama import model_file, start_server, stop_server
 
 QUESTIONS = [
     "Hi! My name is Sam and I live in Porto.",
@@ -172,8 +172,7 @@ def main() -> None:
                 asks = collections.Counter(r.kind for r in proxy.requests)
                 print("  requests:", ", ".join(f"{k} {n}" for k, n in sorted(asks.items())))
     finally:
-        server.terminate()
-        server.wait(10)
+        stop_server(server)
 
 
 if __name__ == "__main__":

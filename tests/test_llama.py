@@ -60,6 +60,16 @@ def start_server(gguf: Path, n_ctx: int = N_CTX) -> tuple[subprocess.Popen, str]
     raise RuntimeError("llama_cpp.server did not start")
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop it; one busy computing can take longer than a SIGTERM allows."""
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
+
+
 @pytest.fixture(scope="module")
 def llama():
     if importlib.util.find_spec("llama_cpp") is None:
@@ -71,8 +81,7 @@ def llama():
     try:
         yield url, gguf.name
     finally:
-        server.terminate()
-        server.wait(10)
+        stop_server(server)
 
 
 @pytest.fixture
