@@ -47,3 +47,13 @@ async def test_a_looping_reply_is_stopped_kept_marked_and_said(settings, fake_op
     await h.request(p.SendMessage("Thanks"))  # the server answers the next one
     assert h.last(p.ReplyDone).message.status == "ok"
     await h.close()
+
+
+def test_chatmem_ask_prints_a_stopped_loop_and_why(capsys, cli_env, fake_openai):
+    from chatmem.cli import main
+
+    fake_openai.script(Reply(LOOP))
+    code = main(["ask", "Write a poem about the sea."])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.startswith("Sure! Here is a poem") and len(out) < len(LOOP) // 4
+    assert "over and over" in err
