@@ -7,8 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from types import NoneType
-from typing import Any, get_args, get_type_hints
+from typing import Any
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -25,10 +24,12 @@ class ModelOverride:
     output_price: float | None = None
 
 
-def _setting(default: Any, env: str, **kwargs: Any) -> Any:
+def _setting(default: Any, env: str, kind: type | None = None, **kwargs: Any) -> Any:
     """A setting of the config file (under its own name) and of the environment (``env``,
-    also read from ``.env``): the one place a setting is declared."""
-    return field(default=default, metadata={"env": env}, **kwargs)
+    also read from ``.env``), of the type of its default unless ``kind`` says: the one place
+    a setting is declared."""
+    metadata = {"env": env, "kind": kind or type(default)}
+    return field(default=default, metadata=metadata, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Settings:
     theme: str = _setting("chatmem-dark", "CHATMEM_THEME")
     request_timeout: float = _setting(60.0, "CHATMEM_TIMEOUT")
     max_retries: int = _setting(2, "CHATMEM_MAX_RETRIES")
-    context_window: int | None = _setting(None, "CHATMEM_CONTEXT_WINDOW")  # over the table
+    context_window: int | None = _setting(None, "CHATMEM_CONTEXT_WINDOW", int)  # over the table
     memory_budget: int = _setting(2000, "CHATMEM_MEMORY_BUDGET")
     # fold old turns into the summary past this many tokens (0: when they must) …
     fold_at_tokens: int = _setting(0, "CHATMEM_FOLD_AT_TOKENS")
@@ -88,19 +89,9 @@ class Settings:
 # ---------------------------------------------------------------- loading
 
 
-def _declared() -> dict[str, tuple[type, str]]:
-    """Each setting's name → its type and environment variable, from ``Settings``."""
-    hints = get_type_hints(Settings)
-    declared = {}
-    for f in fields(Settings):
-        if "env" in f.metadata:
-            kind = next(t for t in (*get_args(hints[f.name]), hints[f.name]) if t is not NoneType)
-            declared[f.name] = (kind, f.metadata["env"])
-    return declared
-
-
-_TYPES: dict[str, type] = {name: kind for name, (kind, _) in _declared().items()}
-_ENV: dict[str, str] = {env: name for name, (_, env) in _declared().items()}
+_SETTINGS = [f for f in fields(Settings) if "env" in f.metadata]
+_TYPES: dict[str, type] = {f.name: f.metadata["kind"] for f in _SETTINGS}
+_ENV: dict[str, str] = {f.metadata["env"]: f.name for f in _SETTINGS}
 _MODEL_KEYS = {
     "context_window": int,
     "max_output_tokens": int,
