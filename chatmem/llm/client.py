@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -73,7 +73,7 @@ class LLM:
 
     async def stream(
         self, messages: list[dict[str, str]], model: str, max_tokens: int | None = None
-    ) -> AsyncIterator[str | Finish]:
+    ) -> AsyncGenerator[str | Finish, None]:
         """Yield text deltas, then one ``Finish``. A stream that said why it finished is
         complete even if the connection then broke before ``[DONE]``; one left early (closed
         by the caller) hangs up, so the server stops writing it."""
