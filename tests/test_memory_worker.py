@@ -158,17 +158,25 @@ async def test_a_journal_the_model_could_not_write_is_written_at_the_next_start(
     await h.close()
 
 
-async def test_a_resumed_session_is_journaled_again_with_what_it_added(settings, fake_openai):
-    settings = replace(settings, concurrency=4)  # as a hosted API: journaled at quit
-    nothing = Reply('{"memories": []}')
-    fake_openai.script_completion(nothing, Reply("We planned a trip to Porto."))
-    h = await started(settings)
-    await h.request(p.SendMessage("Let's plan a trip to Porto."))
-    trip = h.worker.session.id
+async def session_at_quit(settings, fake, said: str, journal: str, **start) -> str:
+    """A session (new, or resumed with ``session_id``) told ``said``, then the app quits;
+    the model will find nothing to learn and journal it as ``journal``. Its id."""
+    fake.script_completion(Reply('{"memories": []}'), Reply(journal))
+    h = await started(settings, **start)
+    await h.request(p.SendMessage(said))
     await h.request(p.Shutdown())
     await h.close()
+    return h.worker.session.id
 
-    fake_openai.script_completion(nothing, Reply("We planned a trip to Porto by train."))
+
+async def test_a_resumed_session_is_journaled_again_with_what_it_added(settings, fake_openai):
+    settings = replace(settings, concurrency=4)  # as a hosted API: journaled at quit
+    trip = await session_at_quit(
+        settings, fake_openai, "Let's plan a trip to Porto.", "We planned a trip to Porto."
+    )
+    fake_openai.script_completion(
+        Reply('{"memories": []}'), Reply("We planned a trip to Porto by train.")
+    )
     h = await started(settings, day=1, session_id=trip)  # resumed the next day
     await h.request(p.SendMessage("Shall we take the train?"))
     await h.request(p.EndSession())  # it ends: its entry is carried on
@@ -185,15 +193,14 @@ async def test_a_resumed_session_is_journaled_again_with_what_it_added(settings,
     assert "Shall we take the train?" in asked and "Let's plan" not in asked  # only what is new
     await h.close()
 
-    fake_openai.script_completion(nothing, Reply("We planned a trip to Porto by train, in May."))
-    h = await started(settings, day=2, session_id=trip)  # again, and the app quits in it
-    await h.request(p.SendMessage("Let's go in May."))
-    await h.request(p.Shutdown())
-    await h.close()
+    journal = "We planned a trip to Porto by train, in May."
+    await session_at_quit(
+        settings, fake_openai, "Let's go in May.", journal, day=2, session_id=trip
+    )
     with Profile.open(settings.data_dir, settings.profile) as profile:
         (entry,) = [m for m in profile.memories if m.kind == "conversation"]
         messages, _ = profile.sessions.recent(trip, 10)
-    assert entry.fields["summary"].endswith("by train, in May.")
+    assert entry.fields["summary"] == journal  # written at quit, as the first was
     assert entry.message_ids == (messages[-1].id,)  # what it covers: up to the last reply
 
 
@@ -201,24 +208,15 @@ async def test_a_resumed_session_left_at_quit_is_journaled_again_at_the_next_sta
     settings, fake_openai
 ):
     settings = replace(settings, concurrency=1)  # as a local server: the journal waits
-    nothing = Reply('{"memories": []}')
-    fake_openai.script_completion(nothing, Reply("We talked about tea."))
-    h = await started(settings)
-    await h.request(p.SendMessage("I like green tea."))
-    tea = h.worker.session.id
-    await h.request(p.Shutdown())
-    await h.close()
+    tea = await session_at_quit(settings, fake_openai, "I like green tea.", "We talked about tea.")
     h = await started(settings, day=1, new_session=True)  # journals the tea session
     await h.close()
-    fake_openai.script_completion(nothing, Reply("We talked about tea, then coffee."))
-    h = await started(settings, day=2, session_id=tea)
-    await h.request(p.SendMessage("And coffee?"))
-    await h.request(p.Shutdown())
-    await h.close()
+    journal = "We talked about tea, then coffee."
+    await session_at_quit(settings, fake_openai, "And coffee?", journal, day=2, session_id=tea)
 
     h = await started(settings, day=3, new_session=True)
     (entry,) = [m for m in h.worker.memory.store if m.kind == "conversation"]
-    assert entry.fields["summary"] == "We talked about tea, then coffee."
+    assert entry.fields["summary"] == journal
     await h.close()
 
 
