@@ -6,7 +6,7 @@ worker through a 10-turn chat with memory on. Prints the first-token time of eac
 requests of each kind, the longest background request, whether any reply was cut, and how
 many of 10 ``chatmem ask`` runs (memory on) succeeded.
 
-    python benchmarks/local_server.py [--turns 10] [--asks 10] [--n-ctx 4096] [--source DIR]
+    python benchmarks/local_server.py [--turns 10] [--asks 10] [--n-ctx 4096] [--source DIR] [--settle]
 
 ``--source DIR`` runs the chatmem package of another checkout (``git worktree add DIR SHA``)
 against the same server, proxy and questions: the same figures for older code.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import subprocess
 import sys
@@ -59,8 +60,12 @@ def settings_for(url: str, model: str, root: Path, n_ctx: int):
     )
 
 
-async def chat(url: str, model: str, turns: int, n_ctx: int) -> list[tuple[float, str]]:
-    """(first-token seconds, status) for each turn."""
+async def chat(
+    url: str, model: str, turns: int, n_ctx: int, settle: bool = False
+) -> list[tuple[float, str]]:
+    """(first-token seconds, status) for each turn. ``settle``: the next question waits until
+    the background work is done (up to 3 minutes), so a first token measures the prompt alone
+    (and the server's prefix cache), not the abandoned background request before it."""
     from chatmem import protocol as p
     from chatmem.worker.core import Worker
 
@@ -88,6 +93,9 @@ async def chat(url: str, model: str, turns: int, n_ctx: int) -> list[tuple[float
             status = done.message.status if isinstance(done, p.ReplyDone) else done.error.kind
             results.append(((first or time.monotonic()) - asked, status))
             await asyncio.sleep(1.0)  # a person reads the answer; background work runs
+            if settle:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(worker.settle(), 180)
         await worker.handle(p.Shutdown())
         await worker.settle()
     return results
@@ -137,6 +145,7 @@ def main() -> None:
     ap.add_argument("--asks", type=int, default=10)
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--source", type=Path, help="the checkout whose chatmem runs")
+    ap.add_argument("--settle", action="store_true", help="questions wait for background work")
     args = ap.parse_args()
     if args.source:
         use_source(args.source)
@@ -149,8 +158,9 @@ def main() -> None:
     server, url = start_server(gguf, args.n_ctx)
     try:
         with Proxy(url) as proxy:
-            turns = asyncio.run(chat(proxy.url, gguf.name, args.turns, args.n_ctx))
-            print(f"{args.turns}-turn chat, {gguf.name}, n_ctx {args.n_ctx}:")
+            turns = asyncio.run(chat(proxy.url, gguf.name, args.turns, args.n_ctx, args.settle))
+            waits = ", background work done before each question" if args.settle else ""
+            print(f"{args.turns}-turn chat, {gguf.name}, n_ctx {args.n_ctx}{waits}:")
             for i, (seconds, status) in enumerate(turns, 1):
                 print(f"  turn {i:2}: first token {seconds:6.2f} s  ({status})")
             kinds = collections.Counter(r.kind for r in proxy.requests)
