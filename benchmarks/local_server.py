@@ -6,7 +6,8 @@ worker through a 10-turn chat with memory on. Prints the first-token time of eac
 requests of each kind, the longest background request, whether any reply was cut, and how
 many of 10 ``chatmem ask`` runs (memory on) succeeded.
 
-    python benchmarks/local_server.py [--turns 10] [--asks 10] [--n-ctx 4096] [--source DIR] [--settle]
+    python benchmarks/local_server.py [--turns 10] [--asks 10] [--n-ctx 4096]
+                                      [--source DIR] [--settle]
 
 ``--source DIR`` runs the chatmem package of another checkout (``git worktree add DIR SHA``)
 against the same server, proxy and questions: the same figures for older code.
