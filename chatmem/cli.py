@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from chatmem import __version__
-from chatmem.protocol import FORM
+from chatmem.domain.memories import FORM
 
 ADDABLE = ("person", "event", "fact")  # journal entries are written from their session
 ID: dict[str, Any] = {"metavar": "ID", "help": "its id (or the start of it)"}
@@ -100,7 +100,7 @@ def _memories(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser)
 
 
 def _field_options(ap: argparse.ArgumentParser, editing: bool) -> None:
-    """``--FIELD VALUE`` for each field of the memory form (``protocol.FORM``)."""
+    """``--FIELD VALUE`` for each field of the memory form (``domain.memories.FORM``)."""
     kinds: dict[str, list[str]] = {}
     for kind in ADDABLE:
         for n, (key, label, hint) in enumerate(FORM[kind]):

@@ -33,8 +33,7 @@ from chatmem.domain.browse import (
     record,
     self_renamed,
 )
-from chatmem.domain.memories import REQUIRED, Memory, clean_fields, make_memory
-from chatmem.protocol import FORM
+from chatmem.domain.memories import FORM, REQUIRED, Memory, clean_fields, make_memory
 from chatmem.store.transfer import TransferProblem, from_json, merge, to_json
 
 if TYPE_CHECKING:

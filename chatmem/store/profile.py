@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
+from chatmem.domain.ids import is_safe_id
 from chatmem.store.atomic import (
     AtomicStorage,
     ForeignFile,
@@ -17,7 +18,6 @@ from chatmem.store.atomic import (
     open_db,
     private_dir,
 )
-from chatmem.store.ids import is_safe_id
 from chatmem.store.memories import MemoryStore
 from chatmem.store.sessions import SessionStore
 
