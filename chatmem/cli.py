@@ -163,8 +163,9 @@ def visible_output(api_key: str) -> Iterator[None]:
 
 
 def headless(args: argparse.Namespace, settings, problems: list[str]) -> int:
-    from chatmem.commands.common import Failure
+    from chatmem.commands.common import USAGE, Failure
     from chatmem.paths import resolve_paths
+    from chatmem.services.errors import Invalid, ServiceError
 
     if args.command == "paths":
         for label, path in resolve_paths().describe():
@@ -175,6 +176,9 @@ def headless(args: argparse.Namespace, settings, problems: list[str]) -> int:
     except Failure as exc:
         print(exc, file=sys.stderr)
         return exc.code
+    except ServiceError as exc:  # refused by the rules the app has too
+        print(exc, file=sys.stderr)
+        return USAGE if isinstance(exc, Invalid) else 1
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130

@@ -27,7 +27,7 @@ def load(store: SessionStore, session_id: str) -> SessionFile:
     info = store.get(session_id)
     if info is None:
         raise KeyError(session_id)
-    messages, _ = store.recent(session_id, 10**9)
+    messages = store.messages(session_id)
     summary, summarized = store.summary(session_id)
     return SessionFile(info, messages, summary, summarized)
 

@@ -25,7 +25,9 @@ SCHEMA = 1
 # MIGRATIONS[n] upgrades a profile from schema n to n + 1.
 MIGRATIONS: dict[int, Callable[[Path], None]] = {}
 # What a read-only profile lets through of each store.
-_SESSION_READS = frozenset({"get", "latest", "list", "summary", "recent", "before", "get_message"})
+_SESSION_READS = frozenset(
+    {"get", "latest", "list", "summary", "recent", "messages", "before", "get_message"}
+)
 _MEMORY_READS = frozenset({"get", "memories"})
 
 

@@ -331,6 +331,10 @@ class SessionStore:
         start = max(0, len(messages) - limit)
         return messages[start:], start > 0
 
+    def messages(self, session_id: str) -> builtins.list[ChatMessage]:
+        """Every message of the session, oldest first (a copy of the list)."""
+        return list(self._session(session_id).messages)
+
     def before(
         self, session_id: str, message_id: str, limit: int
     ) -> tuple[builtins.list[ChatMessage], bool]:

@@ -1,4 +1,6 @@
-"""The worker's memory: the store and its indexes, extraction, journal entries, undo."""
+"""The memory service: the store and its indexes, the rules of every change (remember,
+edit, forget, pin, undo), extraction and journal entries. It returns what changed or raises
+a ``chatmem.services.errors`` error; the app's worker and the headless commands both use it."""
 
 from __future__ import annotations
 
@@ -8,12 +10,11 @@ import gc
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from chatmem import protocol as p
 from chatmem.domain.browse import Finder, FormProblems, parse_form, record, self_renamed
 from chatmem.domain.context import EXTRACT_TOKENS, JOURNAL_TOKENS, clip, leading
 from chatmem.domain.dates import day
@@ -26,17 +27,28 @@ from chatmem.domain.extract import (
     reconcile,
 )
 from chatmem.domain.index import terms
-from chatmem.domain.memories import Memory, clean_fields, make_memory
+from chatmem.domain.memories import Memory, MemoryRecord, MemoryRow, clean_fields, make_memory
 from chatmem.domain.recall import Recall, Recalled
+from chatmem.domain.sessions import ChatMessage, SessionInfo
 from chatmem.domain.tokens import TokenCounter
+from chatmem.services.errors import (
+    Invalid,
+    NotFound,
+    NothingToDo,
+    Refused,
+    Unchanged,
+    Unreadable,
+)
+from chatmem.services.files import read_export
+from chatmem.services.line import Line, ask, asking
 from chatmem.store.memories import MemoryStore
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.sessions import SessionStore
-from chatmem.worker.line import Line, ask
+from chatmem.store.transfer import Merged, TransferProblem, from_json, merge
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
-    from chatmem.worker.embeddings import Embeddings
+    from chatmem.services.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +57,7 @@ SELF = {"name": "Assistant", "relation": "self", "personality": "thoughtful, fri
 
 
 def open_profile(
-    data_dir: Path,
-    name: str,
-    clock: Callable[[], float],
-    emit: Callable[[p.Event], None],
-    readonly: bool = False,
+    data_dir: Path, name: str, clock: Callable[[], float], readonly: bool = False
 ) -> tuple[Profile, MemoryService]:
     """Open the profile and index everything in it: the worker's start-up (``readonly``:
     without the lock, writing nothing; a profile that holds nothing yet opens empty).
@@ -65,7 +73,7 @@ def open_profile(
         except ProfileMissing:
             profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True)
         try:
-            service = MemoryService(profile.memories, profile.sessions, clock, emit)
+            service = MemoryService(profile.memories, profile.sessions, clock)
             service.load()
         except BaseException:
             profile.close()
@@ -76,18 +84,57 @@ def open_profile(
     return profile, service
 
 
+@dataclass(frozen=True)
+class Changed:
+    """One change written: what the app says about it ("Remembered fact: …")."""
+
+    change_id: str  # for undo; "" when it cannot be undone
+    verb: str  # Remembered | Updated | Superseded | Forgot | Pinned | Unpinned | Undone
+    kind: str
+    title: str
+    memory_id: str = ""
+
+
+def read_memories(name: str) -> list[Memory]:
+    """A memories export read and checked (``-``: stdin); ``Unreadable`` says why not."""
+    text = read_export(name)
+    try:
+        return from_json(text)
+    except TransferProblem as exc:
+        raise Unreadable(f"Could not import {name}: {exc}; nothing was imported.") from None
+
+
+def checked(kind: str, values: dict[str, str], self_record: bool, now: float) -> dict[str, Any]:
+    """The fields of a memory from the form's text values; ``Invalid`` lists every problem.
+
+    There is always exactly one self: the assistant's record keeps the relation "self" and no
+    other person may take it (refused with a reason, never silently changed)."""
+    if kind == "conversation":
+        raise Refused("Journal entries are written from their session and are read-only.")
+    problems: list[tuple[str, str]] = []
+    try:
+        fields = parse_form(kind, values, now)
+    except FormProblems as exc:
+        problems, fields = list(exc.problems), {}
+    relation = values.get("relation", "").strip().casefold()
+    if kind == "person" and (relation == "self") != self_record:
+        why = "the assistant's own record keeps" if self_record else "only the assistant has"
+        problems.append(("relation", f"{why} the relation 'self'."))
+    if problems:
+        raise Invalid(problems)
+    return fields
+
+
 class MemoryService:
+    """The memories of one profile. ``load`` indexes everything for recall (the worker);
+    the headless commands skip it: the rules need only the store."""
+
     def __init__(
-        self,
-        store: MemoryStore,
-        sessions: SessionStore,
-        clock: Callable[[], float],
-        emit: Callable[[p.Event], None],
+        self, store: MemoryStore, sessions: SessionStore, clock: Callable[[], float]
     ) -> None:
         self.store = store
         self.sessions = sessions
         self.clock = clock
-        self.emit = emit
         self.recall = Recall()
         self.finder = Finder()
         self.undo_log: dict[str, list[Change]] = {}
@@ -102,14 +149,13 @@ class MemoryService:
         for memory in self.store:
             self.recall.add_memory(memory)
         for session in self.sessions.list():
-            messages, _ = self.sessions.recent(session.id, 10**9)
-            for message in messages:
+            for message in self.sessions.messages(session.id):
                 self.recall.add_turn(session.id, message)
         if not any(m.is_self for m in self.store):
             with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
                 self._put(make_memory("person", SELF, self.clock()))
 
-    def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
+    def add_turn(self, session_id: str, message: ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
         self._changed()
 
@@ -154,7 +200,7 @@ class MemoryService:
         if not model:
             return
         if self.embeddings is None:
-            from chatmem.worker.embeddings import Embeddings  # numpy: only when it is used
+            from chatmem.services.embeddings import Embeddings  # numpy: only when it is used
 
             self.embeddings = Embeddings(root, model, [])
         while True:
@@ -173,8 +219,9 @@ class MemoryService:
 
     # ------------------------------------------------------------ changes
 
-    def apply(self, changes: list[Change], request_id: str = "") -> None:
-        """Write the changes, keep them for undo, tell the UI one line each."""
+    def apply(self, changes: list[Change]) -> list[Changed]:
+        """Write the changes and keep them for undo; what was done, one line each."""
+        done = []
         for change in changes:
             if change.after is not None:
                 self._put(change.after)
@@ -188,22 +235,19 @@ class MemoryService:
             self.undo_log[change_id] = [change]
             shown = change.after or change.before
             assert shown is not None
-            self.emit(
-                p.MemoryChanged(
-                    change_id, change.verb, shown.kind, shown.title, shown.id, request_id
-                )
-            )
+            done.append(Changed(change_id, change.verb, shown.kind, shown.title, shown.id))
+        return done
 
     def _log_self_rename(self, before: Memory, after: Memory) -> None:
         event = self_renamed(before, after, self.clock())
         if event is not None:
             self._put(event)
 
-    def undo(self, change_id: str, request_id: str) -> None:
+    def undo(self, change_id: str) -> list[Changed]:
         changes = self.undo_log.pop(change_id, None)
         if not changes:
-            self.emit(p.Notice("information", "Nothing to undo.", request_id))
-            return
+            raise NothingToDo("Nothing to undo.")
+        done = []
         for change in reversed(changes):
             if change.also is not None:
                 self._put(replace(change.also, superseded_by=""))
@@ -213,97 +257,96 @@ class MemoryService:
                 self._delete(change.after.id)
             shown = change.before or change.after
             assert shown is not None
-            self.emit(p.MemoryChanged("", "Undone", shown.kind, shown.title, shown.id, request_id))
+            done.append(Changed("", "Undone", shown.kind, shown.title, shown.id))
+        return done
 
-    def remember(self, text: str, session_id: str, request_id: str) -> None:
+    def remember(self, text: str, session_id: str = "") -> list[Changed]:
+        """A fact the user asked to keep (``/remember TEXT``)."""
         text = text.strip()
         if not text:
-            self.emit(p.Notice("information", "Say what to remember: /remember TEXT", request_id))
-            return
+            raise NothingToDo("Say what to remember: /remember TEXT")
         fact = make_memory("fact", {"note": text, "source": "the user"}, self.clock(), session_id)
-        self.apply([Change("Remembered", fact)], request_id)
+        return self.apply([Change("Remembered", fact)])
 
-    def forget(self, query: str, request_id: str) -> None:
+    def forget(self, query: str) -> list[Changed]:
+        """Forget the memory with that id, or else the one that best matches the words."""
         query = query.strip()
         memory = self.store.get(query)
         if memory is None and terms(query):
             ranked = self.recall.rank_memories(query, self.store.memories, self.clock())
             memory = ranked[0][0] if ranked else None
-        self._forget(memory, f"No memory matches {query!r}.", request_id)
-
-    def _forget(self, memory: Memory | None, missing: str, request_id: str) -> None:
         if memory is None:
-            self.emit(p.Notice("information", missing, request_id))
-        elif memory.is_self:
-            text = "The assistant's own record cannot be deleted."
-            self.emit(p.Notice("warning", text, request_id))
-        else:
-            self.apply([Change("Forgot", None, before=memory)], request_id)
+            raise NotFound(f"No memory matches {query!r}.", "information")
+        return self._forget(memory)
 
-    def forget_session(self, session_id: str, request_id: str) -> int:
-        """Delete every memory learnt in a session (its journal entry too); how many."""
-        doomed = [m for m in self.store if m.session_id == session_id and not m.is_self]
+    def delete(self, memory_id: str) -> list[Changed]:
+        return self._forget(self.get(memory_id))
+
+    def _forget(self, memory: Memory) -> list[Changed]:
+        if memory.is_self:
+            raise Refused("The assistant's own record cannot be deleted; edit it instead.")
+        return self.apply([Change("Forgot", None, before=memory)])
+
+    def get(self, memory_id: str) -> Memory:
+        memory = self.store.get(memory_id)
+        if memory is None:
+            raise NotFound("That memory no longer exists.", "information")
+        return memory
+
+    def learnt_in(self, session_id: str) -> list[Memory]:
+        """The memories learnt in a session (its journal entry too), never the self."""
+        return [m for m in self.store if m.session_id == session_id and not m.is_self]
+
+    def forget_session(self, session_id: str) -> int:
+        """Delete every memory learnt in a session; how many."""
+        doomed = self.learnt_in(session_id)
         for memory in doomed:
             self._delete(memory.id)
-        if doomed:
-            title = f"{len(doomed):,} learnt in a deleted conversation"
-            self.emit(p.MemoryChanged("", "Forgot", "memories", title, "", request_id))
         return len(doomed)
 
     # ------------------------------------------------------------ the browser
 
-    def browse(self, request: p.ListMemories, recalled: set[str]) -> None:
-        groups, rows, total = self.finder.search(
-            self.store, request.query, request.group, request.superseded, recalled, request.limit
-        )
-        self.emit(p.MemoryList(groups, tuple(rows), total, request.id))
+    def browse(
+        self, query: str, group: str, superseded: bool, recalled: set[str], limit: int
+    ) -> tuple[tuple[tuple[str, int], ...], list[MemoryRow], int]:
+        """Counts per group, the group's newest ``limit`` rows, and how many matched."""
+        return self.finder.search(self.store, query, group, superseded, recalled, limit)
 
-    def show(self, memory_id: str, request_id: str) -> None:
+    def show(self, memory_id: str) -> MemoryRecord | None:
+        """The whole record (a journal entry with its conversation); None if not stored."""
         memory = self.store.get(memory_id)
-        transcript: tuple[p.ChatMessage, ...] = ()
-        if memory is not None and memory.kind == "conversation":
-            messages, _ = self.sessions.recent(memory.fields["session_id"], 10**9)
-            transcript = tuple(messages)
-        self.emit(p.MemoryShown(record(memory, transcript) if memory else None, request_id))
+        if memory is None:
+            return None
+        transcript: tuple[ChatMessage, ...] = ()
+        if memory.kind == "conversation":
+            transcript = tuple(self.sessions.messages(memory.fields["session_id"]))
+        return record(memory, transcript)
 
-    def save(self, request: p.SaveMemory) -> None:
-        """Add or edit from the form: everything checked first, nothing saved half-way."""
-        before = self.store.get(request.memory_id) if request.memory_id else None
-        kind = before.kind if before is not None else request.kind
-        if request.memory_id and before is None:
-            problems = [("", "That memory no longer exists.")]
-        elif kind == "conversation":
-            problems = [("", "Journal entries are written from their session and are read-only.")]
-        else:
-            try:
-                fields = parse_form(kind, dict(request.values), self.clock())
-                problems = []
-            except FormProblems as exc:
-                problems = exc.problems
-        if problems:
-            self.emit(p.MemoryInvalid(tuple(problems), request.id))
-            return
+    def save(self, memory_id: str, kind: str, values: dict[str, str]) -> list[Changed]:
+        """Add (no ``memory_id``) or edit from the form's text values: everything checked
+        first (``checked``), nothing saved half-way."""
+        before = self.get(memory_id) if memory_id else None
+        kind = before.kind if before is not None else kind
+        fields = checked(kind, values, before is not None and before.is_self, self.clock())
         if before is None:
-            self.apply([Change("Remembered", make_memory(kind, fields, self.clock()))], request.id)
-            return
-        if before.is_self:
-            fields["relation"] = "self"  # there is always exactly one self
+            return self.apply([Change("Remembered", make_memory(kind, fields, self.clock()))])
         if clean_fields(kind, fields) == before.fields:
-            unchanged = (("", "Nothing changed: edit a field, or press Esc."),)
-            self.emit(p.MemoryInvalid(unchanged, request.id))
-            return
+            raise Unchanged("Nothing changed: edit a field, or press Esc.")
         after = before.revised(fields, self.clock(), "user")
-        self.apply([Change("Updated", after, before)], request.id)
+        return self.apply([Change("Updated", after, before)])
 
-    def delete(self, memory_id: str, request_id: str) -> None:
-        self._forget(self.store.get(memory_id), "That memory no longer exists.", request_id)
+    def import_memories(self, memories: list[Memory], overwrite: bool) -> Merged:
+        """Merge memories read from an export (ids the store has are kept unless
+        ``overwrite``); the headless import, so the recall indexes are not kept up to date."""
+        return merge(self.store, memories, overwrite)
 
-    def pin(self, memory_id: str, pinned: bool, request_id: str) -> None:
-        memory = self.store.get(memory_id)
-        if memory is None or memory.pinned == pinned:
-            return
+    def pin(self, memory_id: str, pinned: bool) -> list[Changed]:
+        """Pin or unpin; nothing is written when it already is."""
+        memory = self.get(memory_id)
+        if memory.pinned == pinned:
+            return []
         verb = "Pinned" if pinned else "Unpinned"
-        self.apply([Change(verb, replace(memory, pinned=pinned), memory)], request_id)
+        return self.apply([Change(verb, replace(memory, pinned=pinned), memory)])
 
     # ------------------------------------------------------------ with the model
 
@@ -312,11 +355,10 @@ class MemoryService:
         llm: LLM,
         model: str,
         prompt: str,
-        exchange: tuple[p.ChatMessage, p.ChatMessage],
+        exchange: tuple[ChatMessage, ChatMessage],
         session_id: str,
         fitting: tuple[TokenCounter, int],
-        request_id: str,
-    ) -> None:
+    ) -> list[Changed]:
         """Ask the model what the user's message taught us; apply it. Bad output changes nothing.
 
         The exchange is clipped to the window; an answer cut at its limit is dropped whole."""
@@ -331,14 +373,11 @@ class MemoryService:
         room = window - EXTRACT_TOKENS - counter.count(prompt) - counter.count(known) - 64
         said = clip(user.content, counter, max(room * 2 // 3, 64))
         answered = clip(reply.content, counter, max(room - counter.count(said), 32))
-        messages = [
-            {"role": "system", "content": prompt},
-            {
-                "role": "user",
-                "content": f"Said on {day(user.created)}.\n\nExisting memories:\n{known}\n\n"
-                f"The user's message:\n{said}\n\nThe assistant's reply:\n{answered}",
-            },
-        ]
+        messages = asking(
+            prompt,
+            f"Said on {day(user.created)}.\n\nExisting memories:\n{known}\n\n"
+            f"The user's message:\n{said}\n\nThe assistant's reply:\n{answered}",
+        )
         try:
             answer = await llm.complete_json(
                 messages, model, "memories", ANSWER_SCHEMA, EXTRACT_TOKENS
@@ -346,35 +385,34 @@ class MemoryService:
             candidates = plausible(parse_candidates(answer), prompt, said, answered)
         except (Unparsable, Overrun) as exc:
             log.info("extraction: the model's answer was not usable (%s)", exc)
-            return
+            return []
         except Exception as exc:
             log.info("extraction failed: %s", type(exc).__name__)
-            return
+            return []
         changes = reconcile(
             candidates, self.store.memories, self.clock(), user.created, session_id, (user.id,)
         )
-        self.apply(changes, request_id)
+        return self.apply(changes)
 
     async def summarize(
         self,
         llm: LLM,
         model: str,
         prompt: str,
-        session: p.SessionInfo,
+        session: SessionInfo,
         fitting: tuple[TokenCounter, int],
-        request_id: str = "",
-    ) -> bool:
+    ) -> list[Changed] | None:
         """Write the journal entry of a finished session, or bring it up to date with the
-        turns a resumed session added; False if the model did not answer.
+        turns a resumed session added (what changed: nothing if it needs none); None if the
+        model did not answer.
 
         A transcript longer than the window is journaled a window-sized part at a time, each
         part with the entry so far (as the fold does); an entry is carried on the same way."""
-        messages, _ = self.sessions.recent(session.id, 10**9)
-        said = [m for m in messages if m.content and m.status != "failed"]
+        said = [m for m in self.sessions.messages(session.id) if m.content and m.status != "failed"]
         old = self._journaled().get(session.id)
         covered = journaled_until(said, old)
         if len(said) < 2 or covered >= len(said):
-            return True
+            return []
         counter, window = fitting
         lines = [
             f"[{day(m.created)}] {'Me' if m.role == 'assistant' else 'User'}: {m.content}"
@@ -389,31 +427,26 @@ class MemoryService:
                 text = "\n\n".join(clip(line, counter, room) for line in part)
                 if entry:
                     text = f"Your entry so far:\n{entry}\n\nThe conversation went on:\n{text}"
-                asked = [{"role": "system", "content": prompt}, {"role": "user", "content": text}]
-                entry = await ask(llm, asked, model, JOURNAL_TOKENS)
+                entry = await ask(llm, asking(prompt, text), model, JOURNAL_TOKENS)
                 done += len(part)
         except Exception as exc:
             log.info("journal entry for %s failed: %s", session.id, exc)
-            return False
+            return None
         if not entry:
-            return False
+            return None
         fields = {"summary": entry, "session_id": session.id}
         last = (said[-1].created, session.id, (said[-1].id,))  # the entry covers up to it
         if old is None:
-            self.apply(
-                [Change("Remembered", make_memory("conversation", fields, *last))], request_id
-            )
-        else:
-            after = replace(old, fields=fields, updated=last[0], message_ids=last[2])
-            self.apply([Change("Updated", after, old)], request_id)
-        return True
+            return self.apply([Change("Remembered", make_memory("conversation", fields, *last))])
+        after = replace(old, fields=fields, updated=last[0], message_ids=last[2])
+        return self.apply([Change("Updated", after, old)])
 
     def _journaled(self) -> dict[str, Memory]:
         """Sessions' journal entries (from recall's set: no scan of the store)."""
         entries = (self.store.get(i) for i in self.recall.always["journal"])
         return {m.fields["session_id"]: m for m in entries if m is not None}
 
-    def unjournaled(self, current: str, limit: int = 5) -> list[p.SessionInfo]:
+    def unjournaled(self, current: str, limit: int = 5) -> list[SessionInfo]:
         """Finished sessions still waiting for their journal entry, or with turns since it
         was written (newest first)."""
         done = self._journaled()
@@ -427,7 +460,7 @@ class MemoryService:
         return sorted(waiting, key=lambda s: -s.created)[:limit]
 
 
-def journaled_until(said: list[p.ChatMessage], entry: Memory | None) -> int:
+def journaled_until(said: list[ChatMessage], entry: Memory | None) -> int:
     """How many of a session's messages its journal entry covers: up to the message it
     names (an entry written before entries named one: those as old as it)."""
     if entry is None:
