@@ -10,7 +10,7 @@ from tests.conftest import settings_for
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.harness import WorkerHarness
 
-WORDY = "a, b; " * 200  # 800 signs and words to the fake llama.cpp: about 300 to the estimate
+WORDY = " ".join(f"{i}." for i in range(400))  # 800 tokens to the fake llama.cpp, ~470 guessed
 
 
 async def started(settings) -> WorkerHarness:
@@ -41,7 +41,7 @@ async def test_llama_cpp_counts_exactly_in_two_calls_a_turn(tmp_path):
         for i in range(3):
             await h.request(p.SendMessage(f"{i} {WORDY}"))
         counter = h.worker.counter
-        assert counter.count(f"0 {WORDY}") == 801  # the server's count, not the estimate's ~300
+        assert counter.count(f"0 {WORDY}") == 801  # the server's count, not the estimate's
         usage = h.last(p.UsageUpdated).usage
         assert usage.counting == "server" and not usage.estimated  # no "≈" in the sidebar
         turns = between_replies(server)

@@ -70,9 +70,7 @@ class ServerCounter(TokenCounter):
         "calibrated": an estimate scaled by the server's usage; "estimate": a guess."""
         if self._flavour:
             return "server"
-        if self._encoding is not None:
-            return "tiktoken"
-        return "calibrated" if self.calibrated else "estimate"
+        return "calibrated" if self.calibrated else super().counting
 
     def count(self, text: str) -> int:
         if not text:
