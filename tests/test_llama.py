@@ -22,6 +22,7 @@ import pytest
 from chatmem import protocol as p
 from chatmem.config import Settings
 from chatmem.domain.context import EXTRACT_TOKENS, FOLD_TOKENS, JOURNAL_TOKENS, TITLE_TOKENS
+from chatmem.domain.tokens import REPLY_PRIMING
 from tests.harness import WorkerHarness
 from tests.proxy import Proxy
 
@@ -60,6 +61,16 @@ def start_server(gguf: Path, n_ctx: int = N_CTX) -> tuple[subprocess.Popen, str]
     raise RuntimeError("llama_cpp.server did not start")
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop it; one busy computing can take longer than a SIGTERM allows."""
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
+
+
 @pytest.fixture(scope="module")
 def llama():
     if importlib.util.find_spec("llama_cpp") is None:
@@ -71,8 +82,7 @@ def llama():
     try:
         yield url, gguf.name
     finally:
-        server.terminate()
-        server.wait(10)
+        stop_server(server)
 
 
 @pytest.fixture
@@ -173,4 +183,20 @@ async def test_a_request_past_the_window_names_it_and_a_resend_fits(local, proxy
     assert error.kind == "too_large" and f"{N_CTX:,}-token window" in error.message
     await h.request(p.SendMessage("Say hi."))
     assert h.last(p.ReplyDone).message.status == "ok"
+    await h.close()
+
+
+async def test_the_server_counts_tokens_and_the_prompt_is_counted_as_it_does(local, proxy):
+    h = await started(local)
+    await h.request(p.SendMessage("Say hello in one sentence."))
+    await h.request(p.SendMessage("What is two plus two?"))
+    counter = h.worker.counter
+    assert counter.counting == "server" and h.last(p.UsageUpdated).usage.counting == "server"
+    messages = proxy.of("chat")[-1].body["messages"]
+    ours = sum(counter.count_message(m["content"]) for m in messages) + REPLY_PRIMING
+    answer = await h.worker._llm().once.chat.completions.create(
+        model=local.model, messages=messages, max_tokens=1
+    )
+    theirs = answer.usage.prompt_tokens  # the chat template's few tokens a message aside
+    assert abs(ours - theirs) <= 2 * len(messages), (ours, theirs)
     await h.close()

@@ -158,6 +158,68 @@ async def test_a_journal_the_model_could_not_write_is_written_at_the_next_start(
     await h.close()
 
 
+async def session_at_quit(settings, fake, said: str, journal: str, **start) -> str:
+    """A session (new, or resumed with ``session_id``) told ``said``, then the app quits;
+    the model will find nothing to learn and journal it as ``journal``. Its id."""
+    fake.script_completion(Reply('{"memories": []}'), Reply(journal))
+    h = await started(settings, **start)
+    await h.request(p.SendMessage(said))
+    await h.request(p.Shutdown())
+    await h.close()
+    return h.worker.session.id
+
+
+async def test_a_resumed_session_is_journaled_again_with_what_it_added(settings, fake_openai):
+    settings = replace(settings, concurrency=4)  # as a hosted API: journaled at quit
+    trip = await session_at_quit(
+        settings, fake_openai, "Let's plan a trip to Porto.", "We planned a trip to Porto."
+    )
+    fake_openai.script_completion(
+        Reply('{"memories": []}'), Reply("We planned a trip to Porto by train.")
+    )
+    h = await started(settings, day=1, session_id=trip)  # resumed the next day
+    await h.request(p.SendMessage("Shall we take the train?"))
+    await h.request(p.EndSession())  # it ends: its entry is carried on
+    journal = [m for m in h.worker.memory.store if m.kind == "conversation"]
+    assert [(m.fields["session_id"], m.fields["summary"]) for m in journal] == [
+        (trip, "We planned a trip to Porto by train.")
+    ]
+    assert (h.last(p.MemoryChanged).verb, h.last(p.MemoryChanged).kind) == (
+        "Updated",
+        "conversation",
+    )
+    asked = [r for r in fake_openai.requests if r.kind == "journal"][-1].said[-1]
+    assert asked.startswith("Your entry so far:\nWe planned a trip to Porto.")
+    assert "Shall we take the train?" in asked and "Let's plan" not in asked  # only what is new
+    await h.close()
+
+    journal = "We planned a trip to Porto by train, in May."
+    await session_at_quit(
+        settings, fake_openai, "Let's go in May.", journal, day=2, session_id=trip
+    )
+    with Profile.open(settings.data_dir, settings.profile) as profile:
+        (entry,) = [m for m in profile.memories if m.kind == "conversation"]
+        messages, _ = profile.sessions.recent(trip, 10)
+    assert entry.fields["summary"] == journal  # written at quit, as the first was
+    assert entry.message_ids == (messages[-1].id,)  # what it covers: up to the last reply
+
+
+async def test_a_resumed_session_left_at_quit_is_journaled_again_at_the_next_start(
+    settings, fake_openai
+):
+    settings = replace(settings, concurrency=1)  # as a local server: the journal waits
+    tea = await session_at_quit(settings, fake_openai, "I like green tea.", "We talked about tea.")
+    h = await started(settings, day=1, new_session=True)  # journals the tea session
+    await h.close()
+    journal = "We talked about tea, then coffee."
+    await session_at_quit(settings, fake_openai, "And coffee?", journal, day=2, session_id=tea)
+
+    h = await started(settings, day=3, new_session=True)
+    (entry,) = [m for m in h.worker.memory.store if m.kind == "conversation"]
+    assert entry.fields["summary"] == journal
+    await h.close()
+
+
 def embedded_texts(server: FakeOpenAI) -> list[str]:
     """What was embedded (an embedding request a reply stopped half-sent has no body)."""
     return [text for r in server.embedding_requests() if r.body for text in r.body["input"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chatmem import protocol as p
-from chatmem.llm.models import window_in_error
+from chatmem.llm.models import OLLAMA_DEFAULT_WINDOW, window_in_error
 from tests.conftest import settings_for
 from tests.fake_openai import Error, FakeOpenAI, Reply
 from tests.harness import WorkerHarness
@@ -81,3 +81,27 @@ async def test_a_reply_stopped_at_its_limit_is_marked_cut(settings, fake_openai)
     assert h.worker.history[-1].status == "cut"
     assert not [r for r in fake_openai.requests if r.kind == "extract"]  # not learnt from
     await h.close()
+
+
+async def ollama_window(tmp_path, **answers) -> int:
+    """The window learnt from a fake Ollama answering ``/api/show`` and ``/api/ps`` so."""
+    with FakeOpenAI(**answers) as server:
+        h = await started(replace(settings_for(tmp_path, server.url), model="test-model"))
+        window = h.last(p.UsageUpdated).usage.context_window
+        await h.close()
+    return window
+
+
+async def test_ollama_says_the_window_a_loaded_model_runs_with(tmp_path):
+    running = {"test-model:latest": 6144}  # /api/ps: what it was loaded with wins
+    info = {"model_info": {"llama.context_length": 131072}, "parameters": "num_ctx 2048"}
+    assert await ollama_window(tmp_path, running=running, show=info) == 6144
+
+
+async def test_ollama_num_ctx_or_its_default_within_the_model_s_own_length(tmp_path):
+    long_model = {"model_info": {"general.architecture": "llama", "llama.context_length": 131072}}
+    short_model = {"model_info": {"qwen2.context_length": 2048}, "parameters": "temperature 0.7"}
+    num_ctx = {**long_model, "parameters": "stop <|eot_id|>\nnum_ctx 16384"}
+    assert await ollama_window(tmp_path / "a", show=num_ctx) == 16384
+    assert await ollama_window(tmp_path / "b", show=long_model) == OLLAMA_DEFAULT_WINDOW
+    assert await ollama_window(tmp_path / "c", show=short_model) == 2048

@@ -28,7 +28,8 @@ class Fitted:
 
 
 def message_tokens(message: ChatMessage, counter: TokenCounter) -> int:
-    return message.tokens or counter.count_message(message.content)
+    known = counter.known(message.content)
+    return known or message.tokens or counter.count_message(message.content)
 
 
 SUMMARY_HEADING = "# Earlier in this conversation (a summary; the messages follow it)"
@@ -70,19 +71,21 @@ def clip(text: str, counter: TokenCounter, limit: int) -> str:
 # The most each kind of background request may write (its ``max_tokens``); fold and journal
 # are also held to a share of the window.
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORDY = re.compile(r"\w+")
 TITLE_TOKENS = 20
 EXTRACT_TOKENS = 400
 FOLD_TOKENS = 600
 JOURNAL_TOKENS = 600
 
 
-def looping(text: str) -> bool:
+def looping(text: str, times: int = 3) -> bool:
     """Obvious repetition, as a small model stuck in a loop writes: a sentence of five words
-    or more, or a line of 20 characters or more, said three times or more."""
+    or more, or a line of 20 characters or more, said ``times`` times or more."""
     sentences = [" ".join(s.split()) for s in _SENTENCE.split(text)]
-    seen = Counter(s for s in sentences if len(s.split()) >= 5)
-    seen.update(ln.strip() for ln in text.splitlines() if len(ln.strip()) >= 20)
-    return bool(seen) and max(seen.values()) >= 3
+    seen = Counter(s for s in sentences if len(_WORDY.findall(s)) >= 5)
+    lines = (ln.strip() for ln in text.splitlines())
+    seen.update(ln for ln in lines if len(ln) >= 20 and _WORDY.search(ln))  # not a table rule
+    return bool(seen) and max(seen.values()) >= times
 
 
 def leading(costs: Sequence[int], limit: int) -> int:

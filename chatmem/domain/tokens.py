@@ -34,6 +34,15 @@ class TokenCounter:
         """Tokens one chat message adds to a request."""
         return self.count(content) + MESSAGE_OVERHEAD
 
+    @property
+    def counting(self) -> str:
+        """How counts are made: "tiktoken" (the model's own encoding) or "estimate"."""
+        return "estimate" if self._encoding is None else "tiktoken"
+
+    def known(self, content: str) -> int | None:
+        """A better count of a message than one stored earlier, if this counter has one."""
+        return None
+
 
 def estimate(text: str) -> int:
     """About four characters a token for English; CJK and emoji count closer to one each."""

@@ -14,6 +14,7 @@ class Usage:
     context_window: int
     window_assumed: bool  # the model is not in the table: the window is a guess
     estimated: bool  # counts are estimates, not the model's tokenizer
+    counting: str = ""  # how: "server" | "tiktoken" | "calibrated" | "estimate" (ServerCounter)
     last_prompt: int = 0
     last_completion: int = 0
     session_prompt: int = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -73,9 +73,10 @@ class LLM:
 
     async def stream(
         self, messages: list[dict[str, str]], model: str, max_tokens: int | None = None
-    ) -> AsyncIterator[str | Finish]:
+    ) -> AsyncGenerator[str | Finish, None]:
         """Yield text deltas, then one ``Finish``. A stream that said why it finished is
-        complete even if the connection then broke before ``[DONE]``."""
+        complete even if the connection then broke before ``[DONE]``; one left early (closed
+        by the caller) hangs up, so the server stops writing it."""
         stream = await self._open(messages, model, {"max_tokens": max_tokens} if max_tokens else {})
         reason: str | None = None
         usage = None
@@ -92,6 +93,8 @@ class LLM:
             if reason is None:
                 raise
             log.info("the stream broke after it finished (%s): the reply is whole", exc)
+        finally:
+            await stream.close()
         yield Finish(
             reason,
             usage.prompt_tokens if usage else None,

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 TABLE_FILE = Path(__file__).resolve().parent.parent / "data" / "models.toml"
 DEFAULT_WINDOW = 8192  # conservative guess for a model nobody described
 DEFAULT_OUTPUT = 1024
+OLLAMA_DEFAULT_WINDOW = 4096  # what Ollama runs a model with when nothing says otherwise
 
 
 @dataclass(frozen=True)
@@ -116,15 +117,16 @@ def window_in_error(text: str) -> int | None:
 
 async def served_window(client, base_url: str, model: str) -> int | None:
     """The context window the server runs the model with, where it says: llama.cpp's ``/props``
-    (n_ctx), vLLM's ``max_model_len`` in ``/v1/models``, Ollama's ``num_ctx`` (``/api/show``).
-    None when it does not say (llama-cpp-python's server, OpenAI) or cannot be asked.
+    (n_ctx), vLLM's ``max_model_len`` in ``/v1/models``, Ollama's ``/api/ps`` (a loaded model)
+    or ``/api/show``. None when it does not say (llama-cpp-python's server, OpenAI) or cannot
+    be asked.
 
     ``client``: an ``AsyncOpenAI`` with a short timeout and no retries.
     """
     import openai
 
     root = base_url.rstrip("/").removesuffix("/v1")
-    for ask in (_llama_cpp, _vllm, _ollama):
+    for ask in (_llama_cpp, _vllm, _ollama_running, _ollama):
         try:
             window = await ask(client, root, model)
         except (openai.APIError, ValueError, TypeError, AttributeError) as exc:
@@ -150,10 +152,25 @@ async def _vllm(client, root: str, model: str) -> int | None:
     return None
 
 
+async def _ollama_running(client, root: str, model: str) -> int | None:
+    """The window Ollama loaded the model with (``context_length`` in ``/api/ps``)."""
+    running = await client.get(f"{root}/api/ps", cast_to=object)
+    for entry in running.get("models", []):
+        names = {entry.get("name"), entry.get("model")}
+        if names & {model, f"{model}:latest"} and entry.get("context_length"):
+            return int(entry["context_length"])
+    return None
+
+
 async def _ollama(client, root: str, model: str) -> int | None:
+    """The Modelfile's ``num_ctx``; else Ollama's default window, within the model's own
+    context length (``model_info``: ``<family>.context_length``) — Ollama loads a model with
+    its default, not the length it was trained for, and cuts a longer prompt silently."""
     shown = await client.post(f"{root}/api/show", cast_to=object, body={"model": model})
     for line in str(shown.get("parameters", "")).splitlines():
         key, _, value = line.partition(" ")
         if key == "num_ctx":
             return int(value.strip())
-    return None
+    info = shown.get("model_info") or {}
+    own = [int(v) for k, v in info.items() if k.endswith(".context_length") and v]
+    return min(own[0], OLLAMA_DEFAULT_WINDOW) if own else None

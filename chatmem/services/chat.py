@@ -16,6 +16,7 @@ from chatmem.domain.context import (
     clip,
     fit,
     leading,
+    message_tokens,
     to_fold,
     turn_start,
     with_memory,
@@ -114,6 +115,7 @@ def usage_of(
         context_window=model.context_window,
         window_assumed=model.assumed,
         estimated=counter.estimated,
+        counting=counter.counting,
         last_prompt=last[0],
         last_completion=last[1],
         session_prompt=totals[0],
@@ -188,7 +190,7 @@ async def fold(
         count = to_fold(history[folded:], counter, left, limits)
         if not count:
             return
-        costs = [m.tokens or counter.count_message(m.content) for m in history[folded:]]
+        costs = [message_tokens(m, counter) for m in history[folded:]]
         end = folded + min(count, leading(costs, room // 2))
         chunk = history[folded : turn_start(history, end, folded)]
         yield Folding(len(chunk))

@@ -402,13 +402,16 @@ class MemoryService:
         session: SessionInfo,
         fitting: tuple[TokenCounter, int],
     ) -> list[Changed] | None:
-        """Write the journal entry of a finished session (what changed: nothing if it needs
-        none); None if the model did not answer.
+        """Write the journal entry of a finished session, or bring it up to date with the
+        turns a resumed session added (what changed: nothing if it needs none); None if the
+        model did not answer.
 
         A transcript longer than the window is journaled a window-sized part at a time, each
-        part with the entry so far (as the fold does)."""
+        part with the entry so far (as the fold does); an entry is carried on the same way."""
         said = [m for m in self.sessions.messages(session.id) if m.content and m.status != "failed"]
-        if len(said) < 2 or session.id in self._journaled():
+        old = self._journaled().get(session.id)
+        covered = journaled_until(said, old)
+        if len(said) < 2 or covered >= len(said):
             return []
         counter, window = fitting
         lines = [
@@ -416,7 +419,7 @@ class MemoryService:
             for m in said
         ]
         room = window - 2 * JOURNAL_TOKENS - counter.count(prompt) - 64
-        entry, done = "", 0
+        entry, done = (old.fields["summary"] if old else ""), covered
         try:
             while done < len(lines):
                 costs = [counter.count_message(line) for line in lines[done:]]
@@ -431,25 +434,39 @@ class MemoryService:
             return None
         if not entry:
             return None
-        entry_memory = make_memory(
-            "conversation",
-            {"summary": entry, "session_id": session.id},
-            said[-1].created,
-            session.id,
-        )
-        return self.apply([Change("Remembered", entry_memory)])
+        fields = {"summary": entry, "session_id": session.id}
+        last = (said[-1].created, session.id, (said[-1].id,))  # the entry covers up to it
+        if old is None:
+            return self.apply([Change("Remembered", make_memory("conversation", fields, *last))])
+        after = replace(old, fields=fields, updated=last[0], message_ids=last[2])
+        return self.apply([Change("Updated", after, old)])
 
-    def _journaled(self) -> set[str]:
-        """Sessions that have their journal entry (from recall's set: no scan of the store)."""
+    def _journaled(self) -> dict[str, Memory]:
+        """Sessions' journal entries (from recall's set: no scan of the store)."""
         entries = (self.store.get(i) for i in self.recall.always["journal"])
-        return {m.fields["session_id"] for m in entries if m is not None}
+        return {m.fields["session_id"]: m for m in entries if m is not None}
 
     def unjournaled(self, current: str, limit: int = 5) -> list[SessionInfo]:
-        """Finished sessions still waiting for their journal entry (newest first)."""
+        """Finished sessions still waiting for their journal entry, or with turns since it
+        was written (newest first)."""
         done = self._journaled()
         waiting = [
             s
             for s in self.sessions.list()
-            if s.id != current and s.id not in done and s.message_count >= 2
+            if s.id != current
+            and s.message_count >= 2
+            and (s.id not in done or s.updated > done[s.id].updated)
         ]
         return sorted(waiting, key=lambda s: -s.created)[:limit]
+
+
+def journaled_until(said: list[ChatMessage], entry: Memory | None) -> int:
+    """How many of a session's messages its journal entry covers: up to the message it
+    names (an entry written before entries named one: those as old as it)."""
+    if entry is None:
+        return 0
+    if entry.message_ids:
+        last = next((i for i, m in enumerate(said) if m.id == entry.message_ids[-1]), None)
+        if last is not None:
+            return last + 1
+    return sum(m.created <= entry.updated for m in said)

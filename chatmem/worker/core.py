@@ -26,11 +26,14 @@ from chatmem.domain.context import (
     Thresholds,
     TooLarge,
     fit,
+    with_memory,
     with_summary,
 )
-from chatmem.domain.tokens import TokenCounter, clean_text
+from chatmem.domain.tokens import clean_text
 from chatmem.llm import errors
 from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_error
+from chatmem.llm.runaway import LoopWatch, stopped_looping
+from chatmem.llm.tokenize import ServerCounter
 from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
@@ -74,7 +77,7 @@ class Worker:
         self.history: list[p.ChatMessage] = []
         self.llm: LLM | None = None
         self.model: ModelInfo | None = None
-        self.counter: TokenCounter | None = None
+        self.counter: ServerCounter | None = None
         self.requests: dict[str, asyncio.Task] = {}  # the work of a request, for Cancel
         self.search: asyncio.Task | None = None  # the transcript search running or waiting
         self.tasks: set[asyncio.Task] = set()  # every task: requests' and background work
@@ -313,8 +316,9 @@ class Worker:
         self.line.width = settings.effective_concurrency
         paths = resolve_paths()
         self.model = ModelTable(settings, paths.models_file).lookup(settings.effective_model)
-        if self.counter is None or self.counter.model != self.model.name:
-            self.counter = TokenCounter(self.model.name)
+        model, counter = self.model.name, self.counter
+        if counter is None or (counter.model, counter.base_url) != (model, settings.base_url):
+            self.counter = ServerCounter(model, settings.base_url, not settings.is_openai)
         self._system = load_prompt("system", paths.prompts_dir)
         self._prompts = {
             name: load_prompt(name, paths.prompts_dir)
@@ -539,9 +543,12 @@ class Worker:
         self._recalled = recalled.text
         self.recalled_ids = {item.id for item in recalled.items if item.kind != "message"}
         summary, folded = await self._fold(self._system, history, model, request_id)
+        system = with_summary(self._system, summary)
+        memory = with_memory("", self._recalled) if self._recalled else ""
+        await self._counter().learn(self._llm(), (system, memory, user.content))
         try:
             fitted = fit(
-                with_summary(self._system, summary),
+                system,
                 history[folded:],
                 self._counter(),
                 model.context_window,
@@ -564,9 +571,11 @@ class Worker:
         pending: list[str] = []
         last_flush = time.monotonic()
         finish = None
+        watch = LoopWatch()
         try:
             limit = None if self.settings.is_openai else model.max_output_tokens  # n_ctx bound
-            async for item in self._llm().stream(fitted.messages, model.name, limit):
+            replying = self._llm().stream(fitted.messages, model.name, limit)
+            async for item in replying:
                 if isinstance(item, str):
                     parts.append(item)
                     pending.append(item)
@@ -575,6 +584,9 @@ class Worker:
                         self.emit(p.ReplyDelta(reply_id, "".join(pending), request_id))
                         pending.clear()
                         last_flush = now
+                    if watch.add(item):
+                        await replying.aclose()  # hung up: the server stops writing it
+                        break
                 else:
                     finish = item
         except asyncio.CancelledError:
@@ -600,6 +612,11 @@ class Worker:
             self._fail(user, info, partial, request_id)
             return
         self._flush(reply_id, pending, request_id)
+        if watch.looping:  # kept as it came, marked cut, and said why
+            cut = Ending(user, reply_id, tuple(parts), None, fitted.prompt_tokens, "cut")
+            self._finish(cut, request_id, reply_done=True)
+            self.emit(p.Notice("warning", stopped_looping(model.name), request_id))
+            return
         whole = finish is not None and finish.reason not in (None, "length")
         ending = Ending(
             user, reply_id, tuple(parts), finish, fitted.prompt_tokens, "ok" if whole else "cut"
@@ -610,7 +627,11 @@ class Worker:
             self._fail(user, error, partial if parts else None, request_id)
             return
         if whole:
+            assert finish is not None
+            if finish.prompt_tokens:
+                self._counter().calibrate(fitted.messages, finish.prompt_tokens)
             reply = self._finish(ending, request_id, reply_done=True)
+            await self._counter().learn(self._llm(), (reply.content,))  # next turn's history
             if self.settings.memory_budget:  # 0: memory is off
                 job = functools.partial(self._extract, user, reply, request_id)
                 self._spawn(request_id, self.line.run("extract", job))
@@ -749,7 +770,7 @@ class Worker:
         )
         self.tell(done, request_id)
 
-    def _fitting(self) -> tuple[TokenCounter, int]:
+    def _fitting(self) -> tuple[ServerCounter, int]:
         """What background requests are fitted with: the counter and the window."""
         return self._counter(), self._model().context_window
 
@@ -848,7 +869,7 @@ class Worker:
         assert self.model is not None
         return self.model
 
-    def _counter(self) -> TokenCounter:
+    def _counter(self) -> ServerCounter:
         assert self.counter is not None
         return self.counter
 

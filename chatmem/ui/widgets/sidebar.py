@@ -31,6 +31,13 @@ def money(usd: float) -> str:
     return "< $0.0001" if usd < 0.0001 else f"${usd:,.4f}"
 
 
+_HOW_COUNTED = {  # Usage.counting: "tiktoken" (the model's own encoding) says nothing
+    "server": " (exact)",  # the server's tokenizer counted it
+    "calibrated": " (calibrated)",  # an estimate scaled by the server's usage
+    "estimate": " (estimated)",
+}
+
+
 def usage_text(u: Usage) -> Content:
     approx = "≈" if u.estimated else ""
     window = f"{u.context_window:,}" + (" [i](assumed)[/i]" if u.window_assumed else "")
@@ -39,7 +46,7 @@ def usage_text(u: Usage) -> Content:
         "[b]Model[/b]",
         "$model" if u.model else "[i]none set[/i]",
         "",
-        f"[b]Context{' (estimated)' if u.estimated else ''}[/b]",
+        f"[b]Context{_HOW_COUNTED.get(u.counting, ' (estimated)' if u.estimated else '')}[/b]",
         gauge(u.context_tokens, u.context_window),
         f"{approx}{u.context_tokens:,} / {window}",
         f"[dim]{u.verbatim_messages:,} messages · memory {approx}{u.memory_tokens:,}[/dim]",
