@@ -16,6 +16,7 @@ STEPS = "\n".join(
     f"{i}. Add {i} cups of water, stir for {i} minutes, then wait." for i in range(40)
 )
 CODE = "```python\n" + "".join(f"values.append(compute({i}, {i * 3}))\n" for i in range(60)) + "```"
+SAME_LINES = "Tests:\n\n```python\n" + "    self.assertEqual(result, expected)\n" * 8 + "```\n"
 
 
 def streamed(text: str, size: int = 7) -> bool:
@@ -29,7 +30,7 @@ def test_a_loop_is_seen_soon_and_other_repetition_is_not():
     assert seen_at < 40 + 300 + 2 * CHECK_EVERY  # of 7,000 characters
     assert streamed("Oh no. " + "I am sorry for the mistake I made. " * 6)  # a sentence, again
     assert streamed("ha" * 400) and streamed("\n".join(["Thank you so much for asking!"] * 8))
-    for text in (TABLES, STEPS, CODE, "-" * 100 + "\n" + "=" * 100):
+    for text in (TABLES, STEPS, CODE, SAME_LINES, "-" * 100 + "\n" + "=" * 100):
         assert not streamed(text), text[:40]
 
 

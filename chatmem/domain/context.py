@@ -78,13 +78,34 @@ FOLD_TOKENS = 600
 JOURNAL_TOKENS = 600
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` (a line ends one too), spaces made single."""
+    return [" ".join(s.split()) for s in _SENTENCE.split(text)]
+
+
+def wordy_sentence(sentence: str) -> bool:
+    """A sentence that counts when a loop is looked for: five words or more."""
+    return len(_WORDY.findall(sentence)) >= 5
+
+
+def wordy_line(line: str) -> bool:
+    """A line that counts when a loop is looked for: 20 characters or more, with a word
+    (not a table rule)."""
+    return len(line) >= 20 and bool(_WORDY.search(line))
+
+
+def said_again(text: str) -> list[str]:
+    """What in ``text`` counts when a loop is looked for: its wordy sentences and lines."""
+    lines = (ln.strip() for ln in text.splitlines())
+    return [s for s in sentences(text) if wordy_sentence(s)] + [
+        ln for ln in lines if wordy_line(ln)
+    ]
+
+
 def looping(text: str, times: int = 3) -> bool:
     """Obvious repetition, as a small model stuck in a loop writes: a sentence of five words
     or more, or a line of 20 characters or more, said ``times`` times or more."""
-    sentences = [" ".join(s.split()) for s in _SENTENCE.split(text)]
-    seen = Counter(s for s in sentences if len(_WORDY.findall(s)) >= 5)
-    lines = (ln.strip() for ln in text.splitlines())
-    seen.update(ln for ln in lines if len(ln) >= 20 and _WORDY.search(ln))  # not a table rule
+    seen = Counter(said_again(text))
     return bool(seen) and max(seen.values()) >= times
 
 
