@@ -30,6 +30,7 @@ from chatmem.memory.models import Memory, clean_fields, make_memory
 from chatmem.memory.recall import Recall, Recalled
 from chatmem.memory.store import MemoryStore
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
+from chatmem.store.search_index import SearchIndex
 from chatmem.store.sessions import SessionStore
 from chatmem.tokens import TokenCounter
 from chatmem.worker.line import Line, ask
@@ -65,7 +66,8 @@ def open_profile(
         except ProfileMissing:
             profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True)
         try:
-            service = MemoryService(profile.memories, profile.sessions, clock, emit)
+            index = None if readonly else SearchIndex.open(profile.root)
+            service = MemoryService(profile.memories, profile.sessions, clock, emit, index)
             service.load()
         except BaseException:
             profile.close()
@@ -83,12 +85,14 @@ class MemoryService:
         sessions: SessionStore,
         clock: Callable[[], float],
         emit: Callable[[p.Event], None],
+        index: SearchIndex | None = None,
     ) -> None:
         self.store = store
         self.sessions = sessions
         self.clock = clock
         self.emit = emit
-        self.recall = Recall()
+        self.index = index  # on disk: a start reads only what changed since the last
+        self.recall = Recall(index.memories, index.turns) if index else Recall()
         self.finder = Finder()
         self.undo_log: dict[str, list[Change]] = {}
         self.embeddings: Embeddings | None = None
@@ -98,16 +102,31 @@ class MemoryService:
     # ------------------------------------------------------------ loading
 
     def load(self) -> None:
-        """Index every memory and every stored message; make sure the self exists."""
-        for memory in self.store:
-            self.recall.add_memory(memory)
-        for session in self.sessions.list():
-            messages, _ = self.sessions.recent(session.id, 10**9)
-            for message in messages:
-                self.recall.add_turn(session.id, message)
+        """Index what the index does not hold yet (in memory: everything); make sure the
+        self exists."""
+        self.recall.add_memories(self.store)
+        self._catch_up()
         if not any(m.is_self for m in self.store):
             with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
                 self._put(make_memory("person", SELF, self.clock()))
+
+    def _catch_up(self) -> None:
+        """Index the messages of sessions written since the index was (a crash between the
+        two writes, a session imported or deleted by a command): each session's count of
+        messages against the index's, so only those sessions are read."""
+        seen = self.recall.turns.sessions()
+        listed = self.sessions.list()
+        for gone in seen.keys() - {s.id for s in listed}:
+            self.recall.remove_session(gone)
+        for session in listed:
+            done = seen.get(session.id, 0)
+            if done == session.message_count:
+                continue
+            messages, _ = self.sessions.recent(session.id, 10**9)
+            if done > len(messages):  # not the session the index knew: indexed anew
+                self.recall.remove_session(session.id)
+                done = 0
+            self.recall.add_turns(session.id, messages[done:], len(messages))
 
     def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
@@ -170,6 +189,8 @@ class MemoryService:
     def close(self) -> None:
         if self.embeddings is not None:
             self.embeddings.close()
+        if self.index is not None:
+            self.index.close()
 
     # ------------------------------------------------------------ changes
 
