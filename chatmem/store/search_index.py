@@ -56,8 +56,9 @@ class SearchIndex:
     def __init__(self, root: Path) -> None:
         self.path = root / NAME
         self.db = _open(self.path)
-        self.memories = Postings(self.db, "memory")
-        self.turns = DiskTurns(self.db)
+        terms = Terms(self.db)
+        self.memories = Postings(self.db, terms, "memory")
+        self.turns = DiskTurns(self.db, terms)
 
     @classmethod
     def open(cls, root: Path) -> SearchIndex | None:
@@ -103,6 +104,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA cache_size=-32768")  # 32 MiB: postings go in all over the tree
     return db
 
 
@@ -120,11 +122,17 @@ def _remove(path: Path, ours: bool) -> None:
 class Postings:
     """One BM25 index in the file: each document's length and its terms' counts."""
 
-    def __init__(self, db: sqlite3.Connection, name: str) -> None:
+    def __init__(self, db: sqlite3.Connection, terms: Terms, name: str) -> None:
         self.db = db
+        self.terms = terms
         self.docs = f"{name}_docs"
         self.postings = f"{name}_postings"
-        n, total = db.execute(f"SELECT count(*), total(length) FROM {self.docs}").fetchone()
+        self.count()
+
+    def count(self) -> None:
+        """Read the number of documents and their summed length."""
+        sql = f"SELECT count(*), total(length) FROM {self.docs}"
+        n, total = self.db.execute(sql).fetchone()
         self.n, self.total = int(n), int(total)
 
     def __len__(self) -> int:
@@ -134,12 +142,15 @@ class Postings:
         found = self.db.execute(f"SELECT 1 FROM {self.docs} WHERE key = ?", (key,)).fetchone()
         return found is not None
 
+    def transaction(self) -> _Transaction:
+        return _Transaction(self)
+
     def add(self, key: str, text: str) -> None:
         self.add_all([(key, text)])
 
     def add_all(self, items: Iterable[tuple[str, str]]) -> None:
         """(Re)place documents, all in one transaction."""
-        with _transaction(self.db):
+        with self.transaction():
             for key, text in items:
                 self._add(key, Counter(terms(text)), stamp(text))
 
@@ -147,7 +158,7 @@ class Postings:
         """Within a transaction: (re)place one document."""
         self._remove(key)
         length = sum(counts.values())
-        ids = _term_ids(self.db, list(counts))
+        ids = self.terms.ids(list(counts))
         columns = ", ".join(["key", "length", "term_ids", "stamp", *extra])
         marks = ", ".join("?" * (4 + len(extra)))
         held = " ".join(str(ids[term]) for term in counts)
@@ -163,7 +174,7 @@ class Postings:
         self.total += length
 
     def remove(self, key: str) -> None:
-        with _transaction(self.db):
+        with self.transaction():
             self._remove(key)
 
     def _remove(self, key: str) -> None:
@@ -195,7 +206,7 @@ class Postings:
         """As ``BM25Index.scores``; ``skip_session``: leave that session's messages out (their
         terms still count in the document frequencies, as in memory)."""
         query_terms = set(terms(query))
-        ids = _term_ids(self.db, list(query_terms), add=False)
+        ids = self.terms.ids(list(query_terms), add=False)
         skip = " AND d.session != ?" if skip_session else ""
         postings: Found = {term: (0, []) for term in query_terms}
         for term, term_id in ids.items():
@@ -215,31 +226,48 @@ class Postings:
         return bm25(self.n, self.total, postings, query_terms, matched)
 
 
-def _term_ids(db: sqlite3.Connection, words: list[str], add: bool = True) -> dict[str, int]:
-    """The ids of these terms (new ones made, unless not ``add``: then left out)."""
-    ids: dict[str, int] = {}
-    for start in range(0, len(words), _CHUNK):
-        part = words[start : start + _CHUNK]
-        marks = ", ".join("?" * len(part))
-        ids.update(db.execute(f"SELECT term, id FROM terms WHERE term IN ({marks})", part))
-    if add:
-        for word in words:
-            if word not in ids:
-                ids[word] = db.execute("INSERT INTO terms (term) VALUES (?)", (word,)).lastrowid
-    return ids
-
-
-class _transaction:
-    """BEGIN ... COMMIT, or ROLLBACK on an exception (the connection is in autocommit mode)."""
+class Terms:
+    """The terms' ids, those looked up kept in memory (one table for both indexes)."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.known: dict[str, int] = {}
+
+    def ids(self, words: list[str], add: bool = True) -> dict[str, int]:
+        """The ids of these terms (new ones made, unless not ``add``: then left out)."""
+        known = self.known
+        missing = [w for w in words if w not in known]
+        for start in range(0, len(missing), _CHUNK):
+            part = missing[start : start + _CHUNK]
+            marks = ", ".join("?" * len(part))
+            known.update(
+                self.db.execute(f"SELECT term, id FROM terms WHERE term IN ({marks})", part)
+            )
+        if add:
+            for word in missing:
+                if word not in known:
+                    sql = "INSERT INTO terms (term) VALUES (?)"
+                    known[word] = self.db.execute(sql, (word,)).lastrowid
+        return {w: known[w] for w in words if w in known}
+
+
+class _Transaction:
+    """BEGIN ... COMMIT (the connection is in autocommit mode); on an exception, ROLLBACK,
+    and what was learnt in memory meanwhile (term ids, counts) is read again."""
+
+    def __init__(self, postings: Postings) -> None:
+        self.postings = postings
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN")
+        self.postings.db.execute("BEGIN")
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        if kind is None:
+            self.postings.db.execute("COMMIT")
+            return
+        self.postings.db.execute("ROLLBACK")
+        self.postings.terms.known.clear()
+        self.postings.count()
 
 
 _TURN = "key, session, role, content, created, speaker"
@@ -248,9 +276,9 @@ _TURN = "key, session, role, content, created, speaker"
 class DiskTurns:
     """The messages recall and transcript search see, with their postings, by message id."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, terms: Terms) -> None:
         self.db = db
-        self.index = Postings(db, "turn")
+        self.index = Postings(db, terms, "turn")
 
     def __len__(self) -> int:
         return self.index.n
@@ -300,14 +328,14 @@ class DiskTurns:
     def add(self, turn: Turn, text: str) -> None:
         """Store and index one message (``text``: what its postings are made of); the
         session's count of messages seen goes up in the same transaction."""
-        with _transaction(self.db):
+        with self.index.transaction():
             self._put(turn, text)
             self._seen(turn.session_id, 1)
 
     def add_many(self, session_id: str, turns: list[tuple[Turn, str]], seen: int) -> None:
         """Store and index a session's next messages in one transaction, with how many of
         the session's messages are indexed then (empty ones count: they are not indexed)."""
-        with _transaction(self.db):
+        with self.index.transaction():
             for turn, text in turns:
                 self._put(turn, text)
             self.db.execute(
@@ -338,7 +366,7 @@ class DiskTurns:
         return dict(self.db.execute("SELECT id, seen FROM sessions").fetchall())
 
     def remove_session(self, session_id: str) -> list[str]:
-        with _transaction(self.db):
+        with self.index.transaction():
             removed = [
                 key
                 for (key,) in self.db.execute(
