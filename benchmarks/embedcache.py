@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chatmem.memory.vectors import digest
+from chatmem.domain.vectors import digest
 
 BATCH = 64
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "chatmem-bench"

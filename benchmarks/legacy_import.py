@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chatmem.memory.legacy import import_paths
 from chatmem.store import atomic
+from chatmem.store.legacy import import_paths
 from chatmem.store.profile import Profile
 
 

@@ -29,8 +29,8 @@ from browser import until
 
 from chatmem import protocol as p
 from chatmem.config import Settings
+from chatmem.domain.tokens import TokenCounter
 from chatmem.store.profile import Profile
-from chatmem.tokens import TokenCounter
 from chatmem.ui.app import ChatmemApp
 
 WORDS = ("the", "garden", "tomato", "seed", "april", "frost", "bees", "hive", "cello", "train")

@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from chatmem.memory.models import make_memory
-from chatmem.memory.recall import MIN_COSINE, Similar
-from chatmem.memory.vectors import encode, unit
+from chatmem.domain.memories import make_memory
+from chatmem.domain.recall import MIN_COSINE, Similar
+from chatmem.domain.tokens import TokenCounter
+from chatmem.domain.vectors import encode, unit
 from chatmem.store.profile import Profile
-from chatmem.tokens import TokenCounter
 from chatmem.worker.embeddings import NEAREST, Embeddings
 from chatmem.worker.memory import open_profile
 

@@ -39,12 +39,12 @@ import numpy as np
 from rank_bm25 import BM25Okapi
 
 from benchmarks.embedcache import EmbeddingCache
-from chatmem.memory import index as index_module
-from chatmem.memory.index import words
-from chatmem.memory.recall import Recall
+from chatmem.domain import index as index_module
+from chatmem.domain.index import words
+from chatmem.domain.recall import Recall
+from chatmem.domain.tokens import TokenCounter
 from chatmem.protocol import ChatMessage
 from chatmem.store.sessions import SessionStore
-from chatmem.tokens import TokenCounter
 from chatmem.worker.embeddings import Embeddings
 
 KS = (5, 10, 20)

@@ -87,7 +87,7 @@ def time_to_exit(argv: list[str], env: dict[str, str]) -> float:
 
 
 def seed_memories(data_dir: Path, count: int) -> None:
-    from chatmem.memory.models import make_memory
+    from chatmem.domain.memories import make_memory
     from chatmem.store.profile import Profile
 
     now = time.time()

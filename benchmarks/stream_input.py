@@ -212,26 +212,34 @@ def _drive(term, escape_after, every, timeout, last_byte, probe) -> dict:
             term.type("\x1b")
             escaped = now
             next_key = float("inf")  # a key right after Esc would read as Alt+key
+        before = term.tail[-16:]
         data = term.pump(0.002)
         if not data:
             continue
         at = term.chunks[-1][0]
+        seen = before + data  # a redraw can be larger than the tail: search what arrived
         numbers = [int(n) for n in probe.findall(data)]
         if numbers and max(numbers) > furthest:
             furthest, grew = max(numbers), at
-        for mark in [m for m in typed if m in term.tail[-len(data) - 8 :]]:
+        for mark in [m for m in typed if m in seen]:
             echoes.append(at - typed.pop(mark))
             if escaped is None:  # (after Esc, it would read as Alt+Backspace)
                 term.type("\x7f")  # rub it out: the prompt stays one short line
-        if shown is None and END.encode() in term.tail:
+        if shown is None and END.encode() in seen:
             shown = at
             stop_typing = at + 1.0
-        if escaped is not None and cut_seen is None and b"cut off" in term.tail:
+        if escaped is not None and cut_seen is None and b"cut off" in seen:
             cut_seen = at
             stop_typing = at + 3.0
-    lost = len(typed)
     window = [t for t, _ in term.chunks if t >= sent + 0.3]
     gaps = [b - a for a, b in itertools.pairwise(window)]
+    late = time.perf_counter() + 1.0  # keys typed just before the stop still get a second
+    while typed and time.perf_counter() < late:
+        before = term.tail[-16:]
+        if data := term.pump(0.01):
+            for mark in [m for m in typed if m in before + data]:
+                echoes.append(term.chunks[-1][0] - typed.pop(mark))
+    lost = len(typed)  # not on screen a second after typing stopped
     end = last_byte[0] if last_byte else None
     result: dict = {
         "total": (shown - sent) if shown else None,

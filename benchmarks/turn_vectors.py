@@ -36,9 +36,9 @@ import numpy as np
 
 from benchmarks.memory_store import sentence, vocabulary
 from benchmarks.retrieval_locomo import default_data
+from chatmem.domain.tokens import TokenCounter
 from chatmem.protocol import ChatMessage
 from chatmem.store.profile import Profile
-from chatmem.tokens import TokenCounter
 from chatmem.worker.embeddings import Embeddings
 from chatmem.worker.memory import open_profile
 

@@ -53,10 +53,15 @@ def corpus() -> list[str]:
 
 def seed(data_dir: Path, messages: int, sessions: int, memories: int) -> None:
     """Write the profile through the stores' bulk functions."""
-    from chatmem.memory.models import make_memory
     from chatmem.protocol import ChatMessage, SessionInfo
-    from chatmem.records.session import SessionFile
     from chatmem.store.profile import Profile
+
+    try:
+        from chatmem.domain.memories import make_memory
+        from chatmem.domain.records.session import SessionFile
+    except ImportError:  # the layout before chatmem/domain
+        from chatmem.memory.models import make_memory
+        from chatmem.records.session import SessionFile
 
     rng = random.Random(7)
     texts = corpus()

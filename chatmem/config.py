@@ -252,8 +252,8 @@ def save_settings(path: Path, values: Mapping[str, str | int | float | bool]) ->
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
 
+    from chatmem.domain.tokens import clean_text
     from chatmem.paths import private_dir, write_private
-    from chatmem.tokens import clean_text
 
     target = path.resolve()
     try:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chatmem.context import MEMORY_HEADING, MESSAGE_HEADING
+from chatmem.domain.context import MEMORY_HEADING, MESSAGE_HEADING
 
 
 @dataclass

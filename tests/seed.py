@@ -7,9 +7,9 @@ from pathlib import Path
 
 from chatmem import protocol as p
 from chatmem.config import Settings
-from chatmem.memory.models import make_memory
+from chatmem.domain.memories import make_memory
+from chatmem.domain.tokens import TokenCounter
 from chatmem.store.profile import Profile
-from chatmem.tokens import TokenCounter
 from tests.harness import FIXED_TIME
 
 DAY = 86400.0

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 from chatmem import protocol as p
-from chatmem.context import (
+from chatmem.domain.context import (
     EXTRACT_TOKENS,
     FOLD_TOKENS,
     JOURNAL_TOKENS,

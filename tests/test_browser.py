@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatmem import protocol as p
-from chatmem.memory.models import make_memory
+from chatmem.domain.memories import make_memory
 from chatmem.store.profile import Profile
 from chatmem.ui.screens.forms import Confirm, MemoryForm
 from chatmem.ui.screens.memories import MemoryBrowser

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chatmem.cli import main
-from chatmem.memory.models import make_memory
+from chatmem.domain.memories import make_memory
 from chatmem.store.profile import Profile
 
 T = 1_790_000_000.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatmem import protocol as p
-from chatmem.memory.models import make_memory
+from chatmem.domain.memories import make_memory
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 
 T = 1_790_000_000.0

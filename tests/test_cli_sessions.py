@@ -11,7 +11,7 @@ import pytest
 
 from chatmem import protocol as p
 from chatmem.cli import main
-from chatmem.memory.models import make_memory
+from chatmem.domain.memories import make_memory
 from chatmem.store.profile import Profile
 
 T = 1_790_000_000.0  # 2026-09-21 14:13 UTC

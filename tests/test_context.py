@@ -5,10 +5,16 @@ from __future__ import annotations
 import tiktoken
 
 from chatmem.config import ModelOverride, Settings
-from chatmem.context import Thresholds, TooLarge, alternate, clip, fit, to_fold
+from chatmem.domain.context import Thresholds, TooLarge, alternate, clip, fit, to_fold
+from chatmem.domain.tokens import (
+    MESSAGE_OVERHEAD,
+    REPLY_PRIMING,
+    TokenCounter,
+    clean_text,
+    estimate,
+)
 from chatmem.llm.models import DEFAULT_WINDOW, ModelTable
 from chatmem.protocol import ChatMessage
-from chatmem.tokens import MESSAGE_OVERHEAD, REPLY_PRIMING, TokenCounter, clean_text, estimate
 
 
 def msg(i: int, text: str, counter: TokenCounter, role: str = "user") -> ChatMessage:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from chatmem import protocol as p
-from chatmem.memory.extract import Candidate, parse_candidates, plausible
-from chatmem.memory.models import make_memory
+from chatmem.domain.extract import Candidate, parse_candidates, plausible
+from chatmem.domain.memories import make_memory
 from chatmem.paths import resource_dir
 from tests.fake_openai import Reply
 from tests.harness import WorkerHarness

@@ -21,7 +21,7 @@ import pytest
 
 from chatmem import protocol as p
 from chatmem.config import Settings
-from chatmem.context import EXTRACT_TOKENS, FOLD_TOKENS, JOURNAL_TOKENS, TITLE_TOKENS
+from chatmem.domain.context import EXTRACT_TOKENS, FOLD_TOKENS, JOURNAL_TOKENS, TITLE_TOKENS
 from tests.harness import WorkerHarness
 from tests.proxy import Proxy
 

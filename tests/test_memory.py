@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from chatmem.memory.dates import resolve_dates
-from chatmem.memory.extract import Candidate, Unparsable, parse_candidates, reconcile
-from chatmem.memory.index import BM25Index
-from chatmem.memory.models import make_memory
-from chatmem.memory.recall import Recall, Similar
-from chatmem.memory.store import MemoryStore
+from chatmem.domain.dates import resolve_dates
+from chatmem.domain.extract import Candidate, Unparsable, parse_candidates, reconcile
+from chatmem.domain.index import BM25Index
+from chatmem.domain.memories import make_memory
+from chatmem.domain.recall import Recall, Similar
+from chatmem.domain.tokens import TokenCounter
 from chatmem.protocol import ChatMessage
 from chatmem.store import shards as store_module
-from chatmem.tokens import TokenCounter
+from chatmem.store.memories import MemoryStore
 
 SAID = dt.datetime(2024, 11, 2, 19, 4).timestamp()  # a Saturday
 
@@ -126,7 +126,7 @@ def test_recall_keeps_the_budget_and_a_stable_order():
 def test_vector_index_finds_near_ones_and_survives_removal():
     import numpy as np
 
-    from chatmem.memory.vectors import VectorIndex, decode, encode, unit
+    from chatmem.domain.vectors import VectorIndex, decode, encode, unit
 
     index = VectorIndex()
     for i in range(100):  # past the first growth of the matrix
@@ -157,7 +157,7 @@ def test_meaning_adds_to_words_in_the_ranking():
 
 
 def test_the_form_offers_exactly_the_fields_a_memory_keeps():
-    from chatmem.memory.models import FIELDS, REQUIRED
+    from chatmem.domain.memories import FIELDS, REQUIRED
     from chatmem.protocol import FORM
 
     for kind, form in FORM.items():
@@ -168,7 +168,7 @@ def test_the_form_offers_exactly_the_fields_a_memory_keeps():
 
 
 def test_words_are_matched_by_their_snowball_stem():
-    from chatmem.memory.index import stem
+    from chatmem.domain.index import stem
 
     assert [stem(w) for w in ("running", "class", "caring", "news")] == [
         "run", "class", "care", "news"

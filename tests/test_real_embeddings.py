@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from chatmem import protocol as p
+from chatmem.domain.tokens import TokenCounter
 from chatmem.llm.client import LLM
-from chatmem.tokens import TokenCounter
 from chatmem.worker.line import Line
 from chatmem.worker.memory import MemoryService, open_profile
 from tests.conftest import settings_for

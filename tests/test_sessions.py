@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from chatmem import protocol as p
-from chatmem.memory.models import make_memory
-from chatmem.memory.recall import Recall
-from chatmem.memory.search import search
+from chatmem.domain.memories import make_memory
+from chatmem.domain.recall import Recall
+from chatmem.domain.search import search
 from chatmem.store.export import ImportProblem, from_json
 from chatmem.store.profile import Profile
 from chatmem.worker.sessions import clean_title, fallback_title

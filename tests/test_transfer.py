@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from chatmem.memory.models import make_memory
-from chatmem.memory.store import MemoryStore
-from chatmem.memory.transfer import FORMAT, TransferProblem, from_json, merge, to_json
+from chatmem.domain.memories import make_memory
+from chatmem.store.memories import MemoryStore
+from chatmem.store.transfer import FORMAT, TransferProblem, from_json, merge, to_json
 
 T = 1_790_000_000.0
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from chatmem import protocol as p
-from chatmem.context import SUMMARY_HEADING
+from chatmem.domain.context import SUMMARY_HEADING
+from chatmem.domain.tokens import REPLY_PRIMING, TokenCounter
 from chatmem.store.profile import Profile
-from chatmem.tokens import REPLY_PRIMING, TokenCounter
 from tests.fake_openai import Cut, Error, Hang, Reply
 from tests.harness import WorkerHarness
 

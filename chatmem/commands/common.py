@@ -89,7 +89,7 @@ def when(ts: float) -> str:
 
 def read_input(name: str) -> str:
     """The text of file ``name`` ("-": stdin), refused past the size of any import file."""
-    from chatmem.records import MAX_FILE
+    from chatmem.domain.records import MAX_FILE
 
     too_big = Failure(f"Could not read {name}: larger than {MAX_FILE // 2**20} MB.")
     if name == "-":

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def run(settings: Settings, paths: list[str]) -> int:
-    from chatmem.memory.legacy import import_paths
+    from chatmem.store.legacy import import_paths
 
     with writing(settings) as profile:
         report = import_paths([Path(p) for p in paths], profile)

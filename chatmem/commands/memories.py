@@ -1,7 +1,7 @@
 """``chatmem memories``: list, show, add, edit, delete, pin, export and import memories.
 
 They open the profile directly (reads without its lock, so they work while the app runs);
-fields are checked by the memory form's own rules (``chatmem.memory.browse.parse_form``).
+fields are checked by the memory form's own rules (``chatmem.domain.browse.parse_form``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from chatmem.commands.common import (
     write_output,
     writing,
 )
-from chatmem.memory.browse import (
+from chatmem.domain.browse import (
     Finder,
     FormProblems,
     form_values,
@@ -33,9 +33,9 @@ from chatmem.memory.browse import (
     record,
     self_renamed,
 )
-from chatmem.memory.models import REQUIRED, Memory, clean_fields, make_memory
-from chatmem.memory.transfer import TransferProblem, from_json, merge, to_json
+from chatmem.domain.memories import REQUIRED, Memory, clean_fields, make_memory
 from chatmem.protocol import FORM
+from chatmem.store.transfer import TransferProblem, from_json, merge, to_json
 
 if TYPE_CHECKING:
     from chatmem.config import Settings

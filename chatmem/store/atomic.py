@@ -12,8 +12,8 @@ from typing import Any
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage, Storage
 
+from chatmem.domain.tokens import clean_text
 from chatmem.paths import private_dir, write_private
-from chatmem.tokens import clean_text
 
 MARKER = "_chatmem"
 

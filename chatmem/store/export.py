@@ -7,10 +7,10 @@ import json
 import secrets
 from dataclasses import asdict, replace
 
+from chatmem.domain.records import RecordProblem, load_json
+from chatmem.domain.records import session as records
+from chatmem.domain.records.session import SessionFile
 from chatmem.protocol import SessionInfo
-from chatmem.records import RecordProblem, load_json
-from chatmem.records import session as records
-from chatmem.records.session import SessionFile
 from chatmem.store.ids import is_safe_id
 from chatmem.store.sessions import SessionStore
 

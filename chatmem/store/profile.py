@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from chatmem.memory.store import MemoryStore
 from chatmem.store.atomic import (
     AtomicStorage,
     ForeignFile,
@@ -19,6 +18,7 @@ from chatmem.store.atomic import (
     private_dir,
 )
 from chatmem.store.ids import is_safe_id
+from chatmem.store.memories import MemoryStore
 from chatmem.store.sessions import SessionStore
 
 SCHEMA = 1

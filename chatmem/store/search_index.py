@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from chatmem.memory.index import Postings as Found
-from chatmem.memory.index import bm25, stamp, terms
-from chatmem.memory.recall import Turn
+from chatmem.domain.index import Postings as Found
+from chatmem.domain.index import bm25, stamp, terms
+from chatmem.domain.recall import Turn
 from chatmem.store.atomic import move_aside
 
 log = logging.getLogger(__name__)

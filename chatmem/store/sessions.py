@@ -12,10 +12,10 @@ from pathlib import Path
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
 
+from chatmem.domain.records import Reader, RecordProblem
+from chatmem.domain.records import session as records
+from chatmem.domain.records.session import SessionFile
 from chatmem.protocol import ChatMessage, SessionInfo
-from chatmem.records import Reader, RecordProblem
-from chatmem.records import session as records
-from chatmem.records.session import SessionFile
 from chatmem.store.atomic import NewerSchema, StoreError, open_db, open_or_set_aside, private_dir
 from chatmem.store.ids import checked_id
 

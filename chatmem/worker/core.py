@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from chatmem import protocol as p
 from chatmem.config import Settings, save_settings
-from chatmem.context import (
+from chatmem.domain.context import (
     FOLD_TOKENS,
     TITLE_TOKENS,
     Fitted,
@@ -34,6 +34,7 @@ from chatmem.context import (
     with_memory,
     with_summary,
 )
+from chatmem.domain.tokens import REPLY_PRIMING, TokenCounter, clean_text
 from chatmem.llm import errors
 from chatmem.llm.models import ModelInfo, ModelTable, served_window, window_in_error
 from chatmem.logs import register_secret
@@ -41,7 +42,6 @@ from chatmem.paths import resolve_paths
 from chatmem.prompts import load_prompt
 from chatmem.store.atomic import StoreError, disk_problem
 from chatmem.store.profile import Profile, ReadOnly
-from chatmem.tokens import REPLY_PRIMING, TokenCounter, clean_text
 from chatmem.worker.line import Line, Unusable, ask
 from chatmem.worker.memory import MemoryService, open_profile
 from chatmem.worker.sessions import SessionService, clean_title, fallback_title

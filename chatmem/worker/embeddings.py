@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatmem.memory.models import Memory
-from chatmem.memory.recall import MIN_COSINE, Similar, Turn
-from chatmem.memory.vectors import VectorIndex, decode, digest, encode, unit
+from chatmem.domain.memories import Memory
+from chatmem.domain.recall import MIN_COSINE, Similar, Turn
+from chatmem.domain.vectors import VectorIndex, decode, digest, encode, unit
 from chatmem.store.shards import ShardedTable
 
 if TYPE_CHECKING:

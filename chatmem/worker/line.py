@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from chatmem.context import looping
+from chatmem.domain.context import looping
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatmem import protocol as p
-from chatmem.context import EXTRACT_TOKENS, JOURNAL_TOKENS, clip, leading
-from chatmem.memory.browse import Finder, FormProblems, parse_form, record, self_renamed
-from chatmem.memory.dates import day
-from chatmem.memory.extract import (
+from chatmem.domain.browse import Finder, FormProblems, parse_form, record, self_renamed
+from chatmem.domain.context import EXTRACT_TOKENS, JOURNAL_TOKENS, clip, leading
+from chatmem.domain.dates import day
+from chatmem.domain.extract import (
     ANSWER_SCHEMA,
     Change,
     Unparsable,
@@ -25,14 +25,14 @@ from chatmem.memory.extract import (
     plausible,
     reconcile,
 )
-from chatmem.memory.index import terms
-from chatmem.memory.models import Memory, clean_fields, make_memory
-from chatmem.memory.recall import Recall, Recalled
-from chatmem.memory.store import MemoryStore
+from chatmem.domain.index import terms
+from chatmem.domain.memories import Memory, clean_fields, make_memory
+from chatmem.domain.recall import Recall, Recalled
+from chatmem.domain.tokens import TokenCounter
+from chatmem.store.memories import MemoryStore
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.search_index import SearchIndex
 from chatmem.store.sessions import SessionStore
-from chatmem.tokens import TokenCounter
 from chatmem.worker.line import Line, ask
 
 if TYPE_CHECKING:

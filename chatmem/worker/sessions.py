@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chatmem import protocol as p
-from chatmem.memory.browse import group_of
-from chatmem.memory.dates import day
-from chatmem.memory.models import KINDS
-from chatmem.memory.search import search
+from chatmem.domain.browse import group_of
+from chatmem.domain.dates import day
+from chatmem.domain.memories import KINDS
+from chatmem.domain.records import MAX_FILE
+from chatmem.domain.search import search
 from chatmem.paths import write_private
-from chatmem.records import MAX_FILE
 from chatmem.store import export
 from chatmem.store.profile import Profile
 from chatmem.worker.memory import MemoryService

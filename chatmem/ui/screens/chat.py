@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -37,7 +38,13 @@ def _subtitle(settings: Settings) -> str:
 
 
 def _warm_markdown() -> None:
+    """Import the reply widgets and prime the highlighter (the commonest lexer): Python
+    switches threads during imports, so keys are still handled meanwhile."""
+    from textual.highlight import highlight
+
     import chatmem.ui.widgets.message  # noqa: F401
+
+    highlight("def f(x):\n    return x", language="python")
 
 
 class ChatScreen(Screen):
@@ -102,7 +109,8 @@ class ChatScreen(Screen):
         return MessageView(message, self.keys, streaming)
 
     def _warm_up(self) -> None:
-        _warm_markdown()  # while idle, not when the first reply lands
+        # while idle, not when the first reply lands
+        threading.Thread(target=_warm_markdown, name="warm-up", daemon=True).start()
         self.collector.started()
 
     # ------------------------------------------------------------ user actions

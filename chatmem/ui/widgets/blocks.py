@@ -5,11 +5,14 @@ once, when complete; only the last chunk is highlighted again as lines arrive.
 ``Paragraph`` shows a long paragraph: its text is parsed in pieces of about ``PIECE``
 characters (cut at a space), and its lines are wrapped once, as the text after them
 arrives; only the last line and the newest piece are wrapped again.
+Both take a deadline: a batch bigger than one step's work is shown over several steps
+(``behind`` says some is left), so keys are handled between them.
 """
 
 from __future__ import annotations
 
 import re
+import time
 
 from markdown_it import MarkdownIt
 from rich._wrap import divide_line
@@ -76,27 +79,33 @@ class CodeBlock(Widget):
 
     kind = "code"
 
-    def __init__(self, block: Block, classes: str = "") -> None:
+    def __init__(self, block: Block, classes: str = "", deadline: float | None = None) -> None:
         self.language = block.info
         self._done = 0  # lines in complete chunks
         self._live: Static | None = None  # the chunk still growing
-        self.fence = Vertical(*self.take(block))
+        self.behind = False  # complete chunks are left for the next step
+        self.fence = Vertical(*self.take(block, deadline))
         super().__init__(self.fence, classes=classes)
 
-    def take(self, block: Block) -> list[Widget]:
-        """Show the block's new lines; returns the chunk widgets to mount in ``fence``."""
+    def take(self, block: Block, deadline: float | None = None) -> list[Widget]:
+        """Show the block's new lines, until ``deadline`` (``time.monotonic()``) if given;
+        returns the chunk widgets to mount in ``fence``."""
         lines = block.lines
         new: list[Static] = []
         while len(lines) - self._done >= CHUNK or (block.closed and self._done < len(lines)):
+            if new and deadline is not None and time.monotonic() > deadline:
+                break
             chunk = lines[self._done : self._done + CHUNK]
             if not self.language:
                 self.language = guess_language("\n".join(chunk), None)
             self._done += len(chunk)
             new.append(self._put(self._highlight(chunk)))
             self._live = None
-        live = lines[self._done :] + ([block.partial] if block.partial else [])
-        if live:
-            new.append(self._put(self._highlight(live)))
+        else:
+            live = lines[self._done :] + ([block.partial] if block.partial else [])
+            if live:
+                new.append(self._put(self._highlight(live)))
+        self.behind = self._done + CHUNK <= len(lines) or (block.closed and self._done < len(lines))
         return [static for static in dict.fromkeys(new) if not static.is_attached]
 
     def _put(self, content: Content) -> Static:
@@ -150,7 +159,7 @@ class Paragraph(Widget):
 
     kind = "para"
 
-    def __init__(self, block: Block, classes: str = "") -> None:
+    def __init__(self, block: Block, classes: str = "", deadline: float | None = None) -> None:
         super().__init__(classes=classes)
         self._cursor = (0, 0)
         self._pending = ""  # text not yet parsed as a final piece
@@ -159,13 +168,20 @@ class Paragraph(Widget):
         self._rows: list[Content] = []  # wrapped lines, final
         self._tail = Content()  # final text after the last final line
         self._live: list[Content] = []  # wrapped lines of the tail and the pending text
-        self.take(block)
+        self.behind = False  # final pieces are left for the next step
+        self.take(block, deadline)
 
-    def take(self, block: Block) -> list[Widget]:
-        """Show the block's new text (nothing to mount)."""
+    def take(self, block: Block, deadline: float | None = None) -> list[Widget]:
+        """Show the block's new text, until ``deadline`` (``time.monotonic()``) if given
+        (nothing to mount)."""
         text, self._cursor = _added(block, self._cursor)
         self._pending += text
+        self.behind, taken = False, 0
         while cut := _cut(self._pending, block.closed):
+            if taken and deadline is not None and time.monotonic() > deadline:
+                self.behind = True
+                break
+            taken += 1
             piece, self._pending = self._pending[:cut], self._pending[cut:]
             self._pieces.append(inline(piece))
             if self._width:
@@ -185,7 +201,8 @@ class Paragraph(Widget):
             self._tail = tail
 
     def _wrap_live(self) -> None:
-        tail = self._tail + inline(self._pending) if self._pending else self._tail
+        shown = self._pending and not self.behind  # (a backlog shows once it is parsed)
+        tail = self._tail + inline(self._pending) if shown else self._tail
         offsets = divide_line(tail.plain, self._width, fold=True)
         self._live = [line.rstrip() for line in tail.divide(offsets)] if tail else []
 

@@ -29,7 +29,6 @@ STEP = 0.04  # seconds of rendering before the screen is painted and keys are ha
 KEY_QUIET = 0.05  # seconds without a keystroke before a streamed batch renders …
 MOST_DEFERRED = 0.25  # … unless keys keep coming for this long
 SLOW = 4  # a block that took t to render waits SLOW * t before it is rendered again
-BODIES = {"text": TextBlock, "code": CodeBlock, "para": Paragraph}
 
 
 def header_text(
@@ -85,8 +84,12 @@ class MessageView:
             part.add_class("message", f"-{m.role}")
         self._set_status_class(m.status, True)
 
-    def _body(self, block: Block) -> Widget:
-        return BODIES[block.kind](block)
+    def _body(self, block: Block, deadline: float | None = None) -> Widget:
+        if block.kind == "code":
+            return CodeBlock(block, deadline=deadline)
+        if block.kind == "para":
+            return Paragraph(block, deadline=deadline)
+        return TextBlock(block)
 
     def write(self, fragment: str) -> None:
         """Queue streamed text; it is rendered with whatever else arrives within a frame."""
@@ -161,13 +164,17 @@ class MessageView:
             body = bodies[index] if index < len(bodies) else None
             block = blocks[index]
             if body is not None and getattr(body, "kind", "") == block.kind:
-                await self._take(body, block)
+                await self._take(body, block, deadline)
             else:
-                await self._place(self._body(block), body)
                 self._due.pop(id(body), None)
+                body = self._body(block, deadline)
+                await self._place(body, bodies[index] if index < len(bodies) else None)
+            if getattr(body, "behind", False):  # its backlog goes on after a paint
+                self._splitter.dirty = min(self._splitter.dirty, index)
+                return True
         return False
 
-    async def _take(self, body: Widget, block: Block) -> None:
+    async def _take(self, body: Widget, block: Block, deadline: float) -> None:
         if isinstance(body, TextBlock):
             now = time.perf_counter()
             if not block.closed and now < self._due.get(id(body), 0.0):
@@ -184,11 +191,11 @@ class MessageView:
                 await body.update(source)
             self._due[id(body)] = now + SLOW * (time.perf_counter() - now)
         elif isinstance(body, CodeBlock):
-            new = body.take(block)
+            new = body.take(block, deadline)
             if new:
                 await body.fence.mount_all(new)
         else:
-            body.take(block)  # type: ignore[attr-defined]
+            body.take(block, deadline)  # type: ignore[attr-defined]
 
     async def _place(self, body: Widget, old: Widget | None) -> None:
         """Mount a new body after the last (or in place of ``old``)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chatmem.memory.index import WORD, stem, words
-from chatmem.memory.recall import Recall, Turn
+from chatmem.domain.index import WORD, stem, words
+from chatmem.domain.recall import Recall, Turn
 
 BEFORE = 50  # characters of the message shown before the first match
 SNIPPET = 160

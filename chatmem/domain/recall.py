@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from chatmem.memory.dates import day
-from chatmem.memory.index import BM25Index, stamp
-from chatmem.memory.models import Memory
+from chatmem.domain.dates import day
+from chatmem.domain.index import BM25Index, stamp
+from chatmem.domain.memories import Memory
+from chatmem.domain.tokens import TokenCounter
 from chatmem.protocol import ChatMessage, RecallItem
-from chatmem.tokens import TokenCounter
 
 KIND_WEIGHT = {"person": 1.2, "fact": 1.0, "event": 1.0, "conversation": 0.8}
 RECENCY_DAYS = 90  # a memory this old counts about 2/3 as much as a fresh one

@@ -7,10 +7,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chatmem.memory.models import Memory
-from chatmem.memory.store import MemoryStore
-from chatmem.records import RecordProblem, load_json
-from chatmem.records import memory as records
+from chatmem.domain.memories import Memory
+from chatmem.domain.records import RecordProblem, load_json
+from chatmem.domain.records import memory as records
+from chatmem.store.memories import MemoryStore
 
 FORMAT = "chatmem-memories"
 VERSION = 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatmem.memory.models import FIELDS, KINDS, REQUIRED, Memory, Version, clean_fields
-from chatmem.records import MAX_TIME, Reader, RecordProblem
+from chatmem.domain.memories import FIELDS, KINDS, REQUIRED, Memory, Version, clean_fields
+from chatmem.domain.records import MAX_TIME, Reader, RecordProblem
 
 MAX_ITEMS = 10_000  # relationships, dates, message ids, versions of one memory
 

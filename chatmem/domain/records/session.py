@@ -6,9 +6,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from chatmem.domain.records import MAX_TEXT, Reader, RecordProblem
+from chatmem.domain.tokens import clean_text
 from chatmem.protocol import ChatMessage, SessionInfo
-from chatmem.records import MAX_TEXT, Reader, RecordProblem
-from chatmem.tokens import clean_text
 
 ROLES = ("user", "assistant")
 STATUSES = ("ok", "cut", "failed")

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from chatmem.memory.dates import day, resolve_date
-from chatmem.memory.models import KINDS, REQUIRED, Memory, clean_fields, make_memory
+from chatmem.domain.dates import day, resolve_date
+from chatmem.domain.memories import KINDS, REQUIRED, Memory, clean_fields, make_memory
 from chatmem.protocol import FORM, ChatMessage, MemoryRecord, MemoryRow, MemoryVersion
 
 GROUPS = ("self", *KINDS, "all")

@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from chatmem.memory.models import Memory
-from chatmem.records import RecordProblem
-from chatmem.records import memory as records
+from chatmem.domain.memories import Memory
+from chatmem.domain.records import RecordProblem
+from chatmem.domain.records import memory as records
 from chatmem.store.shards import ShardedTable
 
 log = logging.getLogger(__name__)

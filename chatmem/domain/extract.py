@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chatmem.memory.dates import resolve_dates
-from chatmem.memory.index import terms, words
-from chatmem.memory.models import REQUIRED, InvalidMemory, Memory, make_memory
+from chatmem.domain.dates import resolve_dates
+from chatmem.domain.index import terms, words
+from chatmem.domain.memories import REQUIRED, InvalidMemory, Memory, make_memory
 
 ANSWER_SCHEMA = {  # the JSON the extraction prompt asks for
     "type": "object",
