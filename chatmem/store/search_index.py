@@ -14,6 +14,7 @@ import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 from chatmem.domain.index import Postings as Found
@@ -79,18 +80,14 @@ def _open(path: Path) -> sqlite3.Connection:
     (someone else's file is moved aside, never deleted)."""
     if path.exists():
         found: dict[str, str] = {}
-        db = None
-        try:
-            db = _connect(path)
-            found = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            db.execute("SELECT count(*) FROM sessions").fetchone()
+        try:  # read-only first: a file that is not ours is left exactly as it was
+            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+                found = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                db.execute("SELECT count(*) FROM sessions").fetchone()
         except sqlite3.DatabaseError as exc:
             log.warning("%s is unusable (%s): it is built anew", path, exc)
         if found.get("format") == FORMAT and found.get("schema") == str(SCHEMA):
-            assert db is not None
-            return db
-        if db is not None:
-            db.close()
+            return _connect(path)
         _remove(path, ours=found.get("format") == FORMAT or not path.stat().st_size)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
