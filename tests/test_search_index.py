@@ -32,7 +32,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def opened(data_dir: Path) -> tuple[Profile, MemoryService]:
-    return open_profile(data_dir, "default", lambda: FIXED_TIME, lambda event: None)
+    profile, service = open_profile(data_dir, "default", lambda: FIXED_TIME, lambda e: None)
+    service.loaded()  # the memories are read and indexed in a thread
+    return profile, service
 
 
 def found(service: MemoryService) -> dict[str, object]:
@@ -54,6 +56,7 @@ def in_memory(data_dir: Path) -> dict[str, object]:
     with Profile.open(data_dir, "default") as profile:
         service = MemoryService(profile.memories, profile.sessions, lambda: FIXED_TIME, print)
         service.load()
+        service.loaded()
         assert isinstance(service.recall.turns, type(Recall().turns))
         return found(service)
 
@@ -145,6 +148,7 @@ def test_a_read_only_profile_indexes_in_memory_and_writes_no_index(data_dir):
     profile, service = open_profile(
         data_dir, "default", lambda: FIXED_TIME, lambda event: None, readonly=True
     )
+    service.loaded()
     assert service.index is None
     assert found(service) == expected
     closed(profile, service)

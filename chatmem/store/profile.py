@@ -26,7 +26,7 @@ SCHEMA = 1
 MIGRATIONS: dict[int, Callable[[Path], None]] = {}
 # What a read-only profile lets through of each store.
 _SESSION_READS = frozenset({"get", "latest", "list", "summary", "recent", "before", "get_message"})
-_MEMORY_READS = frozenset({"get", "memories"})
+_MEMORY_READS = frozenset({"get", "memories", "load", "notices"})
 
 
 class ProfileLocked(StoreError):

@@ -9,13 +9,16 @@ indexed, so that a start catches up on what a crash left out without reading the
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any, TypeVar
 
 from chatmem.domain.index import Postings as Found
 from chatmem.domain.index import bm25, stamp, terms
@@ -23,6 +26,7 @@ from chatmem.domain.recall import Turn
 from chatmem.store.atomic import move_aside
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 SCHEMA = 1
 FORMAT = "chatmem search index"
@@ -116,6 +120,17 @@ def _remove(path: Path, ours: bool) -> None:
         log.warning("%s was not chatmem's search index: moved to %s", path, moved)
 
 
+def _locked(method: Callable[..., R]) -> Callable[..., R]:
+    """The method runs alone on the connection."""
+
+    @functools.wraps(method)
+    def locked(self: Postings | DiskTurns, *args: Any, **kwargs: Any) -> R:
+        with self.terms.lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class Postings:
     """One BM25 index in the file: each document's length and its terms' counts."""
 
@@ -126,6 +141,7 @@ class Postings:
         self.postings = f"{name}_postings"
         self.count()
 
+    @_locked
     def count(self) -> None:
         """Read the number of documents and their summed length."""
         sql = f"SELECT count(*), total(length) FROM {self.docs}"
@@ -135,6 +151,7 @@ class Postings:
     def __len__(self) -> int:
         return self.n
 
+    @_locked
     def __contains__(self, key: str) -> bool:
         found = self.db.execute(f"SELECT 1 FROM {self.docs} WHERE key = ?", (key,)).fetchone()
         return found is not None
@@ -189,10 +206,12 @@ class Postings:
         self.n -= 1
         self.total -= length
 
+    @_locked
     def stamps(self) -> dict[str, str]:
         """Every document's stamp, by key (what was indexed, to compare with the store)."""
         return dict(self.db.execute(f"SELECT key, stamp FROM {self.docs}").fetchall())
 
+    @_locked
     def scores(
         self,
         query: str,
@@ -224,11 +243,13 @@ class Postings:
 
 
 class Terms:
-    """The terms' ids, those looked up kept in memory (one table for both indexes)."""
+    """The terms' ids, those looked up kept in memory (one table for both indexes), and the
+    lock of the connection: memories are indexed in a thread of their own at start."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self.known: dict[str, int] = {}
+        self.lock = threading.RLock()  # one user of the connection at a time
 
     def ids(self, words: list[str], add: bool = True) -> dict[str, int]:
         """The ids of these terms (new ones made, unless not ``add``: then left out)."""
@@ -256,15 +277,19 @@ class _Transaction:
         self.postings = postings
 
     def __enter__(self) -> None:
+        self.postings.terms.lock.acquire()
         self.postings.db.execute("BEGIN")
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        if kind is None:
-            self.postings.db.execute("COMMIT")
-            return
-        self.postings.db.execute("ROLLBACK")
-        self.postings.terms.known.clear()
-        self.postings.count()
+        try:
+            if kind is None:
+                self.postings.db.execute("COMMIT")
+                return
+            self.postings.db.execute("ROLLBACK")
+            self.postings.terms.known.clear()
+            self.postings.count()
+        finally:
+            self.postings.terms.lock.release()
 
 
 _TURN = "key, session, role, content, created, speaker"
@@ -275,6 +300,7 @@ class DiskTurns:
 
     def __init__(self, db: sqlite3.Connection, terms: Terms) -> None:
         self.db = db
+        self.terms = terms
         self.index = Postings(db, terms, "turn")
 
     def __len__(self) -> int:
@@ -292,10 +318,11 @@ class DiskTurns:
             raise KeyError(turn_id)
         return turn
 
-    def values(self) -> Iterator[Turn]:
-        for row in self.db.execute(f"SELECT {_TURN} FROM turn_docs ORDER BY doc"):
-            yield Turn(*row)
+    @_locked
+    def values(self) -> list[Turn]:
+        return [Turn(*row) for row in self.db.execute(f"SELECT {_TURN} FROM turn_docs")]
 
+    @_locked
     def get_many(self, turn_ids: Iterable[str]) -> dict[str, Turn]:
         wanted = list(dict.fromkeys(turn_ids))
         found: dict[str, Turn] = {}
@@ -316,6 +343,7 @@ class DiskTurns:
         )
         return self._neighbour(turn.session_id, sql, turn.id)
 
+    @_locked
     def _neighbour(self, session_id: str, sql: str, *args: str) -> Turn | None:
         row = self.db.execute(
             f"SELECT {_TURN} FROM turn_docs WHERE doc = ({sql})", (session_id, *args)
@@ -358,6 +386,7 @@ class DiskTurns:
             (session_id, more, more),
         )
 
+    @_locked
     def sessions(self) -> dict[str, int]:
         """How many messages of each session were seen by the index."""
         return dict(self.db.execute("SELECT id, seen FROM sessions").fetchall())
@@ -383,11 +412,13 @@ class DiskTurns:
     def newest(self, cores: list[str] | None = None) -> Iterator[Turn]:
         """Messages newest first: with ``cores``, only those whose indexed words include for
         each core one that begins with it (what transcript search then looks at)."""
+        return (Turn(*row) for row in self._newest(cores))
+
+    @_locked
+    def _newest(self, cores: list[str] | None) -> list[tuple]:
         if not cores:
             sql = f"SELECT {_TURN} FROM turn_docs ORDER BY created DESC, key DESC"
-            for row in self.db.execute(sql):
-                yield Turn(*row)
-            return
+            return self.db.execute(sql).fetchall()
         docs: set[int] | None = None
         for core in sorted(cores, key=len, reverse=True):
             found = {
@@ -400,7 +431,7 @@ class DiskTurns:
             }
             docs = found if docs is None else docs & found
             if not docs:
-                return
+                return []
         ordered = sorted(docs or ())
         rows = []
         for start in range(0, len(ordered), _CHUNK):
@@ -410,5 +441,4 @@ class DiskTurns:
                 f"SELECT {_TURN} FROM turn_docs WHERE doc IN ({marks})", part
             ).fetchall()
         rows.sort(key=lambda r: (r[4], r[0]), reverse=True)
-        for row in rows:
-            yield Turn(*row)
+        return rows

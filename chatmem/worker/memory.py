@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -52,29 +53,21 @@ def open_profile(
     emit: Callable[[p.Event], None],
     readonly: bool = False,
 ) -> tuple[Profile, MemoryService]:
-    """Open the profile and index everything in it: the worker's start-up (``readonly``:
-    without the lock, writing nothing; a profile that holds nothing yet opens empty).
-
-    What is loaded lives as long as the worker, so the cyclic GC is paused while it is built
-    (its passes over the growing heap were a third of the time at 100k memories) and the
-    result is frozen: later collections never scan it again.
+    """Open the profile: the worker's start-up (``readonly``: without the lock, writing
+    nothing; a profile that holds nothing yet opens empty). The messages' index catches up
+    at once; the memories are read and indexed in a thread meanwhile (``MemoryService.load``).
     """
-    gc.disable()
     try:
-        try:
-            profile = Profile.open(data_dir, name, readonly=readonly)
-        except ProfileMissing:
-            profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True)
-        try:
-            index = None if readonly else SearchIndex.open(profile.root)
-            service = MemoryService(profile.memories, profile.sessions, clock, emit, index)
-            service.load()
-        except BaseException:
-            profile.close()
-            raise
-    finally:
-        gc.enable()
-    gc.freeze()
+        profile = Profile.open(data_dir, name, readonly=readonly)
+    except ProfileMissing:
+        profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True)
+    try:
+        index = None if readonly else SearchIndex.open(profile.root)
+        service = MemoryService(profile.memories, profile.sessions, clock, emit, index)
+        service.load()
+    except BaseException:
+        profile.close()
+        raise
     return profile, service
 
 
@@ -98,17 +91,62 @@ class MemoryService:
         self.embeddings: Embeddings | None = None
         self.changed = asyncio.Event()  # set on every write: the embedder catches up
         self.caught_up = asyncio.Event()  # set while every memory and message has its vector
+        self._loaded = threading.Event()  # the memories are read and indexed
+        self._failure: BaseException | None = None
 
     # ------------------------------------------------------------ loading
 
     def load(self) -> None:
-        """Index what the index does not hold yet (in memory: everything); make sure the
-        self exists."""
-        self.recall.add_memories(self.store)
+        """Index the messages the index does not hold yet (in memory: all); read and index
+        the memories in a thread (every use of them waits for it) and make sure the self
+        exists. What reading them found wrong is told when it is done."""
         self._catch_up()
-        if not any(m.is_self for m in self.store):
-            with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
-                self._put(make_memory("person", SELF, self.clock()))
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        threading.Thread(target=self._load_memories, args=(loop,), daemon=True).start()
+
+    def _load_memories(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """What is loaded lives as long as the worker, so the cyclic GC is paused while it is
+        built (its passes over the growing heap were a third of the time at 100k memories)
+        and the result is frozen: later collections never scan it again."""
+        found: list[str] = []
+        gc.disable()
+        try:
+            self.store.load(found)
+            self.recall.add_memories(self.store)
+            if not any(m.is_self for m in self.store):
+                with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
+                    memory = make_memory("person", SELF, self.clock())
+                    self.store.put(memory)
+                    self.recall.add_memory(memory)
+        except BaseException as exc:  # raised again where the memories are used
+            self._failure = exc
+        finally:
+            gc.enable()
+            gc.freeze()
+            self._loaded.set()
+        if loop is None:
+            self.store.notices.extend(found)
+        elif found:
+            loop.call_soon_threadsafe(self._tell, found)
+
+    def _tell(self, found: list[str]) -> None:
+        for notice in found:
+            self.emit(p.Notice("warning", notice))
+
+    def loaded(self) -> None:
+        """Wait until the memories are read and indexed."""
+        self._loaded.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    async def ready(self) -> None:
+        """``loaded``, without blocking the event loop."""
+        if not self._loaded.is_set():
+            await asyncio.to_thread(self._loaded.wait)
+        self.loaded()
 
     def _catch_up(self) -> None:
         """Index the messages of sessions written since the index was (a crash between the
@@ -141,12 +179,14 @@ class MemoryService:
     async def build(
         self, llm: LLM | None, query: str, counter: TokenCounter, budget: int, session_id: str
     ) -> Recalled:
+        await self.ready()
         similar = await self.embeddings.similar(llm, query) if self.embeddings and llm else None
         return self.recall.build(
             query, self.store.memories, counter, budget, self.clock(), session_id, similar
         )
 
     def _put(self, memory: Memory) -> None:
+        self.loaded()
         self.store.put(memory)
         self.recall.add_memory(memory)
         self._changed()
@@ -156,6 +196,7 @@ class MemoryService:
         self.caught_up.clear()
 
     def _delete(self, memory_id: str) -> None:
+        self.loaded()
         self.store.delete(memory_id)
         self.recall.remove_memory(memory_id)
         if self.embeddings is not None:
@@ -172,6 +213,7 @@ class MemoryService:
             self.embeddings = None
         if not model:
             return
+        await self.ready()
         if self.embeddings is None:
             from chatmem.worker.embeddings import Embeddings  # numpy: only when it is used
 
@@ -246,6 +288,7 @@ class MemoryService:
 
     def forget(self, query: str, request_id: str) -> None:
         query = query.strip()
+        self.loaded()
         memory = self.store.get(query)
         if memory is None and terms(query):
             ranked = self.recall.rank_memories(query, self.store.memories, self.clock())
@@ -263,6 +306,7 @@ class MemoryService:
 
     def forget_session(self, session_id: str, request_id: str) -> int:
         """Delete every memory learnt in a session (its journal entry too); how many."""
+        self.loaded()
         doomed = [m for m in self.store if m.session_id == session_id and not m.is_self]
         for memory in doomed:
             self._delete(memory.id)
@@ -274,6 +318,7 @@ class MemoryService:
     # ------------------------------------------------------------ the browser
 
     def browse(self, request: p.ListMemories, recalled: set[str]) -> None:
+        self.loaded()
         groups, rows, total = self.finder.search(
             self.store, request.query, request.group, request.superseded, recalled, request.limit
         )
@@ -345,6 +390,7 @@ class MemoryService:
 
         user, reply = exchange
         counter, window = fitting
+        await self.ready()
         near = self.embeddings.cached(user.content) if self.embeddings else {}
         ranked = self.recall.rank_memories(user.content, self.store.memories, user.created, near)
         similar = [m for m, _ in ranked][:SIMILAR]
@@ -426,6 +472,7 @@ class MemoryService:
 
     def _journaled(self) -> set[str]:
         """Sessions that have their journal entry (from recall's set: no scan of the store)."""
+        self.loaded()
         entries = (self.store.get(i) for i in self.recall.always["journal"])
         return {m.fields["session_id"] for m in entries if m is not None}
 
