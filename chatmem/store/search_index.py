@@ -32,6 +32,7 @@ SCHEMA = 1
 FORMAT = "chatmem search index"
 NAME = "search.sqlite"
 _CHUNK = 500  # ids per "IN (...)" query
+_BATCH = 500  # documents added per transaction when many are
 
 _TABLES = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -162,11 +163,12 @@ class Postings:
     def add(self, key: str, text: str) -> None:
         self.add_all([(key, text)])
 
-    def add_all(self, items: Iterable[tuple[str, str]]) -> None:
-        """(Re)place documents, all in one transaction."""
-        with self.transaction():
-            for key, text in items:
-                self._add(key, Counter(terms(text)), stamp(text))
+    def add_all(self, items: list[tuple[str, str]]) -> None:
+        """(Re)place documents, a batch a transaction (others may use the index between)."""
+        for start in range(0, len(items), _BATCH):
+            with self.transaction():
+                for key, text in items[start : start + _BATCH]:
+                    self._add(key, Counter(terms(text)), stamp(text))
 
     def _add(self, key: str, counts: Counter[str], stamp: str, **extra: object) -> None:
         """Within a transaction: (re)place one document."""

@@ -896,6 +896,7 @@ class Worker:
 
     async def _journal_waiting(self) -> None:
         """Sessions that ended while the model was slow or down get their entry now."""
+        await self._memory().ready()  # the memories are read in a thread: not waited for here
         for session in self._memory().unjournaled(self._session_id()):
             if not await self.line.run("journal", functools.partial(self._journal, session)):
                 break
