@@ -6,12 +6,13 @@ import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from chatmem import __version__
 from chatmem.protocol import FORM
 
 ADDABLE = ("person", "event", "fact")  # journal entries are written from their session
-ID = {"metavar": "ID", "help": "its id (or the start of it)"}
+ID: dict[str, Any] = {"metavar": "ID", "help": "its id (or the start of it)"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def _memories(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser)
     def action(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[profile], **kwargs)
 
-    as_json = {"action": "store_true", "help": "print the whole record as JSON"}
+    as_json: dict[str, Any] = {"action": "store_true", "help": "print the whole record as JSON"}
     ls = action(
         "list",
         "every live memory, the latest first: id, type, last change, title",
@@ -154,7 +155,7 @@ def visible_output(api_key: str) -> Iterator[None]:
     if api_key:
         register_secret(api_key)
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = VisibleStream(out), VisibleStream(err, redact)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = VisibleStream(out), VisibleStream(err, redact)
     try:
         yield
     finally:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -23,22 +24,33 @@ class ModelOverride:
     output_price: float | None = None
 
 
+def _setting(default: Any, env: str, kind: type | None = None, **kwargs: Any) -> Any:
+    """A setting of the config file (under its own name) and of the environment (``env``,
+    also read from ``.env``), of the type of its default unless ``kind`` says: the one place
+    a setting is declared."""
+    metadata = {"env": env, "kind": kind or type(default)}
+    return field(default=default, metadata=metadata, **kwargs)
+
+
 @dataclass(frozen=True)
 class Settings:
-    base_url: str = OPENAI_BASE_URL
-    api_key: str = field(default="", repr=False)  # never in a repr, so never in a log
-    model: str = ""
-    profile: str = "default"
-    theme: str = "chatmem-dark"
-    request_timeout: float = 60.0
-    max_retries: int = 2
-    context_window: int | None = None  # CHATMEM_CONTEXT_WINDOW: overrides the table for this run
-    memory_budget: int = 2000
-    fold_at_tokens: int = 0  # fold old turns into the summary past this (0: when they must)
-    fold_at_messages: int = 80  # … or past this many unsummarized messages
-    embedding_model: str = ""  # "" = OpenAI's default, or the chat model elsewhere; "off"
-    ollama_url: str = "http://127.0.0.1:11434"
-    concurrency: int = 0  # requests at once toward the server (0: 1 for a local server, else 4)
+    base_url: str = _setting(OPENAI_BASE_URL, "OPENAI_BASE_URL")
+    api_key: str = _setting("", "OPENAI_API_KEY", repr=False)  # never in a repr, nor a log
+    model: str = _setting("", "CHATMEM_MODEL")
+    profile: str = _setting("default", "CHATMEM_PROFILE")
+    theme: str = _setting("chatmem-dark", "CHATMEM_THEME")
+    request_timeout: float = _setting(60.0, "CHATMEM_TIMEOUT")
+    max_retries: int = _setting(2, "CHATMEM_MAX_RETRIES")
+    context_window: int | None = _setting(None, "CHATMEM_CONTEXT_WINDOW", int)  # over the table
+    memory_budget: int = _setting(2000, "CHATMEM_MEMORY_BUDGET")
+    # fold old turns into the summary past this many tokens (0: when they must) …
+    fold_at_tokens: int = _setting(0, "CHATMEM_FOLD_AT_TOKENS")
+    fold_at_messages: int = _setting(80, "CHATMEM_FOLD_AT_MESSAGES")  # … or messages
+    # "" = OpenAI's default, or the chat model elsewhere; "off"
+    embedding_model: str = _setting("", "CHATMEM_EMBEDDING_MODEL")
+    ollama_url: str = _setting("http://127.0.0.1:11434", "CHATMEM_OLLAMA_URL")
+    # requests at once toward the server (0: 1 for a local server, else 4)
+    concurrency: int = _setting(0, "CHATMEM_CONCURRENCY")
     models: dict[str, ModelOverride] = field(default_factory=dict)
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys ([keymap])
     config_path: str = ""
@@ -76,38 +88,10 @@ class Settings:
 
 # ---------------------------------------------------------------- loading
 
-_ENV = {
-    "OPENAI_API_KEY": "api_key",
-    "OPENAI_BASE_URL": "base_url",
-    "CHATMEM_MODEL": "model",
-    "CHATMEM_PROFILE": "profile",
-    "CHATMEM_THEME": "theme",
-    "CHATMEM_CONTEXT_WINDOW": "context_window",
-    "CHATMEM_TIMEOUT": "request_timeout",
-    "CHATMEM_MAX_RETRIES": "max_retries",
-    "CHATMEM_MEMORY_BUDGET": "memory_budget",
-    "CHATMEM_EMBEDDING_MODEL": "embedding_model",
-    "CHATMEM_FOLD_AT_TOKENS": "fold_at_tokens",
-    "CHATMEM_FOLD_AT_MESSAGES": "fold_at_messages",
-    "CHATMEM_OLLAMA_URL": "ollama_url",
-    "CHATMEM_CONCURRENCY": "concurrency",
-}
-_TYPES: dict[str, type] = {
-    "base_url": str,
-    "api_key": str,
-    "model": str,
-    "profile": str,
-    "theme": str,
-    "request_timeout": float,
-    "max_retries": int,
-    "context_window": int,
-    "memory_budget": int,
-    "embedding_model": str,
-    "fold_at_tokens": int,
-    "fold_at_messages": int,
-    "ollama_url": str,
-    "concurrency": int,
-}
+
+_SETTINGS = [f for f in fields(Settings) if "env" in f.metadata]
+_TYPES: dict[str, type] = {f.name: f.metadata["kind"] for f in _SETTINGS}
+_ENV: dict[str, str] = {f.metadata["env"]: f.name for f in _SETTINGS}
 _MODEL_KEYS = {
     "context_window": int,
     "max_output_tokens": int,

@@ -48,9 +48,9 @@ def _clean(value: Any) -> Any:
             return value
         return type(value)(items)
     if isinstance(value, dict):
-        items = {_clean(k): _clean(v) for k, v in value.items()}
-        return value if items == value else items
-    names = _fields(type(value))
+        entries = {_clean(k): _clean(v) for k, v in value.items()}
+        return value if entries == value else entries
+    names = _fields(value.__class__)
     if names:
         changed = {}
         for name in names:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 
 from chatmem.config import Settings, load_settings, save_settings
@@ -15,6 +17,23 @@ def write_config(text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def test_the_readme_lists_every_setting_with_its_variable():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)`[^|]*\| `(\w+)` \|", readme, re.MULTILINE))
+    declared = {f.name: f.metadata["env"] for f in fields(Settings) if "env" in f.metadata}
+    assert rows == declared
+
+
+def test_every_setting_is_read_from_its_variable(isolated_home, monkeypatch):
+    for f in fields(Settings):
+        if "env" in f.metadata:
+            monkeypatch.setenv(f.metadata["env"], "7")
+    settings, problems = load_settings()
+    assert problems == []
+    assert settings.max_retries == 7 and settings.request_timeout == 7.0
+    assert settings.model == "7" and settings.context_window == 7
 
 
 def test_defaults(isolated_home):

@@ -127,6 +127,62 @@ async def test_escape_stops_the_reply_at_once_and_keeps_what_arrived(settings, f
         assert len(reply.message.content) < len("".join(chunks))
 
 
+def _code_text(code: CodeBlock) -> str:
+    return "\n".join(str(static.content) for static in code.fence.children)
+
+
+async def test_escape_in_a_long_code_block_keeps_and_colours_what_arrived(settings, fake_openai):
+    text = "```python\n" + "\n".join(f"x_{i} = {i}" for i in range(6000)) + "\n```\n"
+    cut = len(text) * 9 // 10  # most of it at once, more than a frame's work to colour …
+    fake_openai.script(Reply(text, chunks=[text[:cut], text[cut:]]))
+    fake_openai.chunk_delay = 3.0  # … and the rest after Esc
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("PromptInput").insert("code please")
+        await pilot.press("enter")
+        code = None
+        for _ in range(400):
+            await pilot.pause(0.05)
+            view = app.screen.streaming
+            code = next((p for p in view.parts if isinstance(p, CodeBlock)), None) if view else None
+            if code is not None and code.fence.children:
+                break
+        assert code is not None, "the code block never showed"
+        await pilot.press("escape")
+        await until_shown(pilot)
+        reply = app.screen.transcript.views[-1]
+        assert reply.message.status == "cut"
+        assert code._plain is None and not code.behind  # then coloured, chunk by chunk
+        stored = reply.message.content.split("\n", 1)[1].rstrip("`\n")
+        assert _code_text(code).rstrip("\n") == stored.rstrip("\n")
+
+
+@pytest.mark.parametrize("hurry", [True, False])
+async def test_a_code_block_in_a_hurry_shows_every_line_at_once_then_colours_it(hurry):
+    from textual.app import App
+
+    text = "```python\n" + "\n".join(f"x_{i} = {i}" for i in range(1000)) + "\n"
+    splitter = Splitter()
+    splitter.feed(text)
+    block = splitter.blocks[-1]
+    code = CodeBlock(block, deadline=0.0)  # one chunk a step: every deadline has passed
+    async with App().run_test() as pilot:
+        await pilot.app.mount(code)
+        await code.grow(block, deadline=0.0, hurry=hurry)
+        shown = _code_text(code)
+        assert (shown == block.source) is hurry  # Esc (or the end): the rest at once, plain
+        steps = 0
+        while code.behind:
+            await code.grow(block, deadline=0.0, hurry=hurry)
+            assert _code_text(code) == block.source if hurry else True  # never twice, no gap
+            steps += 1
+        assert steps > 10 and code._plain is None
+        await pilot.pause()
+        assert _code_text(code) == block.source
+        assert all(static.content.spans for static in code.fence.children)  # all coloured
+
+
 @pytest.mark.parametrize("line", ["x" * 1_000_000, "- " + "word " * 200_000])
 def test_a_huge_single_line_is_a_paragraph_rendered_by_parts(line):
     assert [kind for kind, _, _ in blocks(line)] == ["para"]

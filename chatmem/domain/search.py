@@ -74,7 +74,8 @@ def _in_context(turn: Turn, spans: list[tuple[int, int]]) -> Found:
     end = min(len(text), start + SNIPPET)
     piece = text[start:end]
     # One line: newlines and runs of spaces become one space, marks move with the text.
-    flat, offsets = [], []
+    flat: list[str] = []
+    offsets: list[int] = []
     for ch in piece:
         if ch.isspace():
             if flat and flat[-1] == " ":

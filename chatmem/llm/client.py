@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx2
 import openai
 from openai import AsyncOpenAI
 
 from chatmem.config import Settings
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ class _Client(AsyncOpenAI):
     """Retries what may pass (429, 5xx, a dropped connection) but not a timeout: retried,
     a timeout of 10 s took 31 to report."""
 
-    async def _send_request(self, request: httpx2.Request, **kwargs) -> httpx2.Response:  # type: ignore[override]
+    async def _send_request(self, request: httpx2.Request, **kwargs) -> httpx2.Response:
         try:
             return await super()._send_request(request, **kwargs)
         except httpx2.TimeoutException as exc:  # an OpenAIError: raised as it is, not retried
@@ -94,12 +98,12 @@ class LLM:
             usage.completion_tokens if usage else None,
         )
 
-    async def _open(self, messages: list[dict[str, str]], model: str, extra: dict):
+    async def _open(self, messages: list[dict[str, str]], model: str, extra: dict[str, Any]):
         if self._stream_options:
             try:
                 return await self.client.chat.completions.create(
                     model=model,
-                    messages=messages,
+                    messages=_wire(messages),
                     stream=True,
                     stream_options={"include_usage": True},
                     **extra,
@@ -110,18 +114,18 @@ class LLM:
                 log.info("server rejects stream_options; streaming without usage")
                 self._stream_options = False
         return await self.client.chat.completions.create(
-            model=model, messages=messages, stream=True, **extra
+            model=model, messages=_wire(messages), stream=True, **extra
         )
 
     async def complete(
-        self, messages: list[dict[str, str]], model: str, max_tokens: int, **extra
+        self, messages: list[dict[str, str]], model: str, max_tokens: int, **extra: Any
     ) -> str:
         """One whole answer of at most ``max_tokens``, asked once (background work is never
         retried). Streamed, so that stopping it stops the server's work too (llama.cpp computes
         an abandoned non-streamed request to its end). Raises ``Overrun`` when it stopped at
         the limit or ended without saying why."""
         stream = await self.once.chat.completions.create(
-            model=model, messages=messages, stream=True, max_tokens=max_tokens, **extra
+            model=model, messages=_wire(messages), stream=True, max_tokens=max_tokens, **extra
         )
         parts: list[str] = []
         reason = None
@@ -142,7 +146,7 @@ class LLM:
         """
         while True:
             mode = self._json_modes[0]
-            extra: dict = {}
+            extra: dict[str, Any] = {}
             if mode == "json_schema":
                 extra["response_format"] = {
                     "type": "json_schema",
@@ -164,7 +168,9 @@ class LLM:
 
     async def embed(self, texts: list[str], model: str) -> list[list[float]]:
         """One vector per text (``/v1/embeddings``); OpenAI's v3 models answer in 512 dimensions."""
-        extra = {"dimensions": EMBEDDING_DIMENSIONS} if model.startswith("text-embedding-3") else {}
+        extra: dict[str, Any] = {}
+        if model.startswith("text-embedding-3"):
+            extra["dimensions"] = EMBEDDING_DIMENSIONS
         response = await self.client.embeddings.create(
             model=model, input=texts, encoding_format="float", **extra
         )
@@ -184,3 +190,8 @@ class LLM:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _wire(messages: list[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+    """Chat messages as the client's types name them (they are plain role/content dicts)."""
+    return cast("list[ChatCompletionMessageParam]", messages)

@@ -157,7 +157,9 @@ def _upgrade(
         moved = move_aside(path)
         notices.append(f"{path} was not a chatmem profile file and was moved to {moved}.")
         db = open_db(path, "profile", schema)
-    version = db.storage.file_schema
+    storage = db.storage
+    assert isinstance(storage, AtomicStorage)
+    version = storage.file_schema
     if version is None:  # a new profile
         db.table("profile").insert({"created_schema": schema})
         db.close()
@@ -165,6 +167,6 @@ def _upgrade(
     while version < schema:
         migrations[version](root)
         version += 1
-        db.storage.schema = version  # stamp each step: a crash mid-way resumes from there
+        storage.schema = version  # stamp each step: a crash mid-way resumes from there
         db.table("profile").upsert({"migrated_to": version}, lambda doc: True)
     db.close()

@@ -36,6 +36,9 @@ async def serve(out_fd: int) -> None:
             request = await p.read_frame(reader)
         except (asyncio.IncompleteReadError, ConnectionError):
             break  # the UI is gone
+        if not isinstance(request, p.Request):
+            log.error("not a request, ignored: %s", type(request).__name__)
+            continue
         if isinstance(request, p.Start):
             _log_to(Path(request.settings.state_dir), request.settings.api_key)
         try:

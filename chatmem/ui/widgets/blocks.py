@@ -83,13 +83,14 @@ class CodeBlock(Widget):
         self.language = block.info
         self._done = 0  # lines in complete chunks
         self._live: Static | None = None  # the chunk still growing
+        self._plain: Static | None = None  # lines shown before they are highlighted
         self.behind = False  # complete chunks are left for the next step
         self.fence = Vertical(*self.take(block, deadline))
         super().__init__(self.fence, classes=classes)
 
     def take(self, block: Block, deadline: float | None = None) -> list[Widget]:
-        """Show the block's new lines, until ``deadline`` (``time.monotonic()``) if given;
-        returns the chunk widgets to mount in ``fence``."""
+        """Highlight the block's new lines, until ``deadline`` (``time.monotonic()``) if
+        given; returns the chunk widgets to mount in ``fence`` (before ``_plain``)."""
         lines = block.lines
         new: list[Static] = []
         while len(lines) - self._done >= CHUNK or (block.closed and self._done < len(lines)):
@@ -107,6 +108,28 @@ class CodeBlock(Widget):
                 new.append(self._put(self._highlight(live)))
         self.behind = self._done + CHUNK <= len(lines) or (block.closed and self._done < len(lines))
         return [static for static in dict.fromkeys(new) if not static.is_attached]
+
+    async def grow(self, block: Block, deadline: float, hurry: bool = False) -> None:
+        """Show the block's new lines; with ``hurry`` (the reply is stopped or complete), the
+        lines not yet highlighted show at once as plain text, coloured step by step. The
+        plain text changes before the chunks that take its place are mounted: no line is
+        ever shown twice, nor missing."""
+        new: list[Widget] = self.take(block, deadline)
+        plain = self._plain
+        if self.behind and (hurry or plain is not None):
+            rest = block.lines[self._done :] + ([block.partial] if block.partial else [])
+            if plain is None:
+                self._plain = Static(Content("\n".join(rest)))
+                new.append(self._plain)
+            else:
+                plain.update(Content("\n".join(rest)))
+        elif plain is not None:
+            plain.update(Content())
+            plain.remove()
+            self._plain = plain = None
+        if new:
+            with self.app.batch_update():
+                await self.fence.mount_all(new, before=plain)
 
     def _put(self, content: Content) -> Static:
         if self._live is None:

@@ -191,9 +191,7 @@ class MessageView:
                 await body.update(source)
             self._due[id(body)] = now + SLOW * (time.perf_counter() - now)
         elif isinstance(body, CodeBlock):
-            new = body.take(block, deadline)
-            if new:
-                await body.fence.mount_all(new)
+            await body.grow(block, deadline, hurry=self._stopped or not self.streaming)
         else:
             body.take(block, deadline)  # type: ignore[attr-defined]
 
