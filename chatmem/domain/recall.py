@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from chatmem.domain.dates import day
 from chatmem.domain.index import BM25Index, stamp
@@ -55,6 +56,43 @@ class Recalled:
     tokens: int
     items: tuple[RecallItem, ...]
     semantic: bool = False
+
+
+class TermIndex(Protocol):
+    """A BM25 index: ``BM25Index`` in memory, or the worker's on disk."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, key: str) -> bool: ...
+    def add(self, key: str, text: str) -> None: ...
+    def add_all(self, items: list[tuple[str, str]]) -> None: ...
+    def remove(self, key: str) -> None: ...
+    def stamps(self) -> dict[str, str]: ...
+    def scores(
+        self,
+        query: str,
+        keep: Callable[[str], bool] | None = None,
+        matched: dict[str, float] | None = None,
+    ) -> dict[str, float]: ...
+
+
+class TurnStore(Protocol):
+    """Earlier messages and their index: ``Turns`` in memory, or the worker's on disk."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, turn_id: object) -> bool: ...
+    def get(self, turn_id: str) -> Turn | None: ...
+    def get_many(self, turn_ids: Iterable[str]) -> dict[str, Turn]: ...
+    def values(self) -> Iterable[Turn]: ...
+    def last(self, session_id: str) -> Turn | None: ...
+    def previous(self, turn: Turn) -> Turn | None: ...
+    def add(self, turn: Turn, text: str) -> None: ...
+    def add_many(self, session_id: str, turns: list[tuple[Turn, str]], seen: int) -> None: ...
+    def sessions(self) -> dict[str, int]: ...
+    def remove_session(self, session_id: str) -> list[str]: ...
+    def scores(
+        self, query: str, exclude_session: str, matched: dict[str, float]
+    ) -> dict[str, float]: ...
+    def newest(self, cores: list[str] | None = None) -> Iterator[Turn]: ...
 
 
 class Turns:
@@ -134,9 +172,11 @@ class Recall:
     """Both indexes (memories and earlier messages) and the ranking over them; in memory,
     or those given (the worker's, on disk)."""
 
-    def __init__(self, memory_index: BM25Index | None = None, turns: Turns | None = None) -> None:
-        self.memory_index = memory_index if memory_index is not None else BM25Index()
-        self.turns = turns if turns is not None else Turns()
+    def __init__(
+        self, memory_index: TermIndex | None = None, turns: TurnStore | None = None
+    ) -> None:
+        self.memory_index: TermIndex = memory_index if memory_index is not None else BM25Index()
+        self.turns: TurnStore = turns if turns is not None else Turns()
         # Kept as memories come and go, so building a prompt never scans every memory.
         self.always: dict[str, set[str]] = {"self": set(), "pinned": set(), "journal": set()}
 

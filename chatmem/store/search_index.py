@@ -267,7 +267,7 @@ class Terms:
             for word in missing:
                 if word not in known:
                     sql = "INSERT INTO terms (term) VALUES (?)"
-                    known[word] = self.db.execute(sql, (word,)).lastrowid
+                    known[word] = int(self.db.execute(sql, (word,)).lastrowid or 0)
         return {w: known[w] for w in words if w in known}
 
 
