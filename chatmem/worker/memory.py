@@ -58,9 +58,9 @@ def open_profile(
     at once; the memories are read and indexed in a thread meanwhile (``MemoryService.load``).
     """
     try:
-        profile = Profile.open(data_dir, name, readonly=readonly)
+        profile = Profile.open(data_dir, name, readonly=readonly, later=True)
     except ProfileMissing:
-        profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True)
+        profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True, later=True)
     try:
         index = None if readonly else SearchIndex.open(profile.root)
         service = MemoryService(profile.memories, profile.sessions, clock, emit, index)
