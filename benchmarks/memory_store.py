@@ -32,9 +32,9 @@ from chatmem.domain.memories import make_memory
 from chatmem.domain.recall import MIN_COSINE, Similar
 from chatmem.domain.tokens import TokenCounter
 from chatmem.domain.vectors import encode, unit
+from chatmem.services.embeddings import NEAREST, Embeddings
+from chatmem.services.memories import open_profile
 from chatmem.store.profile import Profile
-from chatmem.worker.embeddings import NEAREST, Embeddings
-from chatmem.worker.memory import open_profile
 
 KINDS = ("fact", "event", "person")
 DIMENSIONS = 512
@@ -79,7 +79,7 @@ def measure(size: int, ops: int) -> None:
         with Profile.open(Path(tmp), "bench") as profile:
             profile.memories.put_many([fake_memory(rng, vocab, now) for _ in range(size)])
         start = time.perf_counter()
-        profile, service = open_profile(Path(tmp), "bench", time.time, lambda e: None)
+        profile, service = open_profile(Path(tmp), "bench", time.time)
         service.loaded()  # the memories, read in a thread
         ready = time.perf_counter() - start
         ids = list(profile.memories.memories)

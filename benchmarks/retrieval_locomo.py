@@ -45,9 +45,9 @@ from chatmem.domain.index import words
 from chatmem.domain.recall import Recall
 from chatmem.domain.tokens import TokenCounter
 from chatmem.protocol import ChatMessage
+from chatmem.services.embeddings import Embeddings
 from chatmem.store.search_index import SearchIndex
 from chatmem.store.sessions import SessionStore
-from chatmem.worker.embeddings import Embeddings
 
 KS = (5, 10, 20)
 BUDGET = 2000  # the default memory budget

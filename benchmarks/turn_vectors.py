@@ -38,9 +38,9 @@ from benchmarks.memory_store import sentence, vocabulary
 from benchmarks.retrieval_locomo import default_data
 from chatmem.domain.tokens import TokenCounter
 from chatmem.protocol import ChatMessage
+from chatmem.services.embeddings import Embeddings
+from chatmem.services.memories import open_profile
 from chatmem.store.profile import Profile
-from chatmem.worker.embeddings import Embeddings
-from chatmem.worker.memory import open_profile
 
 DIMENSIONS = 384
 PER_SESSION = 50
@@ -109,7 +109,7 @@ async def measure(count: int, url: str | None, sample: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         said = fill(root, count, rng)
-        profile, service = open_profile(root, "bench", time.time, lambda e: None)
+        profile, service = open_profile(root, "bench", time.time)
         service.loaded()
         before = rss_mb()
         embedder = InstantEmbedder()

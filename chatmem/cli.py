@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from chatmem import __version__
-from chatmem.protocol import FORM
+from chatmem.domain.memories import FORM
 
 ADDABLE = ("person", "event", "fact")  # journal entries are written from their session
 ID: dict[str, Any] = {"metavar": "ID", "help": "its id (or the start of it)"}
@@ -100,7 +100,7 @@ def _memories(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser)
 
 
 def _field_options(ap: argparse.ArgumentParser, editing: bool) -> None:
-    """``--FIELD VALUE`` for each field of the memory form (``protocol.FORM``)."""
+    """``--FIELD VALUE`` for each field of the memory form (``domain.memories.FORM``)."""
     kinds: dict[str, list[str]] = {}
     for kind in ADDABLE:
         for n, (key, label, hint) in enumerate(FORM[kind]):
@@ -163,8 +163,9 @@ def visible_output(api_key: str) -> Iterator[None]:
 
 
 def headless(args: argparse.Namespace, settings, problems: list[str]) -> int:
-    from chatmem.commands.common import Failure
+    from chatmem.commands.common import USAGE, Failure
     from chatmem.paths import resolve_paths
+    from chatmem.services.errors import Invalid, ServiceError
 
     if args.command == "paths":
         for label, path in resolve_paths().describe():
@@ -175,6 +176,9 @@ def headless(args: argparse.Namespace, settings, problems: list[str]) -> int:
     except Failure as exc:
         print(exc, file=sys.stderr)
         return exc.code
+    except ServiceError as exc:  # refused by the rules the app has too
+        print(exc, file=sys.stderr)
+        return USAGE if isinstance(exc, Invalid) else 1
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130

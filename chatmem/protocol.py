@@ -1,4 +1,5 @@
-"""The only thing the UI and the worker share: requests in, events out.
+"""The only thing the UI and the worker share: requests in, events out (the wire only; the
+records they carry are the domain's).
 
 Every message is a small frozen dataclass of plain data, so it pickles cheaply across
 the process boundary. A request carries an ``id``; every event names the request it
@@ -14,6 +15,19 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+# The domain records that events carry, re-exported: the UI reads them through this module.
+from chatmem.domain.errors import ErrorInfo as ErrorInfo
+from chatmem.domain.memories import FORM as FORM
+from chatmem.domain.memories import MemoryRecord as MemoryRecord
+from chatmem.domain.memories import MemoryRow as MemoryRow
+from chatmem.domain.memories import MemoryVersion as MemoryVersion
+from chatmem.domain.memories import RecallItem as RecallItem
+from chatmem.domain.sessions import ChatMessage as ChatMessage
+from chatmem.domain.sessions import SearchHit as SearchHit
+from chatmem.domain.sessions import SessionInfo as SessionInfo
+from chatmem.domain.sessions import SessionRow as SessionRow
+from chatmem.domain.usage import Usage as Usage
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -25,154 +39,6 @@ _ids = itertools.count(1)
 def new_id() -> str:
     """A request id unique within this process."""
     return f"r{next(_ids)}"
-
-
-# ---------------------------------------------------------------- shared records
-
-
-@dataclass(frozen=True)
-class ChatMessage:
-    """One stored message of a session."""
-
-    id: str
-    role: str  # "user" | "assistant"
-    content: str
-    created: float
-    tokens: int = 0  # what this message adds to a request
-    status: str = "ok"  # "ok" | "cut" (partial reply) | "failed" (user message not answered)
-    prompt_tokens: int = 0  # assistant replies: the usage of the request that produced them
-    completion_tokens: int = 0
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    id: str
-    title: str
-    created: float
-    message_count: int
-    updated: float = 0.0  # the newest message
-    tokens: int = 0  # the whole transcript, as the model's tokenizer counts it
-
-
-@dataclass(frozen=True)
-class SessionRow:
-    """One line of the sessions screen."""
-
-    session: SessionInfo
-    memories: int  # memories learnt in it (its journal entry included)
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """A message that matches a transcript search, with the part that matched."""
-
-    session_id: str
-    session_title: str
-    message_id: str
-    role: str
-    created: float
-    snippet: str
-    marks: tuple[tuple[int, int], ...]  # (start, end) of each match in ``snippet``
-    replying_to: str = ""  # the message before it, clipped: the context of an answer
-
-
-@dataclass(frozen=True)
-class ErrorInfo:
-    """A failure the user can act on; ``message`` names the base URL and model."""
-
-    # no_model | no_key | auth | not_found | rate_limit | server | timeout | connection
-    # | bad_request | too_large | cut | redirect | bad_response | storage | read_only | unknown
-    kind: str
-    title: str
-    message: str  # what happened and what to change; no keys, so the CLI can print it too
-    steps: tuple[str, ...] = ()  # binding ids the app offers next: "resend", "settings"
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What the token sidebar shows."""
-
-    model: str
-    context_tokens: int  # prompt tokens of the next request
-    context_window: int
-    window_assumed: bool  # the model is not in the table: the window is a guess
-    estimated: bool  # counts are estimates, not the model's tokenizer
-    last_prompt: int = 0
-    last_completion: int = 0
-    session_prompt: int = 0
-    session_completion: int = 0
-    session_cost: float | None = None  # USD; None when the price is unknown
-    # What the next request holds besides the system prompt:
-    verbatim_messages: int = 0  # the newest messages, sent as they are
-    summary_tokens: int = 0  # the rolling summary of the older ones
-    summarized_messages: int = 0
-    memory_tokens: int = 0
-    turn_tokens: tuple[int, ...] = ()  # prompt + reply tokens of the latest turns, oldest first
-
-
-@dataclass(frozen=True)
-class RecallItem:
-    """A memory (or an earlier message) that went into a request, and what it cost."""
-
-    kind: str  # person | event | fact | conversation | message
-    id: str
-    title: str
-    tokens: int
-
-
-@dataclass(frozen=True)
-class MemoryRow:
-    """One line of the memory browser's list."""
-
-    id: str
-    kind: str  # person | event | fact | conversation
-    title: str
-    updated: float
-    pinned: bool = False
-    superseded: bool = False
-    is_self: bool = False
-
-
-@dataclass(frozen=True)
-class MemoryVersion:
-    at: float
-    by: str  # user | extraction | import
-    text: str
-
-
-@dataclass(frozen=True)
-class MemoryRecord:
-    """Everything about one memory, for the browser's detail pane and its form."""
-
-    row: MemoryRow
-    text: str  # as it goes into the prompt
-    values: tuple[tuple[str, str], ...]  # (field, value as the form shows it), in FORM order
-    created: float
-    session_id: str  # provenance: the session and messages it came from
-    message_ids: tuple[str, ...]
-    superseded_by: str
-    history: tuple[MemoryVersion, ...]  # oldest first
-    transcript: tuple[ChatMessage, ...] = ()  # a Conversation's session
-
-
-# The memory form: each kind's fields as (field, label, hint), the main one first.
-FORM: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "person": (
-        ("name", "Name", "required"),
-        ("relation", "Relation to the user", "sister, friend, colleague… (self: the assistant)"),
-        ("alive", "Alive", "yes or no"),
-        ("relationships", "Relationships", "Name: relation, Name: relation"),
-        ("objectives", "Current objectives", ""),
-        ("details", "Details", ""),
-        ("personality", "Personality", ""),
-    ),
-    "event": (
-        ("note", "What happened", "required"),
-        ("dates", "Dates", "2024-11-02, next friday, 3 March… (made absolute)"),
-    ),
-    "fact": (("note", "Fact", "required"), ("source", "Source", "who said it, or a link")),
-    "conversation": (("summary", "Summary", "required"),),
-}
 
 
 # ---------------------------------------------------------------- requests (UI -> worker)

@@ -148,7 +148,11 @@ async def test_editing_the_self_logs_an_event(settings):
     async with app.run_test(size=SIZE) as pilot:
         await open_at(pilot, "m-self")
         await pilot.press("e")
-        await fill(pilot, name="Ada", relation="friend")
+        await fill(pilot, name="Ada", relation="friend")  # refused: there is one self
+        problem = str(app.screen.query_one("#problem-relation").render())
+        assert "the assistant's own record keeps the relation 'self'" in problem
+        assert store(app).get("m-self").fields["name"] == "Assistant"  # nothing saved
+        await fill(pilot, relation="self")
         me = store(app).get("m-self")
         assert me.fields["name"] == "Ada" and me.fields["relation"] == "self"
         notes = [m.fields["note"] for m in store(app) if m.kind == "event"]

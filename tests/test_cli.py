@@ -54,6 +54,14 @@ def test_the_ui_process_imports_neither_the_store_nor_the_client():
     assert run("-c", probe).stdout.strip() == "[]"
 
 
+def test_the_command_line_needs_no_protocol():
+    """The memory form's fields come from the domain: parsing arguments loads no wire."""
+    probe = (
+        "import sys, chatmem.cli; chatmem.cli.parser(); print('chatmem.protocol' in sys.modules)"
+    )
+    assert run("-c", probe).stdout.strip() == "False"
+
+
 def test_the_headless_commands_never_import_textual(fake_openai, server_env):
     server_env(fake_openai.url)
     probe = (

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from chatmem import protocol as p
 from chatmem.config import Settings
-from chatmem.worker.line import Line
+from chatmem.services.line import Line
 from tests.conftest import settings_for
 from tests.fake_openai import FakeOpenAI
 from tests.harness import WorkerHarness

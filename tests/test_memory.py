@@ -157,8 +157,10 @@ def test_meaning_adds_to_words_in_the_ranking():
 
 
 def test_the_form_offers_exactly_the_fields_a_memory_keeps():
-    from chatmem.domain.memories import FIELDS, REQUIRED
-    from chatmem.protocol import FORM
+    from chatmem.domain.memories import FIELDS, FORM, REQUIRED
+    from chatmem.protocol import FORM as WIRE_FORM
+
+    assert WIRE_FORM is FORM  # the UI reads the domain's form, not a copy
 
     for kind, form in FORM.items():
         keys = [key for key, _, _ in form]

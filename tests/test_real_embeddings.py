@@ -22,8 +22,8 @@ import pytest
 from chatmem import protocol as p
 from chatmem.domain.tokens import TokenCounter
 from chatmem.llm.client import LLM
-from chatmem.worker.line import Line
-from chatmem.worker.memory import MemoryService, open_profile
+from chatmem.services.line import Line
+from chatmem.services.memories import MemoryService, open_profile
 from tests.conftest import settings_for
 
 pytestmark = [pytest.mark.real_embeddings, pytest.mark.xdist_group("real_embeddings")]
@@ -77,7 +77,7 @@ def embeddings_url(tmp_path_factory) -> Iterator[str]:
 async def embedded_service(tmp_path: Path, url: str) -> tuple[MemoryService, LLM, object]:
     """The worker's memory service on a real profile, with every memory and message embedded."""
     settings = replace(settings_for(tmp_path, url), embedding_model=MODEL, request_timeout=60.0)
-    profile, service = open_profile(Path(settings.data_dir), "default", lambda: NOW, lambda e: None)
+    profile, service = open_profile(Path(settings.data_dir), "default", lambda: NOW)
     llm = LLM(settings)
     embedder = asyncio.create_task(service.keep_embedded(llm, profile.root, MODEL, Line(1)))
     return service, llm, (profile, embedder)

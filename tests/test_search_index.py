@@ -14,9 +14,9 @@ from chatmem import protocol as p
 from chatmem.domain.memories import make_memory
 from chatmem.domain.recall import Recall
 from chatmem.domain.search import search
+from chatmem.services.memories import MemoryService, open_profile
 from chatmem.store.profile import Profile
 from chatmem.store.search_index import NAME, SearchIndex
-from chatmem.worker.memory import MemoryService, open_profile
 from tests.conftest import settings_for
 from tests.harness import FIXED_TIME
 from tests.seed import seed
@@ -32,7 +32,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def opened(data_dir: Path) -> tuple[Profile, MemoryService]:
-    profile, service = open_profile(data_dir, "default", lambda: FIXED_TIME, lambda e: None)
+    profile, service = open_profile(data_dir, "default", lambda: FIXED_TIME)
     service.loaded()  # the memories are read and indexed in a thread
     return profile, service
 
@@ -54,7 +54,7 @@ def found(service: MemoryService) -> dict[str, object]:
 def in_memory(data_dir: Path) -> dict[str, object]:
     """The same, from indexes built in memory (as before the index was on disk)."""
     with Profile.open(data_dir, "default") as profile:
-        service = MemoryService(profile.memories, profile.sessions, lambda: FIXED_TIME, print)
+        service = MemoryService(profile.memories, profile.sessions, lambda: FIXED_TIME)
         service.load()
         service.loaded()
         assert isinstance(service.recall.turns, type(Recall().turns))
@@ -145,9 +145,7 @@ def test_memories_written_without_the_worker_are_indexed_at_the_next_start(data_
 
 def test_a_read_only_profile_indexes_in_memory_and_writes_no_index(data_dir):
     expected = in_memory(data_dir)
-    profile, service = open_profile(
-        data_dir, "default", lambda: FIXED_TIME, lambda event: None, readonly=True
-    )
+    profile, service = open_profile(data_dir, "default", lambda: FIXED_TIME, readonly=True)
     service.loaded()
     assert service.index is None
     assert found(service) == expected

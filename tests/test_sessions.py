@@ -14,9 +14,9 @@ from chatmem import protocol as p
 from chatmem.domain.memories import make_memory
 from chatmem.domain.recall import Recall
 from chatmem.domain.search import search
+from chatmem.services.sessions import clean_title, fallback_title
 from chatmem.store.export import ImportProblem, from_json
 from chatmem.store.profile import Profile
-from chatmem.worker.sessions import clean_title, fallback_title
 from tests.fake_openai import Error
 from tests.harness import FIXED_TIME, WorkerHarness
 from tests.seed import T0, seed

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from chatmem.config import Settings
+    from chatmem.services.memories import MemoryService
+    from chatmem.services.sessions import SessionService
     from chatmem.store.profile import Profile
 
 USAGE = 2  # exit code of a command asked wrongly (as argparse's own errors)
@@ -70,6 +72,22 @@ def _opened(settings: Settings, readonly: bool) -> Iterator[Profile | None]:
         raise Failure(f"Could not save: {disk_problem(exc)}.") from None
 
 
+def memories_of(profile: Profile) -> MemoryService:
+    """The memory service on the profile's store, without the recall indexes (a command
+    changes a memory or two: it needs the rules, not the search)."""
+    import time
+
+    from chatmem.services.memories import MemoryService
+
+    return MemoryService(profile.memories, profile.sessions, time.time)
+
+
+def sessions_of(profile: Profile) -> SessionService:
+    from chatmem.services.sessions import SessionService
+
+    return SessionService(profile, memories_of(profile))
+
+
 def find(ids: Iterable[str], wanted: str, noun: str, listing: str) -> str:
     """The id that is ``wanted`` or the only one starting with it."""
     ids = list(ids)
@@ -85,25 +103,6 @@ def find(ids: Iterable[str], wanted: str, noun: str, listing: str) -> str:
 
 def when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
-
-
-def read_input(name: str) -> str:
-    """The text of file ``name`` ("-": stdin), refused past the size of any import file."""
-    from chatmem.domain.records import MAX_FILE
-
-    too_big = Failure(f"Could not read {name}: larger than {MAX_FILE // 2**20} MB.")
-    if name == "-":
-        text = sys.stdin.read(MAX_FILE + 1)
-        if len(text) > MAX_FILE:
-            raise too_big
-        return text
-    path = Path(name).expanduser()
-    try:
-        if path.stat().st_size > MAX_FILE:
-            raise too_big
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise Failure(f"Could not read {name}: {exc.strerror}.") from None
 
 
 def write_output(name: str | None, text: str) -> None:

@@ -10,32 +10,21 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from chatmem.commands.common import (
     USAGE,
     Failure,
     find,
-    read_input,
+    memories_of,
     reading,
     when,
     write_output,
     writing,
 )
-from chatmem.domain.browse import (
-    Finder,
-    FormProblems,
-    form_values,
-    group_of,
-    parse_filter,
-    parse_form,
-    record,
-    self_renamed,
-)
-from chatmem.domain.memories import REQUIRED, Memory, clean_fields, make_memory
-from chatmem.protocol import FORM
-from chatmem.store.transfer import TransferProblem, from_json, merge, to_json
+from chatmem.domain.browse import Finder, form_values, group_of, parse_filter, record
+from chatmem.domain.memories import FORM, REQUIRED, Memory
+from chatmem.store.transfer import to_json
 
 if TYPE_CHECKING:
     from chatmem.config import Settings
@@ -145,22 +134,6 @@ def _given(args: argparse.Namespace, kind: str, adding: bool) -> dict[str, str]:
     return given
 
 
-def _fields(kind: str, values: dict[str, str], self_record: bool) -> dict[str, Any]:
-    """Fields from text as the form takes them; every problem as "field: problem", exit 2."""
-    problems: list[tuple[str, str]] = []
-    try:
-        fields = parse_form(kind, values, time.time())
-    except FormProblems as exc:
-        problems, fields = exc.problems, {}
-    relation = values.get("relation", "").strip().casefold()
-    if kind == "person" and (relation == "self") != self_record:
-        why = "the assistant's own record keeps" if self_record else "only the assistant has"
-        problems.append(("relation", f"{why} the relation 'self'."))
-    if problems:
-        raise Failure("\n".join(f"{key}: {problem}" for key, problem in problems), USAGE)
-    return fields
-
-
 def _report(verb: str, memory: Memory, as_json: bool = False) -> None:
     if as_json:
         _json(doc(memory))
@@ -169,34 +142,32 @@ def _report(verb: str, memory: Memory, as_json: bool = False) -> None:
 
 
 def add(args: argparse.Namespace, settings: Settings) -> int:
+    from chatmem.services.memories import checked  # the writes import the service: not `list`
+
     values = {**_given(args, args.type, adding=True), REQUIRED[args.type]: args.text}
-    fields = _fields(args.type, values, self_record=False)
-    memory = make_memory(args.type, fields, time.time())
+    checked(args.type, values, False, time.time())  # bad fields never make the profile
     with writing(settings) as profile:
-        profile.memories.put(memory)
+        (added,) = memories_of(profile).save("", args.type, values)
+        memory = memories_of(profile).get(added.memory_id)
     _report("Remembered", memory, args.json)
     return 0
 
 
 def edit(args: argparse.Namespace, settings: Settings) -> int:
+    from chatmem.services.errors import Unchanged
+
     with writing(settings) as profile:
         before = _get(profile, args.id)
-        if before.kind == "conversation":
-            raise Failure("Journal entries are written from their session and are read-only.")
         given = _given(args, before.kind, adding=False)
         if not given:
             raise Failure("Say what to change: chatmem memories edit ID --FIELD VALUE …", USAGE)
         values = {**dict(form_values(before.kind, before.fields)), **given}
-        fields = _fields(before.kind, values, before.is_self)
-        if clean_fields(before.kind, fields) == before.fields:
+        try:
+            memories_of(profile).save(before.id, before.kind, values)
+        except Unchanged:
             print(f"Nothing changed in {before.id}.", file=sys.stderr)
             return 0
-        now = time.time()
-        after = before.revised(fields, now, "user")
-        profile.memories.put(after)
-        event = self_renamed(before, after, now)
-        if event is not None:
-            profile.memories.put(event)
+        after = memories_of(profile).get(before.id)
     _report("Updated", after, args.json)
     return 0
 
@@ -204,9 +175,7 @@ def edit(args: argparse.Namespace, settings: Settings) -> int:
 def remove(args: argparse.Namespace, settings: Settings) -> int:
     with writing(settings) as profile:
         memory = _get(profile, args.id)
-        if memory.is_self:
-            raise Failure("The assistant's own record cannot be deleted; edit it instead.")
-        profile.memories.delete(memory.id)
+        memories_of(profile).delete(memory.id)
     _report("Forgot", memory)
     return 0
 
@@ -214,20 +183,18 @@ def remove(args: argparse.Namespace, settings: Settings) -> int:
 def pin(args: argparse.Namespace, settings: Settings) -> int:
     pinned = args.action == "pin" and not args.off
     with writing(settings) as profile:
-        memory = _get(profile, args.id)
-        if memory.pinned != pinned:
-            memory = replace(memory, pinned=pinned)
-            profile.memories.put(memory)
+        service, memory_id = memories_of(profile), _get(profile, args.id).id
+        service.pin(memory_id, pinned)
+        memory = service.get(memory_id)
     _report("Pinned" if pinned else "Unpinned", memory)
     return 0
 
 
 def import_file(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        memories = from_json(read_input(args.file))
-    except TransferProblem as exc:
-        raise Failure(f"Could not import {args.file}: {exc}; nothing was imported.") from None
+    from chatmem.services.memories import read_memories
+
+    memories = read_memories(args.file)
     with writing(settings) as profile:
-        merged = merge(profile.memories, memories, overwrite=args.replace)
+        merged = memories_of(profile).import_memories(memories, args.replace)
     print(merged.line())
     return 0

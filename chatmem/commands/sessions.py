@@ -12,8 +12,8 @@ from chatmem.commands.common import (
     USAGE,
     Failure,
     find,
-    read_input,
     reading,
+    sessions_of,
     when,
     write_output,
     writing,
@@ -21,7 +21,7 @@ from chatmem.commands.common import (
 
 if TYPE_CHECKING:
     from chatmem.config import Settings
-    from chatmem.protocol import SessionInfo
+    from chatmem.domain.sessions import SessionInfo
     from chatmem.store.profile import Profile
 
 LISTING = "chatmem sessions list"
@@ -67,13 +67,11 @@ def list_sessions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _render(settings: Settings, wanted: str, as_json: bool) -> str:
-    from chatmem.store import export
-
     with reading(settings) as profile:
         info = _get(profile, wanted)
         assert profile is not None  # else there was no session to find
-        session = export.load(profile.sessions, info.id)
-    return export.to_json(session) if as_json else export.to_markdown(session) + "\n"
+        text = sessions_of(profile).render(info.id, as_json)
+    return text if as_json else text + "\n"
 
 
 def show(args: argparse.Namespace, settings: Settings) -> int:
@@ -90,14 +88,11 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def import_file(args: argparse.Namespace, settings: Settings) -> int:
-    from chatmem.store import export
+    from chatmem.services.sessions import read_session
 
-    try:
-        session = export.from_json(read_input(args.file))
-    except export.ImportProblem as exc:
-        raise Failure(f"Could not import {args.file}: {exc}; nothing was imported.") from None
+    session = read_session(args.file)  # the app's checks and size guard, before any write
     with writing(settings) as profile:
-        info = export.import_into(profile.sessions, session)
+        info = sessions_of(profile).import_session(session)
     title = info.title or "Untitled conversation"
     print(f"Imported “{title}” as {info.id} ({info.message_count:,} messages).")
     return 0
@@ -106,16 +101,13 @@ def import_file(args: argparse.Namespace, settings: Settings) -> int:
 def remove(args: argparse.Namespace, settings: Settings) -> int:
     with writing(settings) as profile:
         info = _get(profile, args.id)
-        learnt = []
-        if args.with_memories:
-            learnt = [m for m in profile.memories if m.session_id == info.id and not m.is_self]
+        service = sessions_of(profile)
+        learnt = service.memory.learnt_in(info.id) if args.with_memories else []
         title = info.title or "Untitled conversation"
         also = f" and the {len(learnt):,} memories learnt in it" if learnt else ""
         if not args.yes:
             _confirm(f"Delete “{title}” ({info.message_count:,} messages){also}?")
-        profile.sessions.delete(info.id)
-        for memory in learnt:
-            profile.memories.delete(memory.id)
+        service.delete(info.id, args.with_memories)
     print(f"Deleted “{title}”{also}.")
     return 0
 

@@ -1,1 +1,3 @@
-"""Long-term memory: typed records, their store, their index and recall. No Textual here."""
+"""Plain records and rules: messages, sessions, memories and their kinds, dates, extraction,
+recall, search ranking, context, tokens, and checks of records from outside. No Textual, no
+protocol, no storage, no network."""

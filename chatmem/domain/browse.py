@@ -8,8 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatmem.domain.dates import day, resolve_date
-from chatmem.domain.memories import KINDS, REQUIRED, Memory, clean_fields, make_memory
-from chatmem.protocol import FORM, ChatMessage, MemoryRecord, MemoryRow, MemoryVersion
+from chatmem.domain.memories import (
+    FORM,
+    KINDS,
+    REQUIRED,
+    Memory,
+    MemoryRecord,
+    MemoryRow,
+    MemoryVersion,
+    clean_fields,
+    make_memory,
+)
+from chatmem.domain.sessions import ChatMessage
 
 GROUPS = ("self", *KINDS, "all")
 _YES = {"yes", "y", "true", "1", "alive"}

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from chatmem.domain.sessions import ChatMessage
 from chatmem.domain.tokens import REPLY_PRIMING, TokenCounter
-from chatmem.protocol import ChatMessage
 
 
 class TooLarge(Exception):

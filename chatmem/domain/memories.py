@@ -1,4 +1,5 @@
-"""The typed memory records: Person, Event, Fact, Conversation."""
+"""The typed memory records (Person, Event, Fact, Conversation), their kinds' fields declared
+once, and what the memory browser and the token sidebar show of them."""
 
 from __future__ import annotations
 
@@ -6,23 +7,63 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-KINDS = ("person", "event", "fact", "conversation")
+from chatmem.domain.sessions import ChatMessage
+
+
+@dataclass(frozen=True)
+class KindField:
+    """One field of a memory kind: its empty value, and how the memory form shows it."""
+
+    key: str
+    default: Any
+    label: str = ""  # "" keeps it off the form: the worker sets it
+    hint: str = ""
+
+
+# Each kind's fields, its main (required) one first: the one declaration that the records,
+# their checks and the memory form read.
+KIND_FIELDS: dict[str, tuple[KindField, ...]] = {
+    "person": (
+        KindField("name", "", "Name"),
+        KindField(
+            "relation",
+            "",
+            "Relation to the user",
+            "sister, friend, colleague… (self: the assistant)",
+        ),
+        KindField("alive", True, "Alive", "yes or no"),
+        # [{"name": ..., "relation": ...}]
+        KindField("relationships", [], "Relationships", "Name: relation, Name: relation"),
+        KindField("objectives", "", "Current objectives"),
+        KindField("details", "", "Details"),
+        KindField("personality", "", "Personality"),
+    ),
+    "event": (
+        KindField("note", "", "What happened"),
+        # absolute ISO dates
+        KindField("dates", [], "Dates", "2024-11-02, next friday, 3 March… (made absolute)"),
+    ),
+    "fact": (
+        KindField("note", "", "Fact"),
+        KindField("source", "", "Source", "who said it, or a link"),
+    ),
+    "conversation": (KindField("summary", "", "Summary"), KindField("session_id", "")),
+}
+KINDS = tuple(KIND_FIELDS)
 # The fields each kind carries; anything else a model or a file offers is dropped.
 FIELDS: dict[str, dict[str, Any]] = {
-    "person": {
-        "name": "",
-        "relation": "",
-        "alive": True,
-        "relationships": [],  # [{"name": ..., "relation": ...}]
-        "objectives": "",
-        "details": "",
-        "personality": "",
-    },
-    "event": {"note": "", "dates": []},  # absolute ISO dates
-    "fact": {"note": "", "source": ""},
-    "conversation": {"summary": "", "session_id": ""},
+    kind: {f.key: f.default for f in fields} for kind, fields in KIND_FIELDS.items()
 }
-REQUIRED = {"person": "name", "event": "note", "fact": "note", "conversation": "summary"}
+REQUIRED = {kind: fields[0].key for kind, fields in KIND_FIELDS.items()}
+# The memory form: each kind's fields as (field, label, hint), the main one first.
+FORM: dict[str, tuple[tuple[str, str, str], ...]] = {
+    kind: tuple(
+        (f.key, f.label, "required" if f.key == REQUIRED[kind] else f.hint)
+        for f in fields
+        if f.label
+    )
+    for kind, fields in KIND_FIELDS.items()
+}
 
 
 def new_memory_id() -> str:
@@ -168,3 +209,48 @@ def make_memory(
         message_ids=message_ids,
         pinned=pinned,
     )
+
+
+@dataclass(frozen=True)
+class RecallItem:
+    """A memory (or an earlier message) that went into a request, and what it cost."""
+
+    kind: str  # person | event | fact | conversation | message
+    id: str
+    title: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """One line of the memory browser's list."""
+
+    id: str
+    kind: str  # person | event | fact | conversation
+    title: str
+    updated: float
+    pinned: bool = False
+    superseded: bool = False
+    is_self: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryVersion:
+    at: float
+    by: str  # user | extraction | import
+    text: str
+
+
+@dataclass(frozen=True)
+class MemoryRecord:
+    """Everything about one memory, for the browser's detail pane and its form."""
+
+    row: MemoryRow
+    text: str  # as it goes into the prompt
+    values: tuple[tuple[str, str], ...]  # (field, value as the form shows it), in FORM order
+    created: float
+    session_id: str  # provenance: the session and messages it came from
+    message_ids: tuple[str, ...]
+    superseded_by: str
+    history: tuple[MemoryVersion, ...]  # oldest first
+    transcript: tuple[ChatMessage, ...] = ()  # a Conversation's session

@@ -8,9 +8,9 @@ from typing import Protocol
 
 from chatmem.domain.dates import day
 from chatmem.domain.index import BM25Index, stamp
-from chatmem.domain.memories import Memory
+from chatmem.domain.memories import Memory, RecallItem
+from chatmem.domain.sessions import ChatMessage
 from chatmem.domain.tokens import TokenCounter
-from chatmem.protocol import ChatMessage, RecallItem
 
 KIND_WEIGHT = {"person": 1.2, "fact": 1.0, "event": 1.0, "conversation": 0.8}
 RECENCY_DAYS = 90  # a memory this old counts about 2/3 as much as a fresh one

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from chatmem.domain.errors import ErrorInfo
 from chatmem.logs import REDACTED, redact
-from chatmem.protocol import ErrorInfo
 
 if TYPE_CHECKING:
     import openai

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-from dataclasses import asdict, replace
+from dataclasses import replace
 
+from chatmem.domain.ids import is_safe_id
 from chatmem.domain.records import RecordProblem, load_json
 from chatmem.domain.records import session as records
 from chatmem.domain.records.session import SessionFile
-from chatmem.protocol import SessionInfo
-from chatmem.store.ids import is_safe_id
+from chatmem.domain.sessions import SessionInfo
+from chatmem.store.session_schema import message_doc, session_doc
 from chatmem.store.sessions import SessionStore
 
 FORMAT = "chatmem-session"
@@ -26,7 +27,7 @@ def load(store: SessionStore, session_id: str) -> SessionFile:
     info = store.get(session_id)
     if info is None:
         raise KeyError(session_id)
-    messages, _ = store.recent(session_id, 10**9)
+    messages = store.messages(session_id)
     summary, summarized = store.summary(session_id)
     return SessionFile(info, messages, summary, summarized)
 
@@ -59,10 +60,10 @@ def to_json(session: SessionFile) -> str:
     data = {
         "format": FORMAT,
         "version": VERSION,
-        "session": asdict(session.info),
+        "session": session_doc(session.info),
         "summary": session.summary,
         "summarized": session.summarized,
-        "messages": [asdict(m) for m in session.messages],
+        "messages": [message_doc(m) for m in session.messages],
     }
     return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 

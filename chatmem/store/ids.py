@@ -1,24 +1,14 @@
-"""The one pattern a name must match before it names a file or folder of the store: session
-ids, profile names, and every id an import brings that may become one."""
+"""Ids checked before they name a file or folder of the store (the pattern is
+``domain.ids``)."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-
+from chatmem.domain.ids import is_safe_id
 from chatmem.store.atomic import StoreError
-
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class BadId(StoreError):
     """An id that cannot name a file: it could reach outside the store."""
-
-
-def is_safe_id(value: object) -> bool:
-    """Letters, digits, '.', '-' and '_' (never '..' nor a slash), at most 64 characters,
-    starting with a letter or digit."""
-    return isinstance(value, str) and _ID.fullmatch(value) is not None and ".." not in value
 
 
 def checked_id(value: str) -> str:
@@ -26,12 +16,3 @@ def checked_id(value: str) -> str:
     if not is_safe_id(value):
         raise BadId(f"{value!r} is not a usable id")
     return value
-
-
-def safe_id(prefix: str, original: str) -> str:
-    """``prefix`` + ``original`` if that is a usable id, else ``prefix`` + a digest of it
-    (the same original always gives the same id)."""
-    candidate = prefix + original
-    if is_safe_id(candidate):
-        return candidate
-    return prefix + hashlib.sha1(original.encode("utf-8", "surrogatepass")).hexdigest()[:16]

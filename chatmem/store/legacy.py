@@ -15,13 +15,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from chatmem.domain.ids import safe_id
 from chatmem.domain.memories import Memory
 from chatmem.domain.records import MAX_FILE, RecordProblem, load_json
 from chatmem.domain.records import memory as memory_record
 from chatmem.domain.records import session as session_record
 from chatmem.domain.records.session import SessionFile
-from chatmem.protocol import ChatMessage, SessionInfo
-from chatmem.store.ids import safe_id
+from chatmem.domain.sessions import ChatMessage, SessionInfo
 
 CHAT_TIME = "%b %d %Y %H:%M:%S"  # "Nov 02 2024 19:04:11"
 

@@ -38,9 +38,12 @@ class MemoryStore:
     def load(self, notices: list[str] | None = None) -> None:
         """Read the files now (``notices``: where what they found wrong is told, instead of
         the profile's list)."""
-        if notices is not None:
-            self.notices = self.table.notices = notices
-        _ = self.memories
+        told = self.notices
+        self.notices = self.table.notices = told if notices is None else notices
+        try:
+            _ = self.memories
+        finally:
+            self.notices = self.table.notices = told
 
     def _load(self) -> dict[str, Memory]:
         memories: dict[str, Memory] = {}

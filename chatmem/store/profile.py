@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
+from chatmem.domain.ids import is_safe_id
 from chatmem.store.atomic import (
     AtomicStorage,
     ForeignFile,
@@ -17,7 +18,6 @@ from chatmem.store.atomic import (
     open_db,
     private_dir,
 )
-from chatmem.store.ids import is_safe_id
 from chatmem.store.memories import MemoryStore
 from chatmem.store.sessions import SessionStore
 
@@ -25,7 +25,9 @@ SCHEMA = 1
 # MIGRATIONS[n] upgrades a profile from schema n to n + 1.
 MIGRATIONS: dict[int, Callable[[Path], None]] = {}
 # What a read-only profile lets through of each store.
-_SESSION_READS = frozenset({"get", "latest", "list", "summary", "recent", "before", "get_message"})
+_SESSION_READS = frozenset(
+    {"get", "latest", "list", "summary", "recent", "messages", "before", "get_message"}
+)
 _MEMORY_READS = frozenset({"get", "memories", "load", "notices"})
 
 

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
 
 from chatmem.domain.records import Reader, RecordProblem
-from chatmem.domain.records import session as records
 from chatmem.domain.records.session import SessionFile
-from chatmem.protocol import ChatMessage, SessionInfo
+from chatmem.domain.sessions import ChatMessage, SessionInfo
 from chatmem.store.atomic import NewerSchema, StoreError, open_db, open_or_set_aside, private_dir
 from chatmem.store.ids import checked_id
+from chatmem.store.session_schema import (
+    SCHEMA,
+    message_doc,
+    message_from_doc,
+    session_doc,
+    session_from_doc,
+)
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
 OPEN_SESSIONS = 4  # session files kept parsed in memory at once
 
 
@@ -48,7 +54,7 @@ class SessionStore:
         damaged = 0
         for doc in self._index_db.table("sessions").all():
             try:
-                info = records.info(doc, "session")
+                info = session_from_doc(doc, "session")
             except RecordProblem as exc:
                 damaged += 1
                 log.warning("sessions.json: %s", exc)
@@ -110,13 +116,13 @@ class SessionStore:
                 meta = session.table("meta").get(doc_id=1)
                 messages, _, _ = _messages(session, path.name)
                 session.close()
-                info = records.info({**(meta or {}), "message_count": len(messages)}, path.name)
+                info = session_from_doc({**(meta or {}), "message_count": len(messages)}, path.name)
             except (StoreError, RecordProblem):
                 continue
             if info.id == path.stem:
                 updated = max((m.created for m in messages), default=info.created)
                 tokens = sum(m.tokens for m in messages)
-                table.insert(asdict(replace(info, updated=updated, tokens=tokens)))
+                table.insert(session_doc(replace(info, updated=updated, tokens=tokens)))
 
     def _write_index(self, ids: set[str]) -> None:
         """Update or add these sessions' entries: a write for those updated, one for those added."""
@@ -126,8 +132,8 @@ class SessionStore:
         indexed = {doc.get("id") for doc in table.all()}
         old = [i for i in ids if i in indexed]
         if old:
-            table.update_multiple([(asdict(self._info[i]), Query().id == i) for i in old])
-        new = [asdict(self._info[i]) for i in ids if i not in indexed]
+            table.update_multiple([(session_doc(self._info[i]), Query().id == i) for i in old])
+        new = [session_doc(self._info[i]) for i in ids if i not in indexed]
         if new:
             table.insert_multiple(new)
 
@@ -160,7 +166,7 @@ class SessionStore:
             db.storage.write(
                 {
                     "meta": {"1": meta},
-                    "messages": {str(n): asdict(m) for n, m in enumerate(messages, 1)},
+                    "messages": {str(n): message_doc(m) for n, m in enumerate(messages, 1)},
                 }
             )
             entry = _Open(db, list(messages), {m.id: i for i, m in enumerate(messages)})
@@ -285,13 +291,13 @@ class SessionStore:
     def append(self, session_id: str, message: ChatMessage) -> None:
         self.extend(session_id, [message])
 
-    def extend(self, session_id: str, messages: list[ChatMessage]) -> None:
+    def extend(self, session_id: str, messages: builtins.list[ChatMessage]) -> None:
         """Add messages at the end (one write however many)."""
         if not messages:
             return
         entry = self._session(session_id)
         try:
-            added = entry.db.table("messages").insert_multiple(asdict(m) for m in messages)
+            added = entry.db.table("messages").insert_multiple(message_doc(m) for m in messages)
         except BaseException:  # its TinyDB counted doc ids never written: read the file anew
             del self._open[session_id]
             raise
@@ -311,7 +317,7 @@ class SessionStore:
     def update(self, session_id: str, message: ChatMessage) -> None:
         entry = self._session(session_id)
         position = entry.index[message.id]
-        entry.db.table("messages").update(asdict(message), doc_ids=[entry.doc_ids[position]])
+        entry.db.table("messages").update(message_doc(message), doc_ids=[entry.doc_ids[position]])
         entry.messages[position] = message
 
     def get_message(self, session_id: str, message_id: str) -> ChatMessage | None:
@@ -319,15 +325,19 @@ class SessionStore:
         position = entry.index.get(message_id)
         return None if position is None else entry.messages[position]
 
-    def recent(self, session_id: str, limit: int) -> tuple[list[ChatMessage], bool]:
+    def recent(self, session_id: str, limit: int) -> tuple[builtins.list[ChatMessage], bool]:
         """The last ``limit`` messages, oldest first, and whether older ones exist."""
         messages = self._session(session_id).messages
         start = max(0, len(messages) - limit)
         return messages[start:], start > 0
 
+    def messages(self, session_id: str) -> builtins.list[ChatMessage]:
+        """Every message of the session, oldest first (a copy of the list)."""
+        return list(self._session(session_id).messages)
+
     def before(
         self, session_id: str, message_id: str, limit: int
-    ) -> tuple[list[ChatMessage], bool]:
+    ) -> tuple[builtins.list[ChatMessage], bool]:
         """The ``limit`` messages just before ``message_id``, and whether older ones exist."""
         entry = self._session(session_id)
         end = entry.index.get(message_id, 0)
@@ -340,7 +350,7 @@ def _messages(db: TinyDB, name: str) -> tuple[list[ChatMessage], list[int], int]
     messages, doc_ids, damaged = [], [], 0
     for doc in db.table("messages").all():
         try:
-            messages.append(records.message(doc, f"{name} message {doc.doc_id}", stored=True))
+            messages.append(message_from_doc(doc, f"{name} message {doc.doc_id}"))
         except RecordProblem as exc:
             damaged += 1
             log.warning("%s", exc)

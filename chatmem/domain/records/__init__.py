@@ -9,7 +9,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-from chatmem.store.ids import is_safe_id
+from chatmem.domain.ids import is_safe_id
 
 MAX_FILE = 200 * 1024 * 1024  # bytes: a larger import file is not one
 MAX_TEXT = 1_000_000  # characters of one message or one memory field

@@ -79,7 +79,7 @@ def _as_stored(doc: Any) -> Memory | None:
     memory_id, kind, values = doc.get("id"), doc.get("kind"), doc.get("fields")
     created, updated, ids = doc.get("created"), doc.get("updated"), doc.get("message_ids")
     session_id, superseded_by = doc.get("session_id"), doc.get("superseded_by")
-    plain = (
+    if not (  # in the condition itself, so that the type checker narrows by it
         type(memory_id) is str
         and 0 < len(memory_id) <= 1000
         and kind in FIELDS
@@ -98,8 +98,7 @@ def _as_stored(doc: Any) -> Memory | None:
         and len(ids) <= MAX_ITEMS
         and all(type(i) is str for i in ids)
         and values[REQUIRED[kind]]
-    )
-    if not plain:
+    ):
         return None
     return Memory(
         memory_id, kind, values, created, updated, session_id, tuple(ids), doc["pinned"],

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatmem.domain.records import MAX_TEXT, Reader, RecordProblem
+from chatmem.domain.sessions import ChatMessage, SessionInfo
 from chatmem.domain.tokens import clean_text
-from chatmem.protocol import ChatMessage, SessionInfo
 
 ROLES = ("user", "assistant")
 STATUSES = ("ok", "cut", "failed")

@@ -79,7 +79,8 @@ class MessageView:
             bodies = bodies or [TextBlock(Block("text"))]
         self.parts: list[Widget] = [self.header, *bodies]
         self.header.add_class("-header")
-        bodies[-1].add_class("-last")
+        if m.role == "user":  # (a class changed on a reply's block restyles all inside it)
+            bodies[-1].add_class("-last")
         for part in self.parts:
             part.add_class("message", f"-{m.role}")
         self._set_status_class(m.status, True)
@@ -202,12 +203,9 @@ class MessageView:
         body.set_class(status != "ok", f"-{status}")
         last = self.parts[-1]
         if old is None:
-            last.remove_class("-last")
-            body.add_class("-last")
             self.parts.append(body)
             await last.parent.mount(body, after=last)  # type: ignore[union-attr]
             return
-        body.set_class(old.has_class("-last"), "-last")
         self.parts[self.parts.index(old)] = body
         await old.parent.mount(body, after=old)  # type: ignore[union-attr]
         await old.remove()

@@ -28,6 +28,11 @@ class Unusable(ValueError):
     """A background answer that ran to its limit or loops: discarded, never stored."""
 
 
+def asking(instructions: str, text: str) -> list[dict[str, str]]:
+    """A background request: the task's instructions, then the text to work on."""
+    return [{"role": "system", "content": instructions}, {"role": "user", "content": text}]
+
+
 async def ask(llm: LLM, messages: list[dict[str, str]], model: str, max_tokens: int) -> str:
     """One bounded background answer, stripped; ``Unusable`` if it is cut or repeats itself."""
     from chatmem.llm.client import Overrun

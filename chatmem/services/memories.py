@@ -1,4 +1,6 @@
-"""The worker's memory: the store and its indexes, extraction, journal entries, undo."""
+"""The memory service: the store and its indexes, the rules of every change (remember,
+edit, forget, pin, undo), extraction and journal entries. It returns what changed or raises
+a ``chatmem.services.errors`` error; the app's worker and the headless commands both use it."""
 
 from __future__ import annotations
 
@@ -9,12 +11,11 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from chatmem import protocol as p
 from chatmem.domain.browse import Finder, FormProblems, parse_form, record, self_renamed
 from chatmem.domain.context import EXTRACT_TOKENS, JOURNAL_TOKENS, clip, leading
 from chatmem.domain.dates import day
@@ -27,18 +28,29 @@ from chatmem.domain.extract import (
     reconcile,
 )
 from chatmem.domain.index import terms
-from chatmem.domain.memories import Memory, clean_fields, make_memory
+from chatmem.domain.memories import Memory, MemoryRecord, MemoryRow, clean_fields, make_memory
 from chatmem.domain.recall import Recall, Recalled
+from chatmem.domain.sessions import ChatMessage, SessionInfo
 from chatmem.domain.tokens import TokenCounter
+from chatmem.services.errors import (
+    Invalid,
+    NotFound,
+    NothingToDo,
+    Refused,
+    Unchanged,
+    Unreadable,
+)
+from chatmem.services.files import read_export
+from chatmem.services.line import Line, ask, asking
 from chatmem.store.memories import MemoryStore
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
 from chatmem.store.search_index import SearchIndex
 from chatmem.store.sessions import SessionStore
-from chatmem.worker.line import Line, ask
+from chatmem.store.transfer import Merged, TransferProblem, from_json, merge
 
 if TYPE_CHECKING:
     from chatmem.llm.client import LLM
-    from chatmem.worker.embeddings import Embeddings
+    from chatmem.services.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +59,7 @@ SELF = {"name": "Assistant", "relation": "self", "personality": "thoughtful, fri
 
 
 def open_profile(
-    data_dir: Path,
-    name: str,
-    clock: Callable[[], float],
-    emit: Callable[[p.Event], None],
-    readonly: bool = False,
+    data_dir: Path, name: str, clock: Callable[[], float], readonly: bool = False
 ) -> tuple[Profile, MemoryService]:
     """Open the profile: the worker's start-up (``readonly``: without the lock, writing
     nothing; a profile that holds nothing yet opens empty). The messages' index catches up
@@ -63,7 +71,7 @@ def open_profile(
         profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True, later=True)
     try:
         index = None if readonly else SearchIndex.open(profile.root)
-        service = MemoryService(profile.memories, profile.sessions, clock, emit, index)
+        service = MemoryService(profile.memories, profile.sessions, clock, index)
         service.load()
     except BaseException:
         profile.close()
@@ -71,19 +79,61 @@ def open_profile(
     return profile, service
 
 
+@dataclass(frozen=True)
+class Changed:
+    """One change written: what the app says about it ("Remembered fact: …")."""
+
+    change_id: str  # for undo; "" when it cannot be undone
+    verb: str  # Remembered | Updated | Superseded | Forgot | Pinned | Unpinned | Undone
+    kind: str
+    title: str
+    memory_id: str = ""
+
+
+def read_memories(name: str) -> list[Memory]:
+    """A memories export read and checked (``-``: stdin); ``Unreadable`` says why not."""
+    text = read_export(name)
+    try:
+        return from_json(text)
+    except TransferProblem as exc:
+        raise Unreadable(f"Could not import {name}: {exc}; nothing was imported.") from None
+
+
+def checked(kind: str, values: dict[str, str], self_record: bool, now: float) -> dict[str, Any]:
+    """The fields of a memory from the form's text values; ``Invalid`` lists every problem.
+
+    There is always exactly one self: the assistant's record keeps the relation "self" and no
+    other person may take it (refused with a reason, never silently changed)."""
+    if kind == "conversation":
+        raise Refused("Journal entries are written from their session and are read-only.")
+    problems: list[tuple[str, str]] = []
+    try:
+        fields = parse_form(kind, values, now)
+    except FormProblems as exc:
+        problems, fields = list(exc.problems), {}
+    relation = values.get("relation", "").strip().casefold()
+    if kind == "person" and (relation == "self") != self_record:
+        why = "the assistant's own record keeps" if self_record else "only the assistant has"
+        problems.append(("relation", f"{why} the relation 'self'."))
+    if problems:
+        raise Invalid(problems)
+    return fields
+
+
 class MemoryService:
+    """The memories of one profile. ``load`` indexes everything for recall (the worker);
+    the headless commands skip it: the rules need only the store."""
+
     def __init__(
         self,
         store: MemoryStore,
         sessions: SessionStore,
         clock: Callable[[], float],
-        emit: Callable[[p.Event], None],
         index: SearchIndex | None = None,
     ) -> None:
         self.store = store
         self.sessions = sessions
         self.clock = clock
-        self.emit = emit
         self.index = index  # on disk: a start reads only what changed since the last
         self.recall = Recall(index.memories, index.turns) if index else Recall()
         self.finder = Finder()
@@ -91,7 +141,8 @@ class MemoryService:
         self.embeddings: Embeddings | None = None
         self.changed = asyncio.Event()  # set on every write: the embedder catches up
         self.caught_up = asyncio.Event()  # set while every memory and message has its vector
-        self._loaded = threading.Event()  # the memories are read and indexed
+        self._loaded = threading.Event()  # the memories are read and indexed (by ``load``)
+        self._loaded.set()
         self._failure: BaseException | None = None
 
     # ------------------------------------------------------------ loading
@@ -99,19 +150,17 @@ class MemoryService:
     def load(self) -> None:
         """Index the messages the index does not hold yet (in memory: all); read and index
         the memories in a thread (every use of them waits for it) and make sure the self
-        exists. What reading them found wrong is told when it is done."""
+        exists."""
         self._catch_up()
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        threading.Thread(target=self._load_memories, args=(loop,), daemon=True).start()
+        self._loaded.clear()
+        threading.Thread(target=self._load_memories, daemon=True).start()
 
-    def _load_memories(self, loop: asyncio.AbstractEventLoop | None) -> None:
+    def _load_memories(self) -> None:
         """What is loaded lives as long as the worker, so the cyclic GC is paused while it is
         built (its passes over the growing heap were a third of the time at 100k memories)
         and the result is frozen: later collections never scan it again."""
         found: list[str] = []
+        profile_notices = self.store.notices
         gc.disable()
         try:
             self.store.load(found)
@@ -127,14 +176,7 @@ class MemoryService:
             gc.enable()
             gc.freeze()
             self._loaded.set()
-        if loop is None:
-            self.store.notices.extend(found)
-        elif found:
-            loop.call_soon_threadsafe(self._tell, found)
-
-    def _tell(self, found: list[str]) -> None:
-        for notice in found:
-            self.emit(p.Notice("warning", notice))
+        profile_notices.extend(found)  # the worker tells them when this is done
 
     def loaded(self) -> None:
         """Wait until the memories are read and indexed."""
@@ -160,13 +202,13 @@ class MemoryService:
             done = seen.get(session.id, 0)
             if done == session.message_count:
                 continue
-            messages, _ = self.sessions.recent(session.id, 10**9)
+            messages = self.sessions.messages(session.id)
             if done > len(messages):  # not the session the index knew: indexed anew
                 self.recall.remove_session(session.id)
                 done = 0
             self.recall.add_turns(session.id, messages[done:], len(messages))
 
-    def add_turn(self, session_id: str, message: p.ChatMessage) -> None:
+    def add_turn(self, session_id: str, message: ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
         self._changed()
 
@@ -215,7 +257,7 @@ class MemoryService:
             return
         await self.ready()
         if self.embeddings is None:
-            from chatmem.worker.embeddings import Embeddings  # numpy: only when it is used
+            from chatmem.services.embeddings import Embeddings  # numpy: only when it is used
 
             self.embeddings = Embeddings(root, model, [])
         while True:
@@ -236,8 +278,9 @@ class MemoryService:
 
     # ------------------------------------------------------------ changes
 
-    def apply(self, changes: list[Change], request_id: str = "") -> None:
-        """Write the changes, keep them for undo, tell the UI one line each."""
+    def apply(self, changes: list[Change]) -> list[Changed]:
+        """Write the changes and keep them for undo; what was done, one line each."""
+        done = []
         for change in changes:
             if change.after is not None:
                 self._put(change.after)
@@ -251,22 +294,19 @@ class MemoryService:
             self.undo_log[change_id] = [change]
             shown = change.after or change.before
             assert shown is not None
-            self.emit(
-                p.MemoryChanged(
-                    change_id, change.verb, shown.kind, shown.title, shown.id, request_id
-                )
-            )
+            done.append(Changed(change_id, change.verb, shown.kind, shown.title, shown.id))
+        return done
 
     def _log_self_rename(self, before: Memory, after: Memory) -> None:
         event = self_renamed(before, after, self.clock())
         if event is not None:
             self._put(event)
 
-    def undo(self, change_id: str, request_id: str) -> None:
+    def undo(self, change_id: str) -> list[Changed]:
         changes = self.undo_log.pop(change_id, None)
         if not changes:
-            self.emit(p.Notice("information", "Nothing to undo.", request_id))
-            return
+            raise NothingToDo("Nothing to undo.")
+        done = []
         for change in reversed(changes):
             if change.also is not None:
                 self._put(replace(change.also, superseded_by=""))
@@ -276,100 +316,99 @@ class MemoryService:
                 self._delete(change.after.id)
             shown = change.before or change.after
             assert shown is not None
-            self.emit(p.MemoryChanged("", "Undone", shown.kind, shown.title, shown.id, request_id))
+            done.append(Changed("", "Undone", shown.kind, shown.title, shown.id))
+        return done
 
-    def remember(self, text: str, session_id: str, request_id: str) -> None:
+    def remember(self, text: str, session_id: str = "") -> list[Changed]:
+        """A fact the user asked to keep (``/remember TEXT``)."""
         text = text.strip()
         if not text:
-            self.emit(p.Notice("information", "Say what to remember: /remember TEXT", request_id))
-            return
+            raise NothingToDo("Say what to remember: /remember TEXT")
         fact = make_memory("fact", {"note": text, "source": "the user"}, self.clock(), session_id)
-        self.apply([Change("Remembered", fact)], request_id)
+        return self.apply([Change("Remembered", fact)])
 
-    def forget(self, query: str, request_id: str) -> None:
+    def forget(self, query: str) -> list[Changed]:
+        """Forget the memory with that id, or else the one that best matches the words."""
         query = query.strip()
         self.loaded()
         memory = self.store.get(query)
         if memory is None and terms(query):
             ranked = self.recall.rank_memories(query, self.store.memories, self.clock())
             memory = ranked[0][0] if ranked else None
-        self._forget(memory, f"No memory matches {query!r}.", request_id)
-
-    def _forget(self, memory: Memory | None, missing: str, request_id: str) -> None:
         if memory is None:
-            self.emit(p.Notice("information", missing, request_id))
-        elif memory.is_self:
-            text = "The assistant's own record cannot be deleted."
-            self.emit(p.Notice("warning", text, request_id))
-        else:
-            self.apply([Change("Forgot", None, before=memory)], request_id)
+            raise NotFound(f"No memory matches {query!r}.", "information")
+        return self._forget(memory)
 
-    def forget_session(self, session_id: str, request_id: str) -> int:
-        """Delete every memory learnt in a session (its journal entry too); how many."""
+    def delete(self, memory_id: str) -> list[Changed]:
+        return self._forget(self.get(memory_id))
+
+    def _forget(self, memory: Memory) -> list[Changed]:
+        if memory.is_self:
+            raise Refused("The assistant's own record cannot be deleted; edit it instead.")
+        return self.apply([Change("Forgot", None, before=memory)])
+
+    def get(self, memory_id: str) -> Memory:
+        memory = self.store.get(memory_id)
+        if memory is None:
+            raise NotFound("That memory no longer exists.", "information")
+        return memory
+
+    def learnt_in(self, session_id: str) -> list[Memory]:
+        """The memories learnt in a session (its journal entry too), never the self."""
         self.loaded()
-        doomed = [m for m in self.store if m.session_id == session_id and not m.is_self]
+        return [m for m in self.store if m.session_id == session_id and not m.is_self]
+
+    def forget_session(self, session_id: str) -> int:
+        """Delete every memory learnt in a session; how many."""
+        doomed = self.learnt_in(session_id)
         for memory in doomed:
             self._delete(memory.id)
-        if doomed:
-            title = f"{len(doomed):,} learnt in a deleted conversation"
-            self.emit(p.MemoryChanged("", "Forgot", "memories", title, "", request_id))
         return len(doomed)
 
     # ------------------------------------------------------------ the browser
 
-    def browse(self, request: p.ListMemories, recalled: set[str]) -> None:
+    def browse(
+        self, query: str, group: str, superseded: bool, recalled: set[str], limit: int
+    ) -> tuple[tuple[tuple[str, int], ...], list[MemoryRow], int]:
+        """Counts per group, the group's newest ``limit`` rows, and how many matched."""
         self.loaded()
-        groups, rows, total = self.finder.search(
-            self.store, request.query, request.group, request.superseded, recalled, request.limit
-        )
-        self.emit(p.MemoryList(groups, tuple(rows), total, request.id))
+        return self.finder.search(self.store, query, group, superseded, recalled, limit)
 
-    def show(self, memory_id: str, request_id: str) -> None:
+    def show(self, memory_id: str) -> MemoryRecord | None:
+        """The whole record (a journal entry with its conversation); None if not stored."""
         memory = self.store.get(memory_id)
-        transcript: tuple[p.ChatMessage, ...] = ()
-        if memory is not None and memory.kind == "conversation":
-            messages, _ = self.sessions.recent(memory.fields["session_id"], 10**9)
-            transcript = tuple(messages)
-        self.emit(p.MemoryShown(record(memory, transcript) if memory else None, request_id))
+        if memory is None:
+            return None
+        transcript: tuple[ChatMessage, ...] = ()
+        if memory.kind == "conversation":
+            transcript = tuple(self.sessions.messages(memory.fields["session_id"]))
+        return record(memory, transcript)
 
-    def save(self, request: p.SaveMemory) -> None:
-        """Add or edit from the form: everything checked first, nothing saved half-way."""
-        before = self.store.get(request.memory_id) if request.memory_id else None
-        kind = before.kind if before is not None else request.kind
-        if request.memory_id and before is None:
-            problems = [("", "That memory no longer exists.")]
-        elif kind == "conversation":
-            problems = [("", "Journal entries are written from their session and are read-only.")]
-        else:
-            try:
-                fields = parse_form(kind, dict(request.values), self.clock())
-                problems = []
-            except FormProblems as exc:
-                problems = exc.problems
-        if problems:
-            self.emit(p.MemoryInvalid(tuple(problems), request.id))
-            return
+    def save(self, memory_id: str, kind: str, values: dict[str, str]) -> list[Changed]:
+        """Add (no ``memory_id``) or edit from the form's text values: everything checked
+        first (``checked``), nothing saved half-way."""
+        before = self.get(memory_id) if memory_id else None
+        kind = before.kind if before is not None else kind
+        fields = checked(kind, values, before is not None and before.is_self, self.clock())
         if before is None:
-            self.apply([Change("Remembered", make_memory(kind, fields, self.clock()))], request.id)
-            return
-        if before.is_self:
-            fields["relation"] = "self"  # there is always exactly one self
+            return self.apply([Change("Remembered", make_memory(kind, fields, self.clock()))])
         if clean_fields(kind, fields) == before.fields:
-            unchanged = (("", "Nothing changed: edit a field, or press Esc."),)
-            self.emit(p.MemoryInvalid(unchanged, request.id))
-            return
+            raise Unchanged("Nothing changed: edit a field, or press Esc.")
         after = before.revised(fields, self.clock(), "user")
-        self.apply([Change("Updated", after, before)], request.id)
+        return self.apply([Change("Updated", after, before)])
 
-    def delete(self, memory_id: str, request_id: str) -> None:
-        self._forget(self.store.get(memory_id), "That memory no longer exists.", request_id)
+    def import_memories(self, memories: list[Memory], overwrite: bool) -> Merged:
+        """Merge memories read from an export (ids the store has are kept unless
+        ``overwrite``); the headless import, so the recall indexes are not kept up to date."""
+        return merge(self.store, memories, overwrite)
 
-    def pin(self, memory_id: str, pinned: bool, request_id: str) -> None:
-        memory = self.store.get(memory_id)
-        if memory is None or memory.pinned == pinned:
-            return
+    def pin(self, memory_id: str, pinned: bool) -> list[Changed]:
+        """Pin or unpin; nothing is written when it already is."""
+        memory = self.get(memory_id)
+        if memory.pinned == pinned:
+            return []
         verb = "Pinned" if pinned else "Unpinned"
-        self.apply([Change(verb, replace(memory, pinned=pinned), memory)], request_id)
+        return self.apply([Change(verb, replace(memory, pinned=pinned), memory)])
 
     # ------------------------------------------------------------ with the model
 
@@ -378,11 +417,10 @@ class MemoryService:
         llm: LLM,
         model: str,
         prompt: str,
-        exchange: tuple[p.ChatMessage, p.ChatMessage],
+        exchange: tuple[ChatMessage, ChatMessage],
         session_id: str,
         fitting: tuple[TokenCounter, int],
-        request_id: str,
-    ) -> None:
+    ) -> list[Changed]:
         """Ask the model what the user's message taught us; apply it. Bad output changes nothing.
 
         The exchange is clipped to the window; an answer cut at its limit is dropped whole."""
@@ -398,14 +436,11 @@ class MemoryService:
         room = window - EXTRACT_TOKENS - counter.count(prompt) - counter.count(known) - 64
         said = clip(user.content, counter, max(room * 2 // 3, 64))
         answered = clip(reply.content, counter, max(room - counter.count(said), 32))
-        messages = [
-            {"role": "system", "content": prompt},
-            {
-                "role": "user",
-                "content": f"Said on {day(user.created)}.\n\nExisting memories:\n{known}\n\n"
-                f"The user's message:\n{said}\n\nThe assistant's reply:\n{answered}",
-            },
-        ]
+        messages = asking(
+            prompt,
+            f"Said on {day(user.created)}.\n\nExisting memories:\n{known}\n\n"
+            f"The user's message:\n{said}\n\nThe assistant's reply:\n{answered}",
+        )
         try:
             answer = await llm.complete_json(
                 messages, model, "memories", ANSWER_SCHEMA, EXTRACT_TOKENS
@@ -413,32 +448,31 @@ class MemoryService:
             candidates = plausible(parse_candidates(answer), prompt, said, answered)
         except (Unparsable, Overrun) as exc:
             log.info("extraction: the model's answer was not usable (%s)", exc)
-            return
+            return []
         except Exception as exc:
             log.info("extraction failed: %s", type(exc).__name__)
-            return
+            return []
         changes = reconcile(
             candidates, self.store.memories, self.clock(), user.created, session_id, (user.id,)
         )
-        self.apply(changes, request_id)
+        return self.apply(changes)
 
     async def summarize(
         self,
         llm: LLM,
         model: str,
         prompt: str,
-        session: p.SessionInfo,
+        session: SessionInfo,
         fitting: tuple[TokenCounter, int],
-        request_id: str = "",
-    ) -> bool:
-        """Write the journal entry of a finished session; False if the model did not answer.
+    ) -> list[Changed] | None:
+        """Write the journal entry of a finished session (what changed: nothing if it needs
+        none); None if the model did not answer.
 
         A transcript longer than the window is journaled a window-sized part at a time, each
         part with the entry so far (as the fold does)."""
-        messages, _ = self.sessions.recent(session.id, 10**9)
-        said = [m for m in messages if m.content and m.status != "failed"]
+        said = [m for m in self.sessions.messages(session.id) if m.content and m.status != "failed"]
         if len(said) < 2 or session.id in self._journaled():
-            return True
+            return []
         counter, window = fitting
         lines = [
             f"[{day(m.created)}] {'Me' if m.role == 'assistant' else 'User'}: {m.content}"
@@ -453,22 +487,20 @@ class MemoryService:
                 text = "\n\n".join(clip(line, counter, room) for line in part)
                 if entry:
                     text = f"Your entry so far:\n{entry}\n\nThe conversation went on:\n{text}"
-                asked = [{"role": "system", "content": prompt}, {"role": "user", "content": text}]
-                entry = await ask(llm, asked, model, JOURNAL_TOKENS)
+                entry = await ask(llm, asking(prompt, text), model, JOURNAL_TOKENS)
                 done += len(part)
         except Exception as exc:
             log.info("journal entry for %s failed: %s", session.id, exc)
-            return False
+            return None
         if not entry:
-            return False
+            return None
         entry_memory = make_memory(
             "conversation",
             {"summary": entry, "session_id": session.id},
             said[-1].created,
             session.id,
         )
-        self.apply([Change("Remembered", entry_memory)], request_id)
-        return True
+        return self.apply([Change("Remembered", entry_memory)])
 
     def _journaled(self) -> set[str]:
         """Sessions that have their journal entry (from recall's set: no scan of the store)."""
@@ -476,7 +508,7 @@ class MemoryService:
         entries = (self.store.get(i) for i in self.recall.always["journal"])
         return {m.fields["session_id"] for m in entries if m is not None}
 
-    def unjournaled(self, current: str, limit: int = 5) -> list[p.SessionInfo]:
+    def unjournaled(self, current: str, limit: int = 5) -> list[SessionInfo]:
         """Finished sessions still waiting for their journal entry (newest first)."""
         done = self._journaled()
         waiting = [
