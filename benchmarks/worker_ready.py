@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -181,19 +180,13 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(args.source or Path(__file__).resolve().parent.parent).resolve()
     sys.path.insert(0, str(root))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from startup import isolated_env
+
     from chatmem.config import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(root),
-            "XDG_CONFIG_HOME": f"{tmp}/config",
-            "XDG_DATA_HOME": f"{tmp}/data",
-            "XDG_STATE_HOME": f"{tmp}/state",
-            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
-            "CHATMEM_MODEL": "test-model",
-            "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
-        }
+        env = {**isolated_env(tmp), "PYTHONPATH": str(root)}
         settings, _ = load_settings(env=env, cwd=Path(tmp))
         began = time.perf_counter()
         seed(Path(settings.data_dir), args.messages, args.sessions, args.memories)
