@@ -108,6 +108,7 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
+            cwd=env["PYTHONPATH"],  # "-m" imports from the working directory first
         )
 
     def send(self, request) -> None:
