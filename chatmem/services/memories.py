@@ -271,6 +271,7 @@ class MemoryService:
             await self.changed.wait()
 
     def close(self) -> None:
+        self._loaded.wait()  # never close the index under the thread reading the memories
         if self.embeddings is not None:
             self.embeddings.close()
         if self.index is not None:
