@@ -80,6 +80,7 @@ def measure(size: int, ops: int) -> None:
             profile.memories.put_many([fake_memory(rng, vocab, now) for _ in range(size)])
         start = time.perf_counter()
         profile, service = open_profile(Path(tmp), "bench", time.time)
+        service.loaded()  # the memories, read in a thread
         ready = time.perf_counter() - start
         ids = list(profile.memories.memories)
         inserts = [timed(lambda: service._put(fake_memory(rng, vocab, now))) for _ in range(ops)]

@@ -16,6 +16,7 @@ Embeddings of the corpus are cached under ~/.cache/chatmem-bench (benchmarks/emb
 the first run embeds ~5k texts (a few minutes of CPU), later ones none. Without
 ``--embeddings-url`` recall is lexical, as in the app without an embeddings model, and the
 app's lexical recall is also shown with the former hand-written stemmer (Snowball's effect).
+The app's indexes are on disk as the worker keeps them (``--in-memory``: in memory).
 
     python benchmarks/retrieval_locomo.py [--embeddings-url http://127.0.0.1:PORT/v1]
 """
@@ -45,6 +46,7 @@ from chatmem.domain.recall import Recall
 from chatmem.domain.tokens import TokenCounter
 from chatmem.protocol import ChatMessage
 from chatmem.services.embeddings import Embeddings
+from chatmem.store.search_index import SearchIndex
 from chatmem.store.sessions import SessionStore
 
 KS = (5, 10, 20)
@@ -96,11 +98,13 @@ def light_stem(word: str) -> str:
 class Conversation:
     """One LoCoMo sample ingested by the app, with the baseline BM25 over the same turns."""
 
-    def __init__(self, sample: dict, tmp: Path) -> None:
+    def __init__(self, sample: dict, tmp: Path, on_disk: bool) -> None:
         conv = sample["conversation"]
         user = conv["speaker_a"]
         store = SessionStore(tmp / sample["sample_id"], [])
-        self.recall = Recall()
+        # The worker's index, on disk (each ingest its own: it is run twice without embeddings).
+        self.index = SearchIndex(Path(tempfile.mkdtemp(dir=tmp))) if on_disk else None
+        self.recall = Recall(self.index.memories, self.index.turns) if self.index else Recall()
         self.turn_session: dict[str, int] = {}
         texts: list[str] = []
         self.dia_ids: list[str] = []
@@ -208,6 +212,7 @@ def main() -> None:
     ap.add_argument("--data", default=default_data())
     ap.add_argument("--embeddings-url", help="an OpenAI-shaped /v1 base URL; else lexical only")
     ap.add_argument("--model", default="all-minilm-l6-v2")
+    ap.add_argument("--in-memory", action="store_true", help="recall's indexes in memory")
     args = ap.parse_args()
     samples = json.loads(Path(args.data).read_text())
     counter = TokenCounter("gpt-4o-mini")
@@ -215,14 +220,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
 
-        def ingest() -> list[Conversation]:
-            return [Conversation(sample, tmp / str(n)) for n, sample in enumerate(samples)]
+        def ingest(on_disk: bool) -> list[Conversation]:
+            return [Conversation(sample, tmp / str(n), on_disk) for n, sample in enumerate(samples)]
 
-        if cache is None:
+        if cache is None:  # the former stemmer replaces the terms of the in-memory index
             former = with_stemmer(
-                light_stem, lambda: [r for c in ingest() for r in c.rows(counter)]
+                light_stem, lambda: [r for c in ingest(False) for r in c.rows(counter)]
             )
-        conversations = ingest()
+        conversations = ingest(not args.in_memory)
         if cache is not None:
             for conversation in conversations:
                 conversation.embed(cache, tmp)
@@ -230,6 +235,8 @@ def main() -> None:
         for conversation in conversations:
             if conversation.embeddings is not None:
                 conversation.embeddings.close()
+            if conversation.index is not None:
+                conversation.index.close()
     systems = SYSTEMS if cache is not None else ("bm25", "app")
     questions = len(rows)
     what = f"embeddings {args.model}" if cache is not None else "lexical only (no embeddings)"

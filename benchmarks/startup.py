@@ -54,6 +54,19 @@ Bare().run()
 """
 
 
+def isolated_env(tmp: str) -> dict[str, str]:
+    """The environment with chatmem's files under ``tmp`` and a model server nobody answers."""
+    return {
+        **os.environ,
+        "XDG_CONFIG_HOME": f"{tmp}/config",
+        "XDG_DATA_HOME": f"{tmp}/data",
+        "XDG_STATE_HOME": f"{tmp}/state",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "CHATMEM_MODEL": "test-model",
+        "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
+    }
+
+
 def time_to_echo(argv: list[str], env: dict[str, str], timeout: float = 30.0) -> float:
     """Seconds from spawn until MARK, typed into the terminal, shows on the screen."""
     master, slave = pty.openpty()
@@ -123,16 +136,10 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     with tempfile.TemporaryDirectory() as tmp:
         env = {
-            **os.environ,
+            **isolated_env(tmp),
             "TERM": "xterm-256color",
             "COLUMNS": "100",
             "LINES": "30",
-            "XDG_CONFIG_HOME": f"{tmp}/config",
-            "XDG_DATA_HOME": f"{tmp}/data",
-            "XDG_STATE_HOME": f"{tmp}/state",
-            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
-            "CHATMEM_MODEL": "test-model",
-            "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
         }
         bare_input, bare_textarea = Path(tmp) / "bare_input.py", Path(tmp) / "bare_textarea.py"
         bare_input.write_text(BARE_INPUT)

@@ -110,6 +110,7 @@ async def measure(count: int, url: str | None, sample: int) -> None:
         root = Path(tmp)
         said = fill(root, count, rng)
         profile, service = open_profile(root, "bench", time.time)
+        service.loaded()
         before = rss_mb()
         embedder = InstantEmbedder()
         service.embeddings = Embeddings(profile.root, MODEL, [])

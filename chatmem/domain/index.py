@@ -7,6 +7,7 @@ O(postings of its terms).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -60,8 +61,46 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(words(text))
 
 
+def stamp(text: str) -> str:
+    """A short digest of an indexed text: the same text, the same stamp."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
 def _idf(n: int, df: int) -> float:
     return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+Postings = dict[str, tuple[int, list[tuple[str, int, int]]]]  # term -> (df, [(doc, tf, length)])
+
+
+def bm25(
+    n: int,
+    total: int,
+    postings: Postings,
+    query_terms: set[str],
+    matched: dict[str, float] | None = None,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> dict[str, float]:
+    """BM25 scores from each query term's document frequency and postings (the same sums
+    in memory and on disk); ``matched`` gets each document's share of the query's summed
+    IDF (a term no document holds weighs as the rarest)."""
+    if not n:
+        return {}
+    avg = total / n or 1.0
+    whole = sum(_idf(n, postings[term][0]) for term in query_terms) or 1.0
+    out: dict[str, float] = {}
+    for term in query_terms:
+        df, docs = postings[term]
+        if not df:
+            continue
+        idf = _idf(n, df)
+        for doc_id, tf, length in docs:
+            norm = tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg))
+            out[doc_id] = out.get(doc_id, 0.0) + idf * norm
+            if matched is not None:
+                matched[doc_id] = matched.get(doc_id, 0.0) + idf / whole
+    return out
 
 
 class BM25Index:
@@ -108,34 +147,18 @@ class BM25Index:
     ) -> dict[str, float]:
         """BM25 score of every document sharing a term with ``query``; ``matched`` gets each
         one's share of the query's term weight (see ``weight``)."""
-        n = len(self.lengths)
-        if not n:
-            return {}
-        avg = self.total / n or 1.0
-        k1, b = self.k1, self.b
-        out: dict[str, float] = {}
         lengths = self.lengths
         query_terms = set(terms(query))
-        whole = self.weight(query_terms) or 1.0
+        postings = {}
         for term in query_terms:
-            docs = self.postings.get(term)
-            if not docs:
-                continue
-            idf = _idf(n, len(docs))
-            for doc_id, tf in docs.items():
-                if keep is not None and not keep(doc_id):
-                    continue
-                norm = tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[doc_id] / avg))
-                out[doc_id] = out.get(doc_id, 0.0) + idf * norm
-                if matched is not None:
-                    matched[doc_id] = matched.get(doc_id, 0.0) + idf / whole
-        return out
+            docs = self.postings.get(term, {})
+            rows = [(d, tf, lengths[d]) for d, tf in docs.items() if keep is None or keep(d)]
+            postings[term] = (len(docs), rows)
+        return bm25(len(lengths), self.total, postings, query_terms, matched, self.k1, self.b)
 
-    def weight(self, query_terms: set[str]) -> float:
-        """The summed IDF of ``query_terms`` (one no document holds weighs as the rarest): what
-        a document holding them all would match."""
-        n = len(self.lengths)
-        return sum(_idf(n, len(self.postings.get(term, ()))) for term in query_terms)
+    def stamps(self) -> dict[str, str]:
+        """What ``SearchIndex`` keeps to tell which documents changed: nothing in memory."""
+        return {}
 
     def search(self, query: str, k: int = 10, keep=None) -> list[tuple[str, float]]:
         ranked = sorted(self.scores(query, keep).items(), key=lambda item: -item[1])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from chatmem.domain.dates import day
-from chatmem.domain.index import BM25Index
+from chatmem.domain.index import BM25Index, stamp
 from chatmem.domain.memories import Memory, RecallItem
 from chatmem.domain.sessions import ChatMessage
 from chatmem.domain.tokens import TokenCounter
@@ -56,29 +58,160 @@ class Recalled:
     semantic: bool = False
 
 
-class Recall:
-    """Both indexes (memories and earlier messages) and the ranking over them."""
+class TermIndex(Protocol):
+    """A BM25 index: ``BM25Index`` in memory, or the worker's on disk."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, key: str) -> bool: ...
+    def add(self, key: str, text: str) -> None: ...
+    def add_all(self, items: list[tuple[str, str]]) -> None: ...
+    def remove(self, key: str) -> None: ...
+    def stamps(self) -> dict[str, str]: ...
+    def scores(
+        self,
+        query: str,
+        keep: Callable[[str], bool] | None = None,
+        matched: dict[str, float] | None = None,
+    ) -> dict[str, float]: ...
+
+
+class TurnStore(Protocol):
+    """Earlier messages and their index: ``Turns`` in memory, or the worker's on disk."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, turn_id: object) -> bool: ...
+    def get(self, turn_id: str) -> Turn | None: ...
+    def get_many(self, turn_ids: Iterable[str]) -> dict[str, Turn]: ...
+    def values(self) -> Iterable[Turn]: ...
+    def last(self, session_id: str) -> Turn | None: ...
+    def previous(self, turn: Turn) -> Turn | None: ...
+    def add(self, turn: Turn, text: str) -> None: ...
+    def add_many(self, session_id: str, turns: list[tuple[Turn, str]], seen: int) -> None: ...
+    def sessions(self) -> dict[str, int]: ...
+    def remove_session(self, session_id: str) -> list[str]: ...
+    def scores(
+        self, query: str, exclude_session: str, matched: dict[str, float]
+    ) -> dict[str, float]: ...
+    def newest(self, cores: list[str] | None = None) -> Iterator[Turn]: ...
+
+
+class Turns:
+    """Earlier messages in memory, each session's in order, with their BM25 index (the
+    worker keeps them on disk instead: ``store.search_index.DiskTurns``, the same methods)."""
 
     def __init__(self) -> None:
-        self.memory_index = BM25Index()
-        self.turn_index = BM25Index()
-        self.turns: dict[str, Turn] = {}
-        self._session_turns: dict[str, list[str]] = {}
+        self.index = BM25Index()
+        self._turns: dict[str, Turn] = {}
+        self._sessions: dict[str, list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+    def __contains__(self, turn_id: object) -> bool:
+        return turn_id in self._turns
+
+    def __getitem__(self, turn_id: str) -> Turn:
+        return self._turns[turn_id]
+
+    def get(self, turn_id: str) -> Turn | None:
+        return self._turns.get(turn_id)
+
+    def values(self) -> Iterable[Turn]:
+        return self._turns.values()
+
+    def get_many(self, turn_ids: Iterable[str]) -> dict[str, Turn]:
+        return {i: self._turns[i] for i in turn_ids if i in self._turns}
+
+    def last(self, session_id: str) -> Turn | None:
+        order = self._sessions.get(session_id)
+        return self._turns[order[-1]] if order else None
+
+    def previous(self, turn: Turn) -> Turn | None:
+        order = self._sessions.get(turn.session_id, [])
+        at = order.index(turn.id) if turn.id in order else 0
+        return self._turns.get(order[at - 1]) if at > 0 else None
+
+    def add(self, turn: Turn, text: str) -> None:
+        """Keep the turn, indexed by ``text``."""
+        self._turns[turn.id] = turn
+        self._sessions.setdefault(turn.session_id, []).append(turn.id)
+        self.index.add(turn.id, text)
+
+    def add_many(self, session_id: str, turns: list[tuple[Turn, str]], seen: int) -> None:
+        for turn, text in turns:
+            self.add(turn, text)
+
+    def sessions(self) -> dict[str, int]:
+        """How many messages of each session were indexed before this run: none in memory."""
+        return {}
+
+    def remove_session(self, session_id: str) -> list[str]:
+        removed = self._sessions.pop(session_id, [])
+        for turn_id in removed:
+            self._turns.pop(turn_id, None)
+            self.index.remove(turn_id)
+        return removed
+
+    def scores(
+        self, query: str, exclude_session: str, matched: dict[str, float]
+    ) -> dict[str, float]:
+        turns = self._turns
+
+        def keep(turn_id: str) -> bool:
+            turn = turns.get(turn_id)
+            return turn is not None and turn.session_id != exclude_session
+
+        return self.index.scores(query, keep, matched)
+
+    def newest(self, cores: list[str] | None = None) -> Iterator[Turn]:
+        """Every turn, newest first (those holding ``cores`` among them: all may)."""
+        return iter(sorted(self._turns.values(), key=lambda t: (t.created, t.id), reverse=True))
+
+
+class Recall:
+    """Both indexes (memories and earlier messages) and the ranking over them; in memory,
+    or those given (the worker's, on disk)."""
+
+    def __init__(
+        self, memory_index: TermIndex | None = None, turns: TurnStore | None = None
+    ) -> None:
+        self.memory_index: TermIndex = memory_index if memory_index is not None else BM25Index()
+        self.turns: TurnStore = turns if turns is not None else Turns()
         # Kept as memories come and go, so building a prompt never scans every memory.
         self.always: dict[str, set[str]] = {"self": set(), "pinned": set(), "journal": set()}
 
     def add_memory(self, memory: Memory) -> None:
         self.remove_memory(memory.id)
+        if self._sort(memory):
+            self.memory_index.add(memory.id, memory.text())
+
+    def _sort(self, memory: Memory) -> bool:
+        """Note the memory in ``always``; whether it belongs in the index."""
         if not memory.active:
-            return
+            return False
         if memory.is_self:
             self.always["self"].add(memory.id)
-            return
-        self.memory_index.add(memory.id, memory.text())
+            return False
         if memory.pinned:
             self.always["pinned"].add(memory.id)
         if memory.kind == "conversation":
             self.always["journal"].add(memory.id)
+        return True
+
+    def add_memories(self, memories: Iterable[Memory]) -> None:
+        """Take in every memory at start: those the index holds already with the same text
+        are left as they are, those it holds and no longer exist leave it."""
+        held = self.memory_index.stamps()
+        indexed, changed = set(), []
+        for memory in memories:
+            if self._sort(memory):
+                indexed.add(memory.id)
+                text = memory.text()
+                if held.get(memory.id) != stamp(text):
+                    changed.append((memory.id, text))
+        self.memory_index.add_all(changed)
+        for memory_id in held.keys() - indexed:
+            self.memory_index.remove(memory_id)
 
     def remove_memory(self, memory_id: str) -> None:
         self.memory_index.remove(memory_id)
@@ -86,29 +219,43 @@ class Recall:
             ids.discard(memory_id)
 
     def add_turn(self, session_id: str, message: ChatMessage, speaker: str = "") -> None:
-        if not message.content:  # an unanswered message too: the user said it
-            return
-        turn = Turn(message.id, session_id, message.role, message.content, message.created, speaker)
-        self.turns[turn.id] = turn
-        order = self._session_turns.setdefault(session_id, [])
-        previous = self.turns.get(order[-1]) if order else None
-        order.append(turn.id)
-        # A turn is indexed with the one before it: answers often only make sense with it.
+        self.add_turns(session_id, [message], None, speaker)
+
+    def add_turns(
+        self,
+        session_id: str,
+        messages: list[ChatMessage],
+        seen: int | None = None,
+        speaker: str = "",
+    ) -> None:
+        """Index a session's next messages (``seen``: how many of it there are now; None: one
+        more each). A turn is indexed with the one before it: answers often only make sense
+        with it."""
+        previous = self.turns.last(session_id)
         context = previous.content if previous is not None else ""
-        self.turn_index.add(turn.id, f"{speaker} {message.content} {message.content} {context}")
+        batch = []
+        for message in messages:
+            if not message.content:  # an unanswered message too: the user said it
+                continue
+            text = message.content
+            if seen is not None and message.id in self.turns:  # indexed before a crash
+                context = text
+                continue
+            turn = Turn(message.id, session_id, message.role, text, message.created, speaker)
+            batch.append((turn, f"{speaker} {text} {text} {context}"))
+            context = text
+        if seen is None:
+            for turn, text in batch:
+                self.turns.add(turn, text)
+        else:
+            self.turns.add_many(session_id, batch, seen)
 
     def remove_session(self, session_id: str) -> list[str]:
         """Forget a session's messages; their ids."""
-        removed = self._session_turns.pop(session_id, [])
-        for turn_id in removed:
-            self.turns.pop(turn_id, None)
-            self.turn_index.remove(turn_id)
-        return removed
+        return self.turns.remove_session(session_id)
 
     def previous_turn(self, turn: Turn) -> Turn | None:
-        order = self._session_turns.get(turn.session_id, [])
-        at = order.index(turn.id) if turn.id in order else 0
-        return self.turns.get(order[at - 1]) if at > 0 else None
+        return self.turns.previous(turn)
 
     def rank_memories(
         self,
@@ -142,14 +289,8 @@ class Recall:
         """Earlier messages by relevance, words (BM25 scaled to the best match) plus meaning
         (cosine, when known); those below both floors are left out: nothing is better than
         messages about something else."""
-        turns = self.turns
-
-        def keep(turn_id: str) -> bool:
-            turn = turns.get(turn_id)
-            return turn is not None and turn.session_id != exclude_session
-
         matched: dict[str, float] = {}
-        lexical = self.turn_index.scores(query, keep, matched)
+        lexical = self.turns.scores(query, exclude_session, matched)
         best = max(lexical.values(), default=0.0) or 1.0
         floor = max(LEXICAL_FLOOR, LEXICAL_SHARE * max(matched.values(), default=0.0))
         relevance = {
@@ -159,8 +300,13 @@ class Recall:
             weak = [i for i in relevance if i not in similar and matched[i] < LEXICAL_ALONE]
             for turn_id in weak:
                 del relevance[turn_id]
+        near = [i for i in similar or {} if i not in relevance]
+        turns = self.turns.get_many([*relevance, *near])
         for turn_id, cosine in (similar or {}).items():
-            if (cosine < MEANING_FLOOR and turn_id not in relevance) or not keep(turn_id):
+            turn = turns.get(turn_id)
+            if (cosine < MEANING_FLOOR and turn_id not in relevance) or turn is None:
+                continue
+            if turn.session_id == exclude_session:
                 continue
             meaning = max(cosine - MIN_COSINE, 0.0) / (1 - MIN_COSINE)
             relevance[turn_id] = relevance.get(turn_id, 0.0) + TURN_MEANING * meaning

@@ -44,6 +44,7 @@ def search(recall: Recall, query: str, limit: int = 50) -> tuple[list[Found], in
                     seen.add(found)
             return spans if len(seen) == len(stems) else []
     else:
+        cores = []
         needle = " ".join(query.split())
         if not needle:
             return [], 0
@@ -52,10 +53,9 @@ def search(recall: Recall, query: str, limit: int = 50) -> tuple[list[Found], in
         def hits(text: str, lowered: str) -> list[tuple[int, int]]:
             return [m.span() for m in pattern.finditer(text)]
 
-    turns = sorted(recall.turns.values(), key=lambda t: (t.created, t.id), reverse=True)
     found: list[Found] = []
     total = 0
-    for turn in turns:
+    for turn in recall.turns.newest(cores):  # those holding the words' stems, when indexed
         spans = hits(turn.content, turn.content.lower())
         if not spans:
             continue

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatmem.domain.memories import Memory
-from chatmem.domain.recall import MIN_COSINE, Similar, Turn
+from chatmem.domain.recall import MIN_COSINE, Similar, TurnStore
 from chatmem.domain.vectors import VectorIndex, decode, digest, encode, unit
 from chatmem.store.shards import ShardedTable
 
@@ -96,11 +96,11 @@ class Embeddings:
         return [m for m in memories if m.active and made.get(m.id) != digest(m.text())]
 
     async def catch_up(
-        self, llm: LLM, memories: dict[str, Memory], turns: dict[str, Turn] | None = None
+        self, llm: LLM, memories: dict[str, Memory], turns: TurnStore | None = None
     ) -> None:
         """Embed every live memory, then every earlier message, without a current vector,
         a batch at a time."""
-        turns = turns if turns is not None else {}
+        listed = {t.id: t for t in turns.values()} if turns is not None else {}  # one read
         if not self.loaded:
             await asyncio.to_thread(self.load)
             # Memories deleted or replaced while the worker was not looking (``chatmem
@@ -109,13 +109,13 @@ class Embeddings:
             made = self.memories.made_from
             gone = [i for i in made if i not in memories or not memories[i].active]
             self.memories.forget(gone)
-            self.turns.forget([i for i in self.turns.made_from if i not in turns])
+            self.turns.forget([i for i in self.turns.made_from if i not in listed])
         todo = [(m.id, m.text()) for m in self.stale(memories.values())]
         done = self.turns.made_from
-        todo_turns = [(t.id, t.embedded()) for t in list(turns.values()) if t.id not in done]
+        todo_turns = [(t.id, t.embedded()) for t in listed.values() if t.id not in done]
         for vectors, pairs, live in (
             (self.memories, todo, memories),
-            (self.turns, todo_turns, turns),
+            (self.turns, todo_turns, listed),
         ):
             for start in range(0, len(pairs), BATCH):
                 batch = [pair for pair in pairs[start : start + BATCH] if pair[0] in live]

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,6 +44,7 @@ from chatmem.services.files import read_export
 from chatmem.services.line import Line, ask, asking
 from chatmem.store.memories import MemoryStore
 from chatmem.store.profile import Profile, ProfileMissing, ReadOnly
+from chatmem.store.search_index import SearchIndex
 from chatmem.store.sessions import SessionStore
 from chatmem.store.transfer import Merged, TransferProblem, from_json, merge
 
@@ -59,28 +61,21 @@ SELF = {"name": "Assistant", "relation": "self", "personality": "thoughtful, fri
 def open_profile(
     data_dir: Path, name: str, clock: Callable[[], float], readonly: bool = False
 ) -> tuple[Profile, MemoryService]:
-    """Open the profile and index everything in it: the worker's start-up (``readonly``:
-    without the lock, writing nothing; a profile that holds nothing yet opens empty).
-
-    What is loaded lives as long as the worker, so the cyclic GC is paused while it is built
-    (its passes over the growing heap were a third of the time at 100k memories) and the
-    result is frozen: later collections never scan it again.
+    """Open the profile: the worker's start-up (``readonly``: without the lock, writing
+    nothing; a profile that holds nothing yet opens empty). The messages' index catches up
+    at once; the memories are read and indexed in a thread meanwhile (``MemoryService.load``).
     """
-    gc.disable()
     try:
-        try:
-            profile = Profile.open(data_dir, name, readonly=readonly)
-        except ProfileMissing:
-            profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True)
-        try:
-            service = MemoryService(profile.memories, profile.sessions, clock)
-            service.load()
-        except BaseException:
-            profile.close()
-            raise
-    finally:
-        gc.enable()
-    gc.freeze()
+        profile = Profile.open(data_dir, name, readonly=readonly, later=True)
+    except ProfileMissing:
+        profile = Profile(Path(data_dir) / "profiles" / name, -1, [], readonly=True, later=True)
+    try:
+        index = None if readonly else SearchIndex.open(profile.root)
+        service = MemoryService(profile.memories, profile.sessions, clock, index)
+        service.load()
+    except BaseException:
+        profile.close()
+        raise
     return profile, service
 
 
@@ -130,30 +125,88 @@ class MemoryService:
     the headless commands skip it: the rules need only the store."""
 
     def __init__(
-        self, store: MemoryStore, sessions: SessionStore, clock: Callable[[], float]
+        self,
+        store: MemoryStore,
+        sessions: SessionStore,
+        clock: Callable[[], float],
+        index: SearchIndex | None = None,
     ) -> None:
         self.store = store
         self.sessions = sessions
         self.clock = clock
-        self.recall = Recall()
+        self.index = index  # on disk: a start reads only what changed since the last
+        self.recall = Recall(index.memories, index.turns) if index else Recall()
         self.finder = Finder()
         self.undo_log: dict[str, list[Change]] = {}
         self.embeddings: Embeddings | None = None
         self.changed = asyncio.Event()  # set on every write: the embedder catches up
         self.caught_up = asyncio.Event()  # set while every memory and message has its vector
+        self._loaded = threading.Event()  # the memories are read and indexed (by ``load``)
+        self._loaded.set()
+        self._failure: BaseException | None = None
 
     # ------------------------------------------------------------ loading
 
     def load(self) -> None:
-        """Index every memory and every stored message; make sure the self exists."""
-        for memory in self.store:
-            self.recall.add_memory(memory)
-        for session in self.sessions.list():
-            for message in self.sessions.messages(session.id):
-                self.recall.add_turn(session.id, message)
-        if not any(m.is_self for m in self.store):
-            with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
-                self._put(make_memory("person", SELF, self.clock()))
+        """Index the messages the index does not hold yet (in memory: all); read and index
+        the memories in a thread (every use of them waits for it) and make sure the self
+        exists."""
+        self._catch_up()
+        self._loaded.clear()
+        threading.Thread(target=self._load_memories, daemon=True).start()
+
+    def _load_memories(self) -> None:
+        """What is loaded lives as long as the worker, so the cyclic GC is paused while it is
+        built (its passes over the growing heap were a third of the time at 100k memories)
+        and the result is frozen: later collections never scan it again."""
+        found: list[str] = []
+        profile_notices = self.store.notices
+        gc.disable()
+        try:
+            self.store.load(found)
+            self.recall.add_memories(self.store)
+            if not any(m.is_self for m in self.store):
+                with contextlib.suppress(ReadOnly):  # opened read-only: made at a writable open
+                    memory = make_memory("person", SELF, self.clock())
+                    self.store.put(memory)
+                    self.recall.add_memory(memory)
+        except BaseException as exc:  # raised again where the memories are used
+            self._failure = exc
+        finally:
+            gc.enable()
+            gc.freeze()
+            self._loaded.set()
+        profile_notices.extend(found)  # the worker tells them when this is done
+
+    def loaded(self) -> None:
+        """Wait until the memories are read and indexed."""
+        self._loaded.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    async def ready(self) -> None:
+        """``loaded``, without blocking the event loop."""
+        if not self._loaded.is_set():
+            await asyncio.to_thread(self._loaded.wait)
+        self.loaded()
+
+    def _catch_up(self) -> None:
+        """Index the messages of sessions written since the index was (a crash between the
+        two writes, a session imported or deleted by a command): each session's count of
+        messages against the index's, so only those sessions are read."""
+        seen = self.recall.turns.sessions()
+        listed = self.sessions.list()
+        for gone in seen.keys() - {s.id for s in listed}:
+            self.recall.remove_session(gone)
+        for session in listed:
+            done = seen.get(session.id, 0)
+            if done == session.message_count:
+                continue
+            messages = self.sessions.messages(session.id)
+            if done > len(messages):  # not the session the index knew: indexed anew
+                self.recall.remove_session(session.id)
+                done = 0
+            self.recall.add_turns(session.id, messages[done:], len(messages))
 
     def add_turn(self, session_id: str, message: ChatMessage) -> None:
         self.recall.add_turn(session_id, message)
@@ -168,12 +221,14 @@ class MemoryService:
     async def build(
         self, llm: LLM | None, query: str, counter: TokenCounter, budget: int, session_id: str
     ) -> Recalled:
+        await self.ready()
         similar = await self.embeddings.similar(llm, query) if self.embeddings and llm else None
         return self.recall.build(
             query, self.store.memories, counter, budget, self.clock(), session_id, similar
         )
 
     def _put(self, memory: Memory) -> None:
+        self.loaded()
         self.store.put(memory)
         self.recall.add_memory(memory)
         self._changed()
@@ -183,6 +238,7 @@ class MemoryService:
         self.caught_up.clear()
 
     def _delete(self, memory_id: str) -> None:
+        self.loaded()
         self.store.delete(memory_id)
         self.recall.remove_memory(memory_id)
         if self.embeddings is not None:
@@ -199,6 +255,7 @@ class MemoryService:
             self.embeddings = None
         if not model:
             return
+        await self.ready()
         if self.embeddings is None:
             from chatmem.services.embeddings import Embeddings  # numpy: only when it is used
 
@@ -214,8 +271,11 @@ class MemoryService:
             await self.changed.wait()
 
     def close(self) -> None:
+        self._loaded.wait()  # never close the index under the thread reading the memories
         if self.embeddings is not None:
             self.embeddings.close()
+        if self.index is not None:
+            self.index.close()
 
     # ------------------------------------------------------------ changes
 
@@ -271,6 +331,7 @@ class MemoryService:
     def forget(self, query: str) -> list[Changed]:
         """Forget the memory with that id, or else the one that best matches the words."""
         query = query.strip()
+        self.loaded()
         memory = self.store.get(query)
         if memory is None and terms(query):
             ranked = self.recall.rank_memories(query, self.store.memories, self.clock())
@@ -295,6 +356,7 @@ class MemoryService:
 
     def learnt_in(self, session_id: str) -> list[Memory]:
         """The memories learnt in a session (its journal entry too), never the self."""
+        self.loaded()
         return [m for m in self.store if m.session_id == session_id and not m.is_self]
 
     def forget_session(self, session_id: str) -> int:
@@ -310,6 +372,7 @@ class MemoryService:
         self, query: str, group: str, superseded: bool, recalled: set[str], limit: int
     ) -> tuple[tuple[tuple[str, int], ...], list[MemoryRow], int]:
         """Counts per group, the group's newest ``limit`` rows, and how many matched."""
+        self.loaded()
         return self.finder.search(self.store, query, group, superseded, recalled, limit)
 
     def show(self, memory_id: str) -> MemoryRecord | None:
@@ -366,6 +429,7 @@ class MemoryService:
 
         user, reply = exchange
         counter, window = fitting
+        await self.ready()
         near = self.embeddings.cached(user.content) if self.embeddings else {}
         ranked = self.recall.rank_memories(user.content, self.store.memories, user.created, near)
         similar = [m for m, _ in ranked][:SIMILAR]
@@ -443,6 +507,7 @@ class MemoryService:
 
     def _journaled(self) -> dict[str, Memory]:
         """Sessions' journal entries (from recall's set: no scan of the store)."""
+        self.loaded()
         entries = (self.store.get(i) for i in self.recall.always["journal"])
         return {m.fields["session_id"]: m for m in entries if m is not None}
 

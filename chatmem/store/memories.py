@@ -1,8 +1,10 @@
-"""Memories on disk: a sharded TinyDB table, all loaded once into the worker's memory."""
+"""Memories on disk: a sharded TinyDB table, all loaded once into the worker's memory (at
+first use, which the worker makes in a thread of its own while it opens the session)."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,31 @@ SCHEMA = 1
 class MemoryStore:
     def __init__(self, root: Path, notices: list[str], readonly: bool = False) -> None:
         self.table = ShardedTable(root / "memories", "memories", SCHEMA, notices, readonly)
-        self.memories: dict[str, Memory] = {}
+        self.notices = notices
+        self._memories: dict[str, Memory] | None = None
+        self._loading = threading.Lock()
+
+    @property
+    def memories(self) -> dict[str, Memory]:
+        """Every memory by id, read from the files at first use."""
+        if self._memories is None:
+            with self._loading:
+                if self._memories is None:
+                    self._memories = self._load()
+        return self._memories
+
+    def load(self, notices: list[str] | None = None) -> None:
+        """Read the files now (``notices``: where what they found wrong is told, instead of
+        the profile's list)."""
+        told = self.notices
+        self.notices = self.table.notices = told if notices is None else notices
+        try:
+            _ = self.memories
+        finally:
+            self.notices = self.table.notices = told
+
+    def _load(self) -> dict[str, Memory]:
+        memories: dict[str, Memory] = {}
         damaged: Counter[str] = Counter()
         for shard, doc in self.table.load():
             try:
@@ -29,9 +55,12 @@ class MemoryStore:
                 damaged[shard] += 1
                 log.warning("%s", exc)
                 continue
-            self.memories[memory.id] = memory
+            memories[memory.id] = memory
         for shard, n in damaged.items():
-            notices.append(f"{n:,} damaged memories in {shard} were skipped (left in the file).")
+            self.notices.append(
+                f"{n:,} damaged memories in {shard} were skipped (left in the file)."
+            )
+        return memories
 
     def __len__(self) -> int:
         return len(self.memories)
@@ -44,17 +73,21 @@ class MemoryStore:
 
     def put(self, memory: Memory) -> None:
         """Insert or replace one memory (one shard file is rewritten)."""
+        memories = self.memories  # the files are read before one is written
         self.table.put(memory.to_doc())
-        self.memories[memory.id] = memory
+        memories[memory.id] = memory
 
     def put_many(self, memories: list[Memory]) -> None:
         """Insert in bulk: one write per shard touched (imports, benchmarks)."""
+        loaded = self.memories
         self.table.put_many([m.to_doc() for m in memories])
-        self.memories.update((m.id, m) for m in memories)
+        loaded.update((m.id, m) for m in memories)
 
     def delete(self, memory_id: str) -> Memory | None:
+        loaded = self.memories
         self.table.delete([memory_id])
-        return self.memories.pop(memory_id, None)
+        return loaded.pop(memory_id, None)
 
     def close(self) -> None:
-        self.table.close()
+        with self._loading:  # not while a thread reads them
+            self.table.close()

@@ -28,7 +28,7 @@ MIGRATIONS: dict[int, Callable[[Path], None]] = {}
 _SESSION_READS = frozenset(
     {"get", "latest", "list", "summary", "recent", "messages", "before", "get_message"}
 )
-_MEMORY_READS = frozenset({"get", "memories"})
+_MEMORY_READS = frozenset({"get", "memories", "load", "notices"})
 
 
 class ProfileLocked(StoreError):
@@ -64,13 +64,20 @@ class _Reads:
 
 class Profile:
     def __init__(
-        self, root: Path, lock_fd: int, notices: list[str], readonly: bool = False
+        self,
+        root: Path,
+        lock_fd: int,
+        notices: list[str],
+        readonly: bool = False,
+        later: bool = False,
     ) -> None:
         self.root = root
         self._lock_fd = lock_fd
         self.notices = notices
         self.sessions = SessionStore(root, notices, readonly)
         self.memories = MemoryStore(root, notices, readonly)
+        if not later:  # the memories are read now (the worker reads them in a thread)
+            self.memories.load()
         if readonly:  # the same reads; writes raise ``ReadOnly``
             self.sessions = cast(SessionStore, _Reads(self.sessions, _SESSION_READS))
             self.memories = cast(MemoryStore, _Reads(self.memories, _MEMORY_READS))
@@ -83,18 +90,20 @@ class Profile:
         schema: int = SCHEMA,
         migrations: dict[int, Callable[[Path], None]] | None = None,
         readonly: bool = False,
+        later: bool = False,
     ) -> Profile:
         """Lock and open the profile (made if new), upgraded to ``schema``.
 
         ``readonly``: no lock (another chatmem may have it), nothing created, upgraded or
         cleaned up, and the stores refuse writes; ``ProfileMissing`` if nothing is stored yet.
+        ``later``: the memories are read at first use (``MemoryStore.load``), not now.
         """
         if not is_safe_id(name):
             raise StoreError(
                 f"{name!r} is not a valid profile name: use letters, digits, '.', '-' and '_'."
             )
         if readonly:
-            return cls._open_readonly(Path(data_dir) / "profiles" / name, name, schema)
+            return cls._open_readonly(Path(data_dir) / "profiles" / name, name, schema, later)
         root = private_dir(Path(data_dir) / "profiles" / name)
         fd = os.open(root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -109,13 +118,13 @@ class Profile:
             notices: list[str] = []
             clean_stale_temps(root)
             _upgrade(root, schema, MIGRATIONS if migrations is None else migrations, notices)
-            return cls(root, fd, notices)
+            return cls(root, fd, notices, later=later)
         except BaseException:
             os.close(fd)
             raise
 
     @classmethod
-    def _open_readonly(cls, root: Path, name: str, schema: int) -> Profile:
+    def _open_readonly(cls, root: Path, name: str, schema: int, later: bool) -> Profile:
         version = AtomicStorage(root / "profile.json", "profile", schema).file_schema
         if version is None:
             raise ProfileMissing(f"Profile {name!r} holds nothing yet.")
@@ -124,7 +133,7 @@ class Profile:
                 f"Profile {name!r} was made by an older chatmem: open it once in the app, "
                 "or run a command that changes it, to upgrade it."
             )
-        return cls(root, -1, [], readonly=True)
+        return cls(root, -1, [], readonly=True, later=later)
 
     @staticmethod
     def names(data_dir: Path) -> list[str]:

@@ -212,8 +212,11 @@ class Worker:
         return str(exc)
 
     async def settle(self) -> None:
-        """Wait until every task a request started is done and every memory is embedded."""
+        """Wait until every task a request started is done, the memories are read and every
+        memory is embedded."""
         while True:
+            if self.memory is not None:
+                await self.memory.ready()
             if self.tasks:
                 await asyncio.gather(*list(self.tasks), return_exceptions=True)
             elif self._embedding():
@@ -287,14 +290,26 @@ class Worker:
         session = self.session_service().to_show(
             self.clock(), session_id, new_session, bool(self.readonly)
         )
-        for notice in self.profile.notices:
-            self.emit(p.Notice("warning", notice, request_id))
-        self.profile.notices.clear()
+        self._tell_notices(request_id)
         self._open_session(session, request_id)
+        self._spawn(request_id + ":memories", self._memories_read(request_id))
         if self.settings.configured and not self.readonly:
             if self.settings.memory_budget:  # 0: memory is off (chatmem ask --no-memory)
                 self._spawn(request_id, self._journal_waiting())
             self._embed_memories()
+
+    def _tell_notices(self, request_id: str) -> None:
+        assert self.profile is not None
+        for notice in self.profile.notices:
+            self.emit(p.Notice("warning", notice, request_id))
+        self.profile.notices.clear()
+
+    async def _memories_read(self, request_id: str) -> None:
+        """The memories are read in a thread while the session opens: what their files had
+        wrong is told when that is done."""
+        await self.memory_service().ready()
+        if self.profile is not None:
+            self._tell_notices(request_id)
 
     async def _switch_profile(self, request: p.SwitchProfile) -> None:
         """Open the other profile first (it may be locked or invalid), then close this one."""
@@ -787,6 +802,7 @@ class Worker:
 
     async def _journal_waiting(self) -> None:
         """Sessions that ended while the model was slow or down get their entry now."""
+        await self.memory_service().ready()  # the memories are read in a thread: not here
         for session in self.memory_service().unjournaled(self.session_id()):
             if not await self.line.run("journal", functools.partial(self._journal, session)):
                 break
