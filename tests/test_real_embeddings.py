@@ -98,8 +98,8 @@ async def close(service: MemoryService, llm: LLM, held) -> None:
 
 async def test_a_paraphrase_is_recalled_and_an_unrelated_memory_is_not(tmp_path, embeddings_url):
     service, llm, held = await embedded_service(tmp_path, embeddings_url)
-    service.remember("My sister Anna paints landscapes", "s0", "r1")
-    service.remember("I keep bees on the roof", "s0", "r2")
+    service.remember("My sister Anna paints landscapes", "s0")
+    service.remember("I keep bees on the roof", "s0")
     old = [
         ("m1", "user", "My bicycle chain keeps slipping on steep hills"),
         ("m2", "assistant", "Green tea tastes best steeped for three minutes"),
