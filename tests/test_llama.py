@@ -197,6 +197,8 @@ async def test_the_server_counts_tokens_and_the_prompt_is_counted_as_it_does(loc
     answer = await h.worker._llm().once.chat.completions.create(
         model=local.model, messages=messages, max_tokens=1
     )
-    theirs = answer.usage.prompt_tokens  # the chat template's few tokens a message aside
-    assert abs(ours - theirs) <= 2 * len(messages), (ours, theirs)
+    theirs = answer.usage.prompt_tokens
+    # the chat template's tokens aside: ChatML wraps each message in <|im_start|>, its role,
+    # a newline, <|im_end|> and a newline (5 tokens), of which the count knows some
+    assert abs(ours - theirs) <= 5 * len(messages), (ours, theirs)
     await h.close()
