@@ -183,6 +183,26 @@ async def test_a_code_block_in_a_hurry_shows_every_line_at_once_then_colours_it(
         assert all(static.content.spans for static in code.fence.children)  # all coloured
 
 
+async def test_code_shown_plain_in_a_hurry_is_text_never_markup_nor_controls():
+    from textual.app import App
+
+    from chatmem.text import visible
+
+    hostile = visible('x = "[bold]unclosed [ \x1b[2J\x1b]52;c;AAAA\x07"')  # as the edge passes it
+    text = "```python\n" + "\n".join(f"{hostile}  # {i}" for i in range(300)) + "\n"
+    splitter = Splitter()
+    splitter.feed(text)
+    block = splitter.blocks[-1]
+    code = CodeBlock(block, deadline=0.0)
+    async with App().run_test() as pilot:
+        await pilot.app.mount(code)
+        await code.grow(block, deadline=0.0, hurry=True)
+        assert code._plain is not None  # the rest is shown plain …
+        shown = _code_text(code)
+        assert shown == block.source  # … as the very text: "[bold]" and "[" stay as typed
+        assert "\x1b" not in shown and "␛[2J" in shown
+
+
 @pytest.mark.parametrize("line", ["x" * 1_000_000, "- " + "word " * 200_000])
 def test_a_huge_single_line_is_a_paragraph_rendered_by_parts(line):
     assert [kind for kind, _, _ in blocks(line)] == ["para"]
