@@ -80,9 +80,12 @@ class Resend:
 
 @dataclass(frozen=True)
 class Cancel:
-    """Stop the reply that ``target`` started; its partial text is kept as cut off."""
+    """Stop the reply that ``target`` started; its partial text is kept as cut off.
+    ``shown``: the characters of it the user saw (-1: all that arrived); the reply kept is
+    cut to them."""
 
     target: str
+    shown: int = -1
     id: str = field(default_factory=new_id)
 
 

@@ -149,6 +149,31 @@ async def test_cancel_keeps_partial_text_marked_cut(settings, fake_openai):
     await h.close()
 
 
+@pytest.mark.parametrize("shown", [0, 7, 10_000])
+async def test_cancel_keeps_exactly_what_the_user_saw(settings, fake_openai, shown):
+    fake_openai.chunk_delay = 0.05
+    h = await started(settings)
+    fake_openai.script(Reply("word " * 200))
+    send = p.SendMessage("talk a lot")
+    await h.worker.handle(send)
+    while len("".join(e.text for e in h.of(p.ReplyDelta))) < 12:
+        await asyncio.sleep(0.01)
+    await h.request(p.Cancel(send.id, shown=shown))
+    received = "".join(e.text for e in h.of(p.ReplyDelta))  # nothing more after the Cancel
+    done = h.last(p.ReplyDone).message
+    assert done.status == "cut" and h.last(p.ReplyDone).request_id == send.id
+    if shown <= len(received):
+        assert done.content == received[:shown]
+    else:  # all that arrived, shown or not yet
+        assert done.content.startswith(received) and "word word" in done.content
+    assert h.worker.history[-1] == (done if shown else h.last(p.MessageSaved).message)
+    session_id = h.last(p.SessionLoaded).session.id
+    await h.close()
+    with Profile.open(Path(settings.data_dir), "default") as profile:
+        stored, _ = profile.sessions.recent(session_id, 10)
+    assert [m.content for m in stored] == ["talk a lot", *([done.content] if shown else [])]
+
+
 async def test_not_configured_keeps_the_message(settings):
     h = await started(replace(settings, api_key="", base_url="https://api.openai.com/v1"))
     assert not h.last(p.SessionLoaded).configured

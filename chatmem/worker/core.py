@@ -79,6 +79,7 @@ class Worker:
         self.model: ModelInfo | None = None
         self.counter: ServerCounter | None = None
         self.requests: dict[str, asyncio.Task] = {}  # the work of a request, for Cancel
+        self.shown: dict[str, int] = {}  # a stopped reply's characters the user saw, by request
         self.search: asyncio.Task | None = None  # the transcript search running or waiting
         self.tasks: set[asyncio.Task] = set()  # every task: requests' and background work
         self.embedder: asyncio.Task | None = None  # lives as long as the settings it was made for
@@ -134,6 +135,7 @@ class Worker:
     def _cancel(self, request: p.Cancel) -> None:
         task = self.requests.get(request.target)
         if task is not None:
+            self.shown[request.target] = request.shown
             task.cancel()
 
     def _load_newer(self, request: p.LoadNewer) -> None:
@@ -189,6 +191,7 @@ class Worker:
             self.tasks.discard(t)
             if self.requests.get(request_id) is t:
                 del self.requests[request_id]
+                self.shown.pop(request_id, None)
             failure = None if t.cancelled() else t.exception()
             if isinstance(failure, ServiceError):
                 self.emit(answers.refusal(failure, None, request_id))
@@ -605,7 +608,11 @@ class Worker:
                 else:
                     finish = item
         except asyncio.CancelledError:
-            self._flush(reply_id, pending, request_id)
+            shown = self.shown.pop(request_id, -1)
+            if shown >= 0:  # what the user saw, no more
+                parts = ["".join(parts)[:shown]]
+            else:
+                self._flush(reply_id, pending, request_id)
             cut = Ending(user, reply_id, tuple(parts), None, fitted.prompt_tokens, "cut")
             self._finish(cut, request_id, reply_done=True)  # stopped by the user: kept as it is
             raise
