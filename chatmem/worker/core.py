@@ -80,6 +80,7 @@ class Worker:
         self.counter: ServerCounter | None = None
         self.requests: dict[str, asyncio.Task] = {}  # the work of a request, for Cancel
         self.shown: dict[str, int] = {}  # a stopped reply's characters the user saw, by request
+        self.answered: tuple[str, str] = ("", "")  # the last whole reply: request id, reply id
         self.search: asyncio.Task | None = None  # the transcript search running or waiting
         self.tasks: set[asyncio.Task] = set()  # every task: requests' and background work
         self.embedder: asyncio.Task | None = None  # lives as long as the settings it was made for
@@ -137,6 +138,31 @@ class Worker:
         if task is not None:
             self.shown[request.target] = request.shown
             task.cancel()
+        elif request.shown > 0 and self.answered[0] == request.target:
+            self._cut_shown(self.answered[1], request.shown, request.id)
+            self.answered = ("", "")
+
+    def _cut_shown(self, reply_id: str, shown: int, request_id: str) -> None:
+        """A reply stopped after it was whole (the UI was still drawing it): the first
+        ``shown`` characters are kept, as of a reply stopped then, if it is still the last."""
+        assert self.profile is not None and self.session is not None
+        reply = self.history[-1] if self.history else None
+        if reply is None or reply.id != reply_id or len(reply.content) <= shown:
+            return
+        text = reply.content[:shown]
+        counter = self._counter()
+        cut = replace(
+            reply,
+            content=text,
+            status="cut",
+            tokens=counter.count_message(text),
+            completion_tokens=counter.count(text),
+        )
+        self.profile.sessions.update(self.session.id, cut)
+        self.memory_service().replace_turn(cut)
+        self.history[-1] = cut
+        self.session_completion += cut.completion_tokens - reply.completion_tokens
+        self._emit_usage(request_id, cut.prompt_tokens, cut.completion_tokens)
 
     def _load_newer(self, request: p.LoadNewer) -> None:
         at = next((i for i, m in enumerate(self.history) if m.id == request.after_id), 0)
@@ -653,6 +679,7 @@ class Worker:
             if finish.prompt_tokens:
                 self._counter().calibrate(fitted.messages, finish.prompt_tokens)
             reply = self._finish(ending, request_id, reply_done=True)
+            self.answered = (request_id, reply.id)
             await self._counter().learn(self._llm(), (reply.content,))  # next turn's history
             if self.settings.memory_budget:  # 0: memory is off
                 job = functools.partial(self._extract, user, reply, request_id)
