@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from chatmem.domain.errors import ErrorInfo
 
+NOT_FOLDED = (
+    "Could not summarize the older messages; the oldest are left out of this request instead "
+    "(they are all still stored)."
+)
+
 
 def read_only(reason: str) -> ErrorInfo:
     return ErrorInfo("read_only", "Read-only: your message was not sent", reason)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from chatmem import protocol as p
 from chatmem.domain.recall import Recalled
 from chatmem.llm.runaway import stopped_looping
-from chatmem.services import chat, turn
+from chatmem.services import chat, failures, turn
 from chatmem.services.errors import Invalid, ServiceError
 from chatmem.services.memories import Changed
 from chatmem.services.sessions import Deleted
@@ -38,12 +38,6 @@ def deleted(gone: Deleted, request_id: str) -> list[p.Event]:
     return said
 
 
-NOT_FOLDED = (
-    "Could not summarize the older messages; the oldest are left out of this request instead "
-    "(they are all still stored)."
-)
-
-
 def step(step: turn.Step, request_id: str) -> p.Event:
     """What a chat turn tells, as the event the app shows."""
     match step:
@@ -58,7 +52,7 @@ def step(step: turn.Step, request_id: str) -> p.Event:
         case chat.Folded():
             return p.ContextFolded(step.folded, step.summary, request_id)
         case chat.NotFolded():
-            return p.Notice("warning", NOT_FOLDED, request_id)
+            return p.Notice("warning", failures.NOT_FOLDED, request_id)
         case turn.Started():
             return p.ReplyStarted(step.reply_id, request_id)
         case turn.Delta():

@@ -2,8 +2,8 @@
 
 Runs in the worker process (``chatmem.worker.process``) or in-process for tests. It speaks
 only ``chatmem.protocol``: ``handle`` takes requests, ``emit`` sends events. It owns the
-profile's lifecycle and the tasks; the chat service (``services/turn.py``) owns the session
-the chat shows and the model it is asked with.
+profile's lifecycle and the tasks; the chat service (``services/chat.py``) holds the session
+the chat shows and the model it is asked with, and a turn (``services/turn.py``) answers on it.
 """
 
 from __future__ import annotations
@@ -17,21 +17,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from chatmem import protocol as p
 from chatmem.config import Settings, save_settings
 from chatmem.llm import errors
-from chatmem.llm.models import ModelInfo, served_window
+from chatmem.llm.models import ModelInfo
 from chatmem.llm.tokenize import ServerCounter
-from chatmem.logs import register_secret
 from chatmem.paths import resolve_paths
 from chatmem.services import failures, profiles
+from chatmem.services.chat import ChatService
 from chatmem.services.errors import NotSent, ServiceError
 from chatmem.services.line import Line
 from chatmem.services.memories import Changed, MemoryService
 from chatmem.services.sessions import SessionService
-from chatmem.services.turn import Answered, ChatService, Step, Stop
+from chatmem.services.turn import Answered, Step, Stop, Turn
 from chatmem.store.atomic import StoreError
 from chatmem.store.profile import Profile
 from chatmem.worker import answers, requests
@@ -55,7 +54,7 @@ class Worker:
     def __init__(self, emit: Callable[[p.Event], None], clock: Callable[[], float] = time.time):
         self.emit = emit
         self.line = Line(1)  # the requests toward the model server: the reply first
-        self.chat = ChatService(self.line, clock)  # the session shown, the model, the turn
+        self.chat = ChatService(self.line, clock)  # the session shown and the model
         self.requests: dict[str, asyncio.Task] = {}  # the work of a request, for Cancel
         self.stops: dict[str, Stop] = {}  # the turns running, by request
         self.answered: dict[str, str] = {}  # the last whole reply's id, by its request
@@ -329,9 +328,6 @@ class Worker:
         self.emit(p.Notice("information", f"Profile {request.name!r} is open.", request.id))
 
     def _configure(self, settings: Settings) -> None:
-        for secret in (settings.api_key, urlsplit(settings.base_url).password):
-            if secret:
-                register_secret(secret)
         paths = resolve_paths()
         old = self.chat.configure(settings, paths.models_file, paths.prompts_dir)
         if old is not None:
@@ -399,22 +395,15 @@ class Worker:
         self._learn_window(request.id)
 
     def _learn_window(self, request_id: str) -> None:
-        """Ask a local server the window it really runs the model with (a table or a guess
-        knows only what the model could take); the setting, when given, wins."""
+        """Ask a local server the window it really runs the model with (a reply waits)."""
         self.chat.window = None
-        settings = self.settings
-        if settings.configured and not settings.is_openai and not settings.context_window:
+        if self.chat.window_unknown():
             window = self.chat.window = asyncio.create_task(self._served_window(request_id))
             self.tasks.add(window)
             window.add_done_callback(self.tasks.discard)
 
     async def _served_window(self, request_id: str) -> None:
-        from chatmem.llm.client import make_client
-
-        settings, model = self.settings, self._model()
-        async with make_client(settings, timeout=PROBE_TIMEOUT) as client:
-            window = await served_window(client, settings.base_url, model.name)
-        if self.chat.learnt_window(model, window):
+        if await self.chat.learn_window(PROBE_TIMEOUT):
             self._emit_usage(request_id)
 
     def _embed_memories(self) -> None:
@@ -452,29 +441,30 @@ class Worker:
     # ------------------------------------------------------------ chat
 
     async def _send(self, request: p.SendMessage) -> None:
-        async def send(report: Callable[[Step], None], stop: Stop) -> Answered | None:
-            message = self.chat.message(request.text)  # NotSent: too long for any request
+        async def send(turn: Turn) -> Answered | None:
+            message = turn.message(request.text)  # NotSent: too long for any request
             if not await self._writable(request.id):
                 raise NotSent(failures.read_only(self.readonly))
-            return await self.chat.send(message, report, stop)
+            return await turn.send(message)
 
         await self._turn_of(request.id, send)
 
     async def _resend(self, request: p.Resend) -> None:
-        await self._turn_of(request.id, functools.partial(self.chat.resend, request.message_id))
+        await self._turn_of(request.id, lambda turn: turn.resend(request.message_id))
 
     async def _keep_cut(self, request: p.KeepCut) -> None:
         """The worker before this one died answering a message: keep what the UI showed."""
-        self.chat.keep_cut(request.user_message_id, request.text, self._reporter(request.id))
+        turn = Turn(self.chat, self._reporter(request.id))
+        turn.keep_cut(request.user_message_id, request.text)
 
     async def _turn_of(
-        self, request_id: str, turn: Callable[..., Awaitable[Answered | None]]
+        self, request_id: str, run: Callable[[Turn], Awaitable[Answered | None]]
     ) -> None:
-        """Run a turn of the chat service, its steps told as events; the work that follows a
-        whole reply (extraction, the session's title) goes on in the background."""
+        """Run a turn on the chat service, its steps told as events; the work that follows
+        a whole reply (extraction, the session's title) goes on in the background."""
         stop = self.stops[request_id] = Stop()
         try:
-            answered = await turn(self._reporter(request_id), stop)
+            answered = await run(Turn(self.chat, self._reporter(request_id), stop))
         except NotSent as exc:
             self.emit(p.ReplyFailed("", exc.error, None, request_id))
             return
@@ -519,29 +509,14 @@ class Worker:
     # ------------------------------------------------------------ memory
 
     async def _extract(self, answered: Answered, request_id: str) -> None:
-        self.tell(await self.chat.extract(answered), request_id)
+        self.tell(await self.chat.extract(answered.user, answered.reply), request_id)
 
     async def _journal(self, session: p.SessionInfo, request_id: str = "") -> bool:
-        if not self.settings.configured:
-            return False
-        done = await self.memory_service().summarize(
-            self._llm(),
-            self._model().name,
-            self.chat.prompts["summarize"],
-            session,
-            self.chat.fitting(),
-        )
-        if done is None:
-            return False
-        self.tell(done, request_id)
-        return True
+        return await self.chat.journal_told(session, lambda done: self.tell(done, request_id))
 
     async def _journal_waiting(self) -> None:
         """Sessions that ended while the model was slow or down get their entry now."""
-        await self.memory_service().ready()  # the memories are read in a thread: not here
-        for session in self.memory_service().unjournaled(self.session_id()):
-            if not await self.line.run("journal", functools.partial(self._journal, session)):
-                break
+        await self.chat.journal_waiting(lambda done: self.tell(done, ""))
 
     async def _journal_at_quit(self) -> None:
         if self.memory is None or self.session is None or not self.settings.configured:
@@ -580,7 +555,7 @@ class Worker:
 
     async def _title(self, answered: Answered) -> None:
         """Name the session after its first exchange."""
-        info = await self.chat.title(answered)
+        info = await self.chat.title(answered.user, answered.reply)
         if info is not None:
             self.emit(p.SessionUpdated(info, ""))
 
@@ -601,12 +576,7 @@ class Worker:
         self.emit(p.UsageUpdated(self.chat.usage(), request_id))
 
     def _model(self) -> ModelInfo:
-        assert self.model is not None
-        return self.model
-
-    def _counter(self) -> ServerCounter:
-        assert self.counter is not None
-        return self.counter
+        return self.chat.model_info()
 
 
 _SAVABLE = {"base_url", "api_key", "model", "theme"}
