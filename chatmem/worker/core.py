@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatmem import protocol as p
-from chatmem.config import Settings, save_settings
+from chatmem.config import Settings
 from chatmem.llm import errors
 from chatmem.llm.models import ModelInfo
 from chatmem.llm.tokenize import ServerCounter
@@ -32,6 +32,7 @@ from chatmem.services.memories import Changed, MemoryService
 from chatmem.services.sessions import SessionService
 from chatmem.services.turn import Answered, Step, Stop, Turn
 from chatmem.store.atomic import StoreError
+from chatmem.store.config_file import save_settings
 from chatmem.store.profile import Profile
 from chatmem.worker import answers, requests
 
