@@ -37,9 +37,10 @@ class ShownSession(SessionInfo):
     pinned: bool = True
 
 
-def stored_copy(tmp_path: Path) -> Path:
+def stored_copy(tmp_path: Path, written: Path = STORED) -> Path:
+    """A copy of files ``written`` before (without what they read back as)."""
     root = tmp_path / "profile"
-    shutil.copytree(STORED, root, ignore=shutil.ignore_patterns("expected.json"))
+    shutil.copytree(written, root, ignore=shutil.ignore_patterns("expected.json"))
     return root
 
 
@@ -120,15 +121,9 @@ class ShownMemory(Memory):
     recalled: bool = True
 
 
-def memories_copy(tmp_path: Path) -> Path:
-    root = tmp_path / "profile"
-    shutil.copytree(MEMORIES, root, ignore=shutil.ignore_patterns("expected.json"))
-    return root
-
-
 def test_memories_stored_before_read_back_the_same(tmp_path):
     notices: list[str] = []
-    store = MemoryStore(memories_copy(tmp_path), notices)
+    store = MemoryStore(stored_copy(tmp_path, MEMORIES), notices)
     read = json.dumps([asdict(m) for m in sorted(store, key=lambda m: m.id)])  # tuples: lists
     store.close()
     assert json.loads(read) == json.loads((MEMORIES / "expected.json").read_text())
@@ -136,7 +131,7 @@ def test_memories_stored_before_read_back_the_same(tmp_path):
 
 
 def test_rewriting_stored_memories_gives_the_same_file(tmp_path):
-    root = memories_copy(tmp_path)
+    root = stored_copy(tmp_path, MEMORIES)
     store = MemoryStore(root, [])
     shown = [ShownMemory(**{f.name: getattr(m, f.name) for f in fields(m)}) for m in store]
     store.put_many(shown)  # every one written anew
