@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chatmem.config import Settings
     from chatmem.services.chat import ChatService
     from chatmem.services.memories import Changed
+    from chatmem.services.profiles import OpenProfile
     from chatmem.services.turn import Step
 
 PROBE_TIMEOUT = 1.5  # seconds a local server may take to say its window
@@ -84,6 +85,11 @@ class Printer:
             case chat.NotFolded():
                 self.say(failures.NOT_FOLDED)
 
+    def notices(self, told: list[str]) -> None:
+        for notice in told:
+            self.say(notice)
+        told.clear()
+
     def learnt(self, done: list[Changed]) -> None:
         for change in done:
             self.say(f"{change.verb} ({change.kind}): {change.title}")
@@ -126,9 +132,8 @@ async def exchange(settings: Settings, question: str, printer: Printer) -> int:
     background: list[asyncio.Task] = []
     try:
         chat.open(opened.sessions.to_show(chat.clock(), new=True, readonly=bool(opened.readonly)))
-        await opened.memory.ready()
-        for notice in opened.profile.notices:
-            printer.say(notice)
+        printer.notices(opened.profile.notices)  # what opening found wrong
+        background.append(asyncio.create_task(_memories_read(opened, printer)))
         embedder = None
         if settings.configured and not opened.readonly:
             if settings.memory_budget:  # 0: memory is off (--no-memory)
@@ -190,6 +195,12 @@ async def _ask(chat: ChatService, question: str, printer: Printer, readonly: str
             printer.learnt(learnt)
     if answered.name:
         await chat.line.run("title", functools.partial(chat.title, user, reply))
+
+
+async def _memories_read(opened: OpenProfile, printer: Printer) -> None:
+    """The memories are read in a thread meanwhile: what their files had wrong is told."""
+    await opened.memory.ready()
+    printer.notices(opened.profile.notices)
 
 
 async def _embedded(chat: ChatService, embedder: asyncio.Task | None) -> None:
