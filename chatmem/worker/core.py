@@ -107,10 +107,6 @@ class Worker:
         return self.chat.recalled_ids
 
     @property
-    def _system(self) -> str:
-        return self.chat.system
-
-    @property
     def profile(self) -> Profile | None:
         return self.opened.profile if self.opened is not None else None
 
