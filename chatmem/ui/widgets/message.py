@@ -30,7 +30,7 @@ STEP = 0.04  # seconds of rendering before the screen is painted and keys are ha
 KEY_QUIET = 0.05  # seconds without a keystroke before a streamed batch renders …
 MOST_DEFERRED = 0.25  # … unless keys keep coming for this long
 SLOW = 4  # a block that took t to render waits SLOW * t before it is rendered again
-FEED = 2048  # characters given to the blocks at a time, while a step has time to draw
+FEED = 2048  # characters given to the blocks first in a step (then twice as many, …)
 
 
 def header_text(
@@ -159,14 +159,16 @@ class MessageView:
 
     async def _render(self) -> bool:
         """Render what arrived, for about ``STEP`` seconds; True when some is left. The text
-        is given to the blocks ``FEED`` characters at a time, while there is time to draw
-        them: what Esc leaves to draw is a piece, not a backlog."""
-        deadline = time.monotonic() + STEP
+        is given to the blocks in pieces, while there is time to draw them, each piece twice
+        the last (``FEED`` characters first): what Esc leaves to draw is one piece, no bigger
+        than what the step drew before it, not a backlog."""
+        deadline, size = time.monotonic() + STEP, FEED
         while True:
             text = "".join(self._pending)
-            self._pending = [text[FEED:]] if len(text) > FEED else []
-            self._fed += min(len(text), FEED)
-            self._splitter.feed(text[:FEED])
+            self._pending = [text[size:]] if len(text) > size else []
+            self._fed += min(len(text), size)
+            self._splitter.feed(text[:size])
+            size *= 2
             if not self.streaming and not self._pending:
                 self._splitter.finish()
             if await self._render_blocks(deadline):
