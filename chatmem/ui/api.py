@@ -6,6 +6,7 @@ no screen imports the app module (which opens the screens).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,10 +37,26 @@ class AppAPI(App[None]):
         self.link = link
         self.local: p.LocalServerFound | None = None
         self.last_change = ""  # the memory change F4 (u in the browser) takes back
+        # Set when the start-up goes on past the first frame and the keys typed meanwhile:
+        # the worker is started, the footer builds its keys.
+        self.started = asyncio.Event()
+        self._waiting: list[p.Request] = []  # asked before the worker was started
 
     def send(self, request: p.Request) -> None:
-        """Ask the worker; its answer comes back as a ``WorkerEvent``."""
-        self.link.send(request)
+        """Ask the worker; its answer comes back as a ``WorkerEvent``. What is asked before
+        the worker is started (keys typed at once) is sent after its ``Start``."""
+        if self.started.is_set():
+            self.link.send(request)
+        else:
+            self._waiting.append(request)
+
+    def start_worker(self, start: p.Start) -> None:
+        """Send ``start`` first, then what was asked meanwhile."""
+        self.link.send(start)
+        self.started.set()
+        waiting, self._waiting = self._waiting, []
+        for request in waiting:
+            self.link.send(request)
 
     def keys_for(self, screen: Screen) -> dict[str, str]:
         """Binding id → its key as prose names it ("F4", "Ctrl+R"), for the app's bindings

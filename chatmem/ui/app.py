@@ -1,7 +1,7 @@
 """The Textual app: paints at once, starts the worker, renders the worker's events.
 
-Screens are registered by name (``chatmem.ui.registry``): the chat is the base of the one
-mode, the others are installed and made when first shown. The worker's events come in as
+Screens are registered by name (``chatmem.ui.registry``): the chat is the base screen, the
+others are installed and made when first shown. The worker's events come in as
 ``WorkerEvent`` messages; the app keeps what is app-wide (settings, the undoable change,
 notices) and posts each event on to the screens of the stack, which handle what they show.
 """
@@ -13,7 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from textual import events
-from textual.app import SystemCommand
+from textual.app import App, SystemCommand
 from textual.screen import Screen
 from textual.theme import Theme
 
@@ -34,8 +34,6 @@ class ChatmemApp(AppAPI):
     CSS_PATH = "chatmem.tcss"
     TITLE = "chatmem"
     SCREENS = {screen.name: screen for screen in registry.SCREENS}
-    MODES = {"chat": "chat"}
-    DEFAULT_MODE = "chat"
 
     def __init__(
         self,
@@ -59,8 +57,25 @@ class ChatmemApp(AppAPI):
         self._early_keys: list[events.Key] | None = []  # None once the prompt takes keys
         for theme in themes:
             self.register_theme(theme)
-        if settings.theme in self.available_themes:
-            self.theme = settings.theme
+        if settings.theme in self.available_themes and settings.theme != self.theme:
+            self._first_theme(settings.theme)
+
+    def _first_theme(self, name: str) -> None:
+        """The theme to start in, set as Textual's theme watcher does but without the
+        reparse of every stylesheet the watcher queues (run twice before the first frame):
+        no stylesheet is parsed yet, so new variables are all it needs."""
+        self.set_reactive(App.theme, name)
+        theme = self.current_theme
+        classes = {c: False for c in self.classes if c.startswith("-theme-")}
+        classes |= {f"-theme-{name}": True, "-dark-mode": theme.dark, "-light-mode": not theme.dark}
+        self.update_classes(classes, update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
+
+    def get_default_screen(self) -> Screen:
+        """The chat, at the base of the stack. (Not as a mode's screen: Textual parses every
+        stylesheet again before it shows a mode's first screen.)"""
+        return self.get_screen("chat")
 
     @property
     def chat(self) -> ChatScreen:
@@ -71,17 +86,8 @@ class ChatmemApp(AppAPI):
         return cast("MemoryBrowser", self.get_screen("memories"))
 
     def on_mount(self) -> None:
-        from chatmem import protocol as p
-
-        # the edge where the worker's text (replies, titles, memories, files, server errors)
-        # enters the UI: no control sequence passes it
-        self.link.start(lambda event: self.post_message(WorkerEvent(clean(event))))
-        self.send(p.Start(self.settings, self.new_session))
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
-            self.set_timer(0.3, self._check_keymap)  # after the first paint: it imports screens
-        for problem in self._problems:
-            self.notify(visible(problem), severity="warning", timeout=10, markup=False)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
 
     async def on_event(self, event: events.Event) -> None:
@@ -93,10 +99,29 @@ class ChatmemApp(AppAPI):
 
     async def on_chat_screen_ready(self) -> None:
         """The prompt has the focus: the keys typed so far go to it. An Enter typed before
-        the terminal left line mode arrives as a newline (Ctrl+J): it sends, as it meant."""
+        the terminal left line mode arrives as a newline (Ctrl+J): it sends, as it meant.
+        The rest of the start-up waits until those keys are on the screen: it is queued
+        behind them at the prompt, then until the screen has painted them."""
         keys, self._early_keys = self._early_keys or [], None
         for key in keys:
             await super().on_event(events.Key("enter", "\r") if key.key == "ctrl+j" else key)
+        (self.screen.focused or self.screen).call_later(self.call_after_refresh, self._start_rest)
+
+    def _start_rest(self) -> None:
+        """What the first frame goes without: the worker (imports the protocol), the notices,
+        the keymap check. The chat mounts the rest of its screen with the worker's first
+        event."""
+        from chatmem import protocol as p
+
+        # the edge where the worker's text (replies, titles, memories, files, server errors)
+        # enters the UI: no control sequence passes it
+        self.link.start(lambda event: self.post_message(WorkerEvent(clean(event))))
+        self.start_worker(p.Start(self.settings, self.new_session))
+        if self.settings.keymap:
+            self.set_timer(0.3, self._check_keymap)  # it imports the screens
+        for problem in self._problems:
+            self.notify(visible(problem), severity="warning", timeout=10, markup=False)
+        self.screen.refresh_bindings()  # the footer shows its keys
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if not self.blink and hasattr(event.widget, "cursor_blink"):  # any screen's, the palette's

@@ -91,8 +91,8 @@ class ChatScreen(Screen):
         return self.app.keys_for(self)
 
     def compose(self) -> ComposeResult:
-        """The shell and the prompt; the summary divider and the sidebar follow the first
-        frame (``_mount_rest``)."""
+        """The shell and the prompt; the summary divider and the sidebar follow with the
+        worker's first event (``_mount_rest``), which changes the screen anyway."""
         yield Header(icon="◆")
         with Horizontal(id="shell"), Vertical(id="chat"):
             yield Transcript(id="messages")
@@ -108,7 +108,6 @@ class ChatScreen(Screen):
         self.watch(self.transcript, "scroll_y", self._maybe_load_more, init=False)
         self.query_one(PromptInput).focus()
         self.post_message(self.Ready())  # after the focus: the app hands on the keys typed
-        self.call_after_refresh(self._mount_rest)
         self.set_timer(0.5, self._warm_up)
 
     async def _mount_rest(self) -> None:
