@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -41,6 +42,22 @@ class AppAPI(App[None]):
         # the worker is started, the footer builds its keys.
         self.started = asyncio.Event()
         self._waiting: list[p.Request] = []  # asked before the worker was started
+        self._early_keys: list[events.Key] | None = []  # None once the prompt takes keys
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed before the prompt can take them wait for it, in order."""
+        if self._early_keys is not None and isinstance(event, events.Key):
+            self._early_keys.append(event)
+            return
+        await super().on_event(event)
+
+    async def release_keys(self) -> None:
+        """The prompt has the focus: the keys typed so far go to it (the chat screen calls
+        this as it mounts, to have them in its first frame). An Enter typed before the
+        terminal left line mode arrives as a newline (Ctrl+J): it sends, as it meant."""
+        keys, self._early_keys = self._early_keys or [], None
+        for key in keys:
+            await super().on_event(events.Key("enter", "\r") if key.key == "ctrl+j" else key)
 
     def send(self, request: p.Request) -> None:
         """Ask the worker; its answer comes back as a ``WorkerEvent``. What is asked before

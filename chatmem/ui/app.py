@@ -54,7 +54,6 @@ class ChatmemApp(AppAPI):
         self.blink = blink
         self._problems = list(problems)
         self._closed = False
-        self._early_keys: list[events.Key] | None = []  # None once the prompt takes keys
         for theme in themes:
             self.register_theme(theme)
         if settings.theme in self.available_themes and settings.theme != self.theme:
@@ -90,21 +89,10 @@ class ChatmemApp(AppAPI):
             self.set_keymap(self.settings.keymap)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
 
-    async def on_event(self, event: events.Event) -> None:
-        """Keys typed before the prompt can take them wait for it, in order."""
-        if self._early_keys is not None and isinstance(event, events.Key):
-            self._early_keys.append(event)
-            return
-        await super().on_event(event)
-
-    async def on_chat_screen_ready(self) -> None:
-        """The prompt has the focus: the keys typed so far go to it. An Enter typed before
-        the terminal left line mode arrives as a newline (Ctrl+J): it sends, as it meant.
-        The rest of the start-up waits until those keys are on the screen: it is queued
-        behind them at the prompt, then until the screen has painted them."""
-        keys, self._early_keys = self._early_keys or [], None
-        for key in keys:
-            await super().on_event(events.Key("enter", "\r") if key.key == "ctrl+j" else key)
+    def on_chat_screen_ready(self) -> None:
+        """The prompt has the keys typed so far. The rest of the start-up waits until they are
+        on the screen: it is queued behind them at the prompt, then until the screen has
+        painted them."""
         (self.screen.focused or self.screen).call_later(self.call_after_refresh, self._start_rest)
 
     def _start_rest(self) -> None:
