@@ -8,6 +8,7 @@ notices) and posts each event on to the screens of the stack, which handle what 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -101,6 +102,9 @@ class ChatmemApp(AppAPI):
         event."""
         from chatmem import protocol as p
 
+        if not gc.isenabled():  # the command line turned it off for the start-up
+            gc.freeze()  # what the start-up made lives as long as the app: not scanned again
+            gc.enable()
         # the edge where the worker's text (replies, titles, memories, files, server errors)
         # enters the UI: no control sequence passes it
         self.link.start(lambda event: self.post_message(WorkerEvent(clean(event))))
