@@ -230,17 +230,15 @@ def dispatch(args: argparse.Namespace, settings, problems: list[str]) -> int:
 
 
 def run_app(settings, problems: list[str], new_session: bool) -> int:
-    from chatmem.ui.link import SubprocessLink, spawn_worker
+    from chatmem.ui.link import SubprocessLink
 
-    link = SubprocessLink(spawn_worker())  # boots while Textual imports and paints
+    link = SubprocessLink()  # its worker is spawned once the first frame is on the screen
 
     from chatmem.logs import setup_logging
     from chatmem.paths import resolve_paths, resource_dir
-    from chatmem.ui.themes import load_themes
 
     paths = resolve_paths()
     setup_logging(paths.log_dir, "chatmem", secrets=[settings.api_key] if settings.api_key else [])
-    themes, theme_problems = load_themes(resource_dir("themes"), paths.themes_dir)
 
     from chatmem.ui.app import ChatmemApp
 
@@ -248,8 +246,8 @@ def run_app(settings, problems: list[str], new_session: bool) -> int:
         settings,
         link=link,
         new_session=new_session,
-        themes=themes,
-        problems=problems + theme_problems,
+        theme_dirs=(resource_dir("themes"), paths.themes_dir),
+        problems=problems,
     )
     app.run()
     return app.return_code or 0

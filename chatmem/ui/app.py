@@ -9,8 +9,9 @@ notices) and posts each event on to the screens of the stack, which handle what 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from textual import events
@@ -24,6 +25,7 @@ from chatmem.ui import registry
 from chatmem.ui.api import AppAPI, Link
 from chatmem.ui.commands import COMMANDS
 from chatmem.ui.messages import WorkerEvent
+from chatmem.ui.themes import load_themes
 
 if TYPE_CHECKING:
     from chatmem import protocol as p
@@ -43,9 +45,12 @@ class ChatmemApp(AppAPI):
         link: Link | None = None,
         new_session: bool = False,
         themes: Iterable[Theme] = (),
+        theme_dirs: Sequence[Path] = (),
         problems: Iterable[str] = (),
         blink: bool = True,
     ) -> None:
+        """``themes`` are registered at once; those in ``theme_dirs`` after the first frame,
+        all but the one to start in (and their problems are told then)."""
         if link is None:
             from chatmem.ui.link import SubprocessLink
 
@@ -55,6 +60,10 @@ class ChatmemApp(AppAPI):
         self.blink = blink
         self._problems = list(problems)
         self._closed = False
+        self._theme_dirs = tuple(theme_dirs)
+        if theme_dirs:
+            first, _ = load_themes(*theme_dirs, only=settings.theme)  # told after the first frame
+            themes = [*themes, *first]
         for theme in themes:
             self.register_theme(theme)
         if settings.theme in self.available_themes and settings.theme != self.theme:
@@ -111,6 +120,11 @@ class ChatmemApp(AppAPI):
         self.start_worker(p.Start(self.settings, self.new_session))
         if self.settings.keymap:
             self.set_timer(0.3, self._check_keymap)  # it imports the screens
+        if self._theme_dirs:
+            themes, problems = load_themes(*self._theme_dirs)
+            for theme in themes:
+                self.register_theme(theme)
+            self._problems += problems
         for problem in self._problems:
             self.notify(visible(problem), severity="warning", timeout=10, markup=False)
         self.screen.refresh_bindings()  # the footer shows its keys
