@@ -66,8 +66,11 @@ def words(text: str) -> list[str]:
 
 
 def paragraph(count: int) -> tuple[str, list[str]]:
+    """Two words a chunk (the fake server counts a chunk as a token): 20,000 words stay
+    within a model's 16,384 output tokens, as they would in real tokens."""
     text = " ".join(f"w{i}" for i in range(count)) + f" {END}."
-    return text, words(text)
+    each = words(text)
+    return text, ["".join(each[i : i + 2]) for i in range(0, len(each), 2)]
 
 
 def listing(count: int) -> tuple[str, list[str]]:
@@ -200,6 +203,7 @@ def _drive(term, escape_after, every, timeout, last_byte, probe) -> dict:
     escaped: float | None = None
     cut_seen: float | None = None
     stop_typing = sent + timeout
+    rubouts = 0  # keys shown, not yet rubbed out
     furthest, grew = -1, sent  # the furthest line (or word) of the reply drawn, and when
     while time.perf_counter() < stop_typing:
         now = time.perf_counter()
@@ -223,8 +227,10 @@ def _drive(term, escape_after, every, timeout, last_byte, probe) -> dict:
             furthest, grew = max(numbers), at
         for mark in [m for m in typed if m in seen]:
             echoes.append(at - typed.pop(mark))
-            if escaped is None:  # (after Esc, it would read as Alt+Backspace)
-                term.type("\x7f")  # rub it out: the prompt stays one short line
+            rubouts += 1
+        if rubouts and not typed and escaped is None:  # (after Esc: Alt+Backspace)
+            term.type("\x7f" * rubouts)  # the prompt stays one short line; not while a key
+            rubouts = 0  # is on its way, or its Backspace would rub out that key unseen
         if shown is None and END.encode() in seen:
             shown = at
             stop_typing = at + 1.0

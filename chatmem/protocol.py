@@ -80,9 +80,11 @@ class Resend:
 
 @dataclass(frozen=True)
 class Cancel:
-    """Stop the reply that ``target`` started; its partial text is kept as cut off."""
+    """Stop the reply that ``target`` started; its partial text is kept as cut off: the
+    first ``shown`` characters (what the UI showed), or all that arrived when -1."""
 
     target: str
+    shown: int = -1
     id: str = field(default_factory=new_id)
 
 

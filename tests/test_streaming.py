@@ -127,6 +127,31 @@ async def test_escape_stops_the_reply_at_once_and_keeps_what_arrived(settings, f
         assert len(reply.message.content) < len("".join(chunks))
 
 
+async def test_escape_while_a_whole_reply_is_still_drawn_stops_it_where_it_is(
+    settings, fake_openai
+):
+    text = "\n\n".join(f"Part {i} has **bold** and `code` in it." for i in range(4000))
+    fake_openai.script(Reply(text, chunks=[text]))  # the worker has it whole at once
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("PromptInput").insert("tell me")
+        await pilot.press("enter")
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if app.screen.inflight is None and app.screen.drawing is not None:
+                break
+        assert app.screen.drawing is not None, "the reply never ended"
+        view = app.screen.drawing[1]
+        assert view.rendering, "drawn at once: nothing was left to stop"
+        await pilot.press("escape")
+        await until_shown(pilot)
+        assert view.message.status == "cut"
+        assert "cut off" in str(view.header.render())
+        assert 0 < len(view.message.content) < len(text)
+        assert text.startswith(view.message.content)
+
+
 def _code_text(code: CodeBlock) -> str:
     return "\n".join(str(static.content) for static in code.fence.children)
 

@@ -69,6 +69,7 @@ class ChatScreen(Screen):
         super().__init__()
         self.inflight: str | None = None  # request id of the reply being streamed
         self.streaming: MessageView | None = None
+        self.drawing: tuple[str, MessageView] | None = None  # a reply done, maybe still drawn
         self.failed_id: str | None = None  # the user message the resend key resends
         self.unsent = ""  # text of the last SendMessage, until the worker stored it
         self.asked = ""  # the user message being answered, until its reply is done or failed
@@ -210,12 +211,15 @@ class ChatScreen(Screen):
                 prompt.post_message(PromptInput.Submitted(name))
 
     def action_cancel(self) -> None:
+        """Stop the reply at once, where it is on screen: the worker keeps what was shown,
+        also of a reply it had whole while the screen was still drawing it."""
         from chatmem import protocol as p
 
-        if self.inflight is not None:
-            self.app.send(p.Cancel(self.inflight))
-            if self.streaming is not None:
-                self.streaming.stop()  # at once, not when the worker has answered
+        target, view = self.inflight, self.streaming
+        if target is None and self.drawing is not None and self.drawing[1].rendering:
+            target, view = self.drawing
+        if target is not None:
+            self.app.send(p.Cancel(target, view.stop() if view is not None else -1))
 
     def action_resend(self) -> None:
         from chatmem import protocol as p
@@ -461,13 +465,15 @@ class ChatScreen(Screen):
         await self.transcript.prepend([self._view(m) for m in event.messages])
 
     async def _done(self, message: p.ChatMessage | None) -> None:
-        view, self.streaming, self.inflight = self.streaming, None, None
+        view, self.streaming = self.streaming, None
+        request_id, self.inflight = self.inflight, None
         if view is None:
             return
         if message is None or not message.content:
             await self.transcript.remove_views([view])
         else:
             view.finish(message)  # the text still queued follows, a step per frame
+            self.drawing = (request_id or "", view)
         self.collector.reply_ended()
         self.set_timer(1.0, self.collector.idle)
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 from rich.text import Text
 from textual.widget import Widget
@@ -29,6 +30,7 @@ STEP = 0.04  # seconds of rendering before the screen is painted and keys are ha
 KEY_QUIET = 0.05  # seconds without a keystroke before a streamed batch renders …
 MOST_DEFERRED = 0.25  # … unless keys keep coming for this long
 SLOW = 4  # a block that took t to render waits SLOW * t before it is rendered again
+FEED = 2048  # characters given to the blocks at a time, while a step has time to draw
 
 
 def header_text(
@@ -99,13 +101,22 @@ class MessageView:
         self._pending.append(fragment)
         self._kick()
 
-    def stop(self) -> None:
-        """The user stopped the reply: show it cut off now, take no more text."""
-        self._stopped = True
-        self.header.update(header_text("assistant", 0, "cut", self.keys))
-        self._set_status_class("cut", True)  # the border shows it where the header is not
-        self._kick()  # what arrived renders now, without waiting
-        self._hurry.set()
+    def stop(self) -> int:
+        """The user stopped the reply: show it cut off now, take no more text. Returns how
+        many characters of it are shown (the worker keeps those): text queued and not yet
+        given to the blocks is dropped, what they hold renders at once."""
+        if not self._stopped:
+            self._stopped = True
+            self._pending.clear()
+            if self.streaming:
+                self.header.update(header_text("assistant", 0, "cut", self.keys))
+                self._set_status_class("cut", True)  # the border shows it, not the header
+            else:  # the worker had it whole: it keeps what is shown
+                content = self.message.content[: self._fed]
+                self.update(replace(self.message, content=content, status="cut"))
+            self._kick()
+            self._hurry.set()
+        return self._fed
 
     @property
     def rendering(self) -> bool:
@@ -147,17 +158,29 @@ class MessageView:
                     )
 
     async def _render(self) -> bool:
-        """Render what arrived, for about ``STEP`` seconds; True when some is left."""
-        text = "".join(self._pending)
-        self._pending.clear()
-        self._fed += len(text)
-        self._splitter.feed(text)
-        if not self.streaming:
-            self._splitter.finish()
+        """Render what arrived, for about ``STEP`` seconds; True when some is left. The text
+        is given to the blocks ``FEED`` characters at a time, while there is time to draw
+        them: what Esc leaves to draw is a piece, not a backlog."""
+        deadline = time.monotonic() + STEP
+        while True:
+            text = "".join(self._pending)
+            self._pending = [text[FEED:]] if len(text) > FEED else []
+            self._fed += min(len(text), FEED)
+            self._splitter.feed(text[:FEED])
+            if not self.streaming and not self._pending:
+                self._splitter.finish()
+            if await self._render_blocks(deadline):
+                return True
+            if not self._pending:
+                return False
+            if time.monotonic() > deadline:
+                return True
+
+    async def _render_blocks(self, deadline: float) -> bool:
+        """Render the blocks changed since the last step; True when some is left."""
         blocks, bodies = self._splitter.blocks, self.parts[1:]
         first = min(self._splitter.dirty, len(bodies) - 1)
         self._splitter.clean()
-        deadline = time.monotonic() + STEP
         for index in range(first, len(blocks)):
             if time.monotonic() > deadline:
                 self._splitter.dirty = min(self._splitter.dirty, index)
@@ -214,7 +237,9 @@ class MessageView:
         """The reply is complete (or cut off): show its final state now, and the text still
         queued as the renderer gets to it (never all at once); the stored text is shown."""
         self.streaming = False
-        if len(message.content) > self._fed + sum(map(len, self._pending)):
+        if self._stopped:  # the worker keeps what was shown, if it had more
+            message = replace(message, content=message.content[: self._fed], status="cut")
+        elif len(message.content) > self._fed + sum(map(len, self._pending)):
             self._pending = [message.content[self._fed :]]
         self.update(message)
         self._kick()
