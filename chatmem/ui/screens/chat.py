@@ -92,8 +92,8 @@ class ChatScreen(Screen):
         return self.app.keys_for(self)
 
     def compose(self) -> ComposeResult:
-        """The shell and the prompt; the summary divider and the sidebar follow with the
-        worker's first event (``_mount_rest``), which changes the screen anyway."""
+        """The shell and the prompt; the summary divider and the sidebar follow the first
+        frame (``_mount_rest``)."""
         yield Header(icon="◆")
         with Horizontal(id="shell"), Vertical(id="chat"):
             yield Transcript(id="messages")
@@ -110,6 +110,7 @@ class ChatScreen(Screen):
         self.set_focus(self.query_one(PromptInput))  # now: the keys typed so far go to it,
         await self.app.release_keys()  # in time for the first frame
         self.post_message(self.Ready())
+        self.call_after_refresh(self._mount_rest)
         self.set_timer(0.5, self._warm_up)
 
     async def _mount_rest(self) -> None:
