@@ -5,11 +5,12 @@ from __future__ import annotations
 import gc
 from dataclasses import replace
 
+from textual.message import Message
 from textual.widgets._footer import FooterKey
 
 from chatmem import protocol as p
 from chatmem.paths import resource_dir
-from chatmem.ui.app import ChatmemApp
+from chatmem.ui.app import SCREENS_CSS, ChatmemApp
 from chatmem.ui.widgets.prompt import PromptInput
 from chatmem.worker.inprocess import InProcessLink
 from tests.harness import FIXED_TIME, settle
@@ -100,3 +101,32 @@ async def test_the_collector_is_back_on_after_the_first_frame(settings):
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+async def test_the_other_screens_styles_are_read_after_the_first_frame(settings):
+    app = ChatmemApp(settings, link=InProcessLink(clock=lambda: FIXED_TIME))
+    assert not app.stylesheet.has_source(str(SCREENS_CSS), "")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.stylesheet.has_source(str(SCREENS_CSS), "")
+        await pilot.press("f3")
+        await settle(pilot)
+        assert app.screen.query_one("#groups").styles.width.value == 22  # screens.tcss
+
+
+async def test_a_screen_opened_by_a_key_typed_at_start_gets_its_styles(settings):
+    class Later(ChatmemApp):
+        CSS_PATH = SCREENS_CSS.with_name(ChatmemApp.CSS_PATH)
+
+        def on_chat_screen_ready(self, message: Message) -> None:
+            message.prevent_default()  # the test goes on with the start-up itself, later
+
+    app = Later(settings, link=InProcessLink(clock=lambda: FIXED_TIME))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        groups = app.screen.query_one("#groups")
+        assert groups.styles.width is None or groups.styles.width.value != 22
+        app._start_rest()
+        await settle(pilot)
+        assert groups.styles.width.value == 22

@@ -33,8 +33,11 @@ if TYPE_CHECKING:
     from chatmem.ui.screens.memories import MemoryBrowser
 
 
+SCREENS_CSS = Path(__file__).with_name("screens.tcss")  # read after the first frame
+
+
 class ChatmemApp(AppAPI):
-    CSS_PATH = "chatmem.tcss"
+    CSS_PATH = "chatmem.tcss"  # the chat's styles
     TITLE = "chatmem"
     SCREENS = {screen.name: screen for screen in registry.SCREENS}
 
@@ -106,9 +109,8 @@ class ChatmemApp(AppAPI):
         (self.screen.focused or self.screen).call_later(self.call_after_refresh, self._start_rest)
 
     def _start_rest(self) -> None:
-        """What the first frame goes without: the worker (imports the protocol), the notices,
-        the keymap check. The chat mounts the rest of its screen with the worker's first
-        event."""
+        """What the first frame goes without: the worker (imports the protocol), the other
+        screens' styles, the other themes, the notices, the keymap check, the footer's keys."""
         from chatmem import protocol as p
 
         if not gc.isenabled():  # the command line turned it off for the start-up
@@ -120,6 +122,9 @@ class ChatmemApp(AppAPI):
         self.start_worker(p.Start(self.settings, self.new_session))
         if self.settings.keymap:
             self.set_timer(0.3, self._check_keymap)  # it imports the screens
+        self.stylesheet.read(SCREENS_CSS)  # the other screens' styles
+        if len(self.screen_stack) > 1:  # a screen opened by a key typed at start: restyled
+            self.refresh_css(animate=False)
         if self._theme_dirs:
             themes, problems = load_themes(*self._theme_dirs)
             for theme in themes:
