@@ -81,7 +81,8 @@ class Resend:
 @dataclass(frozen=True)
 class Cancel:
     """Stop the reply that ``target`` started; its partial text is kept as cut off: the
-    first ``shown`` characters (what the UI showed), or all that arrived when -1."""
+    first ``shown`` characters (what the UI showed), or all that arrived when -1. A reply
+    already whole that the UI was still drawing is cut to them too."""
 
     target: str
     shown: int = -1

@@ -130,3 +130,17 @@ def test_a_profile_in_use_exits_1(capsys, isolated_home, fake_openai):
         code, out, err = run(capsys, "ask", "hello")
     assert (code, out) == (1, "") and "is open in another chatmem" in err
     assert not fake_openai.chat_requests()
+
+
+def test_an_earlier_session_gets_its_journal_entry_as_in_the_app(capsys, fake_openai):
+    """The chat service writes what the app's worker writes at its start: the entry of a
+    session that ended without one (here: the first question's)."""
+    assert run(capsys, "ask", "I like green tea.")[0] == 0
+    (first,) = json.loads(run(capsys, "sessions", "list", "--json")[1])
+    assert not [r for r in fake_openai.requests if r.kind == "journal"]
+    assert run(capsys, "ask", "And coffee?") == (0, "Echo: And coffee?\n", "")
+    asked = [r.said[-1] for r in fake_openai.requests if r.kind == "journal" and r.body]
+    assert asked and all("I like green tea." in a and "coffee" not in a for a in asked)
+    _, out, _ = run(capsys, "memories", "list", "--json")
+    (entry,) = [m for m in json.loads(out) if m["kind"] == "conversation"]
+    assert entry["fields"]["session_id"] == first["id"] and entry["fields"]["summary"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import json
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from chatmem import protocol as p
 from chatmem.cli import main
+from chatmem.commands.sessions import listed
 from chatmem.domain.memories import make_memory
+from chatmem.domain.sessions import SessionInfo
 from chatmem.store.profile import Profile
 
 T = 1_790_000_000.0  # 2026-09-21 14:13 UTC
@@ -122,3 +125,22 @@ def test_rm_with_memories_forgets_what_was_learnt_there(capsys, data_dir):
     listed = json.loads(run(capsys, "memories", "list", "--json")[1])
     assert sorted(m["id"] for m in listed) == ["m-bees", "m-me"]  # the self stays
     assert run(capsys, "sessions", "rm", "--yes", "s-lisbon")[0] == 1
+
+
+@dataclass(frozen=True)
+class PinnedSession(SessionInfo):
+    """A session with a field the record might gain: the command's output keeps its own."""
+
+    pinned: bool = True
+
+
+def test_list_json_prints_its_own_fields_whatever_the_record_holds():
+    info = PinnedSession("s-1", "Bees", T, 3, T + 1, 40)
+    assert listed(info) == {
+        "id": "s-1",
+        "title": "Bees",
+        "created": T,
+        "message_count": 3,
+        "updated": T + 1,
+        "tokens": 40,
+    }

@@ -8,8 +8,9 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
-from chatmem.config import Settings, load_settings, save_settings
+from chatmem.config import Settings, load_settings
 from chatmem.paths import resolve_paths, resource_dir
+from chatmem.store.config_file import save_settings
 
 
 def write_config(text: str) -> Path:

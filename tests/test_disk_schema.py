@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from chatmem.domain.memories import Memory
 from chatmem.domain.records.session import SessionFile
 from chatmem.domain.sessions import ChatMessage, SessionInfo
 from chatmem.store import export
+from chatmem.store.memories import MEMORY_FIELDS, MemoryStore
 from chatmem.store.session_schema import MESSAGE_FIELDS, SESSION_FIELDS
 from chatmem.store.sessions import SessionStore
 
@@ -18,6 +20,9 @@ from chatmem.store.sessions import SessionStore
 # expected.json is what that chatmem read back from them.
 STORED = Path(__file__).parent / "data" / "sessions-v1"
 LISBON = "20241204-081320-a1b2c3"
+# Memories written before the store declared their document (Memory.to_doc); expected.json
+# is what that chatmem read back from them (asdict of each memory).
+MEMORIES = Path(__file__).parent / "data" / "memories-v1"
 
 
 @dataclass(frozen=True)
@@ -32,9 +37,10 @@ class ShownSession(SessionInfo):
     pinned: bool = True
 
 
-def stored_copy(tmp_path: Path) -> Path:
+def stored_copy(tmp_path: Path, written: Path = STORED) -> Path:
+    """A copy of files ``written`` before (without what they read back as)."""
     root = tmp_path / "profile"
-    shutil.copytree(STORED, root, ignore=shutil.ignore_patterns("expected.json"))
+    shutil.copytree(written, root, ignore=shutil.ignore_patterns("expected.json"))
     return root
 
 
@@ -106,3 +112,31 @@ def test_a_session_export_holds_the_stores_fields(tmp_path):
     store.close()
     assert tuple(data["session"]) == SESSION_FIELDS
     assert all(tuple(m) == MESSAGE_FIELDS for m in data["messages"])
+
+
+@dataclass(frozen=True)
+class ShownMemory(Memory):
+    """A memory with a field the UI might add: it must not reach the file."""
+
+    recalled: bool = True
+
+
+def test_memories_stored_before_read_back_the_same(tmp_path):
+    notices: list[str] = []
+    store = MemoryStore(stored_copy(tmp_path, MEMORIES), notices)
+    read = json.dumps([asdict(m) for m in sorted(store, key=lambda m: m.id)])  # tuples: lists
+    store.close()
+    assert json.loads(read) == json.loads((MEMORIES / "expected.json").read_text())
+    assert notices == []
+
+
+def test_rewriting_stored_memories_gives_the_same_file(tmp_path):
+    root = stored_copy(tmp_path, MEMORIES)
+    store = MemoryStore(root, [])
+    shown = [ShownMemory(**{f.name: getattr(m, f.name) for f in fields(m)}) for m in store]
+    store.put_many(shown)  # every one written anew
+    store.close()
+    name = "memories/shard-00000.json"
+    written = json.loads((root / name).read_text())
+    assert written == json.loads((MEMORIES / name).read_text())
+    assert all(tuple(doc) == MEMORY_FIELDS for doc in written["memories"].values())

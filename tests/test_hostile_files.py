@@ -117,7 +117,7 @@ async def test_a_prompt_that_is_not_utf8_falls_back_to_the_shipped_one(
     shutil.copy(HOSTILE / "prompt-latin1.txt", prompts / "system.md")
     h = await started(settings)
     shipped = (resource_dir("prompts") / "system.md").read_text().strip()
-    assert h.worker._system == shipped
+    assert h.worker.chat.system == shipped
     await h.close()
 
 

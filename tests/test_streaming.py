@@ -125,6 +125,8 @@ async def test_escape_stops_the_reply_at_once_and_keeps_what_arrived(settings, f
         assert reply.message.status == "cut"
         assert "after the stop" not in reply.message.content
         assert len(reply.message.content) < len("".join(chunks))
+        shown = reply.message.content
+    assert await _stored_reply(settings) == (shown, "cut")  # what was on screen, no more
 
 
 async def test_escape_while_a_whole_reply_is_still_drawn_stops_it_where_it_is(
@@ -150,6 +152,17 @@ async def test_escape_while_a_whole_reply_is_still_drawn_stops_it_where_it_is(
         assert "cut off" in str(view.header.render())
         assert 0 < len(view.message.content) < len(text)
         assert text.startswith(view.message.content)
+        shown = view.message.content
+    assert await _stored_reply(settings) == (shown, "cut")
+
+
+async def _stored_reply(settings) -> tuple[str, str]:
+    """The last reply of the session, as the app shows it when started again."""
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        message = app.screen.transcript.views[-1].message
+        return message.content, message.status
 
 
 def _code_text(code: CodeBlock) -> str:

@@ -69,7 +69,7 @@ async def test_a_server_that_cannot_count_calibrates_the_estimate(tmp_path, fake
     settings = replace(local(tmp_path, fake_openai.url), model="test-model", memory_budget=0)
     h = await started(settings)
     counter = h.worker.counter
-    raw, system = counter.count(WORDY), counter.count(h.worker._system)
+    raw, system = counter.count(WORDY), counter.count(h.worker.chat.system)
     fake_openai.script(Reply("Noted.", usage=(10_000, 2)))  # absurd: ignored, not learnt
     await h.request(p.SendMessage(WORDY))
     assert h.last(p.UsageUpdated).usage.counting == "estimate"

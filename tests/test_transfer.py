@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from chatmem.domain.memories import make_memory
-from chatmem.store.memories import MemoryStore
+from chatmem.store.memories import MemoryStore, memory_doc
 from chatmem.store.transfer import FORMAT, TransferProblem, from_json, merge, to_json
 
 T = 1_790_000_000.0
@@ -35,7 +35,7 @@ def test_an_export_reads_back_whole():
 
 
 def test_a_bare_list_of_records_is_read_too():
-    docs = [{**m.to_doc(), "text": m.text()} for m in memories()]  # as `memories list --json`
+    docs = [{**memory_doc(m), "text": m.text()} for m in memories()]  # as `memories list --json`
     assert from_json(json.dumps(docs)) == memories()
 
 

@@ -149,6 +149,78 @@ async def test_cancel_keeps_partial_text_marked_cut(settings, fake_openai):
     await h.close()
 
 
+@pytest.mark.parametrize("shown", [0, 7, 10_000])
+async def test_cancel_keeps_exactly_what_the_user_saw(settings, fake_openai, shown):
+    fake_openai.chunk_delay = 0.05
+    h = await started(settings)
+    fake_openai.script(Reply("word " * 200))
+    send = p.SendMessage("talk a lot")
+    await h.worker.handle(send)
+    while len("".join(e.text for e in h.of(p.ReplyDelta))) < 12:
+        await asyncio.sleep(0.01)
+    await h.request(p.Cancel(send.id, shown=shown))
+    received = "".join(e.text for e in h.of(p.ReplyDelta))  # nothing more after the Cancel
+    done = h.last(p.ReplyDone).message
+    assert done.status == "cut" and h.last(p.ReplyDone).request_id == send.id
+    if shown <= len(received):
+        assert done.content == received[:shown]
+    else:  # all that arrived, shown or not yet
+        assert done.content.startswith(received) and "word word" in done.content
+    assert h.worker.history[-1] == (done if shown else h.last(p.MessageSaved).message)
+    session_id = h.last(p.SessionLoaded).session.id
+    await h.close()
+    with Profile.open(Path(settings.data_dir), "default") as profile:
+        stored, _ = profile.sessions.recent(session_id, 10)
+    assert [m.content for m in stored] == ["talk a lot", *([done.content] if shown else [])]
+
+
+async def test_cancel_after_the_reply_was_whole_cuts_it_to_what_was_shown(settings, fake_openai):
+    """Esc while the UI still draws a reply the worker finished: the first ``shown``
+    characters are kept, stored, indexed and counted as a reply stopped then."""
+    h = await started(settings)
+    fake_openai.script(Reply("Saw alpha then gamma and delta"))
+    send = p.SendMessage("what did you see?")
+    await h.request(send)
+    whole = h.last(p.ReplyDone).message
+    usage = h.last(p.UsageUpdated).usage
+    events = len(h.events)
+    await h.request(p.Cancel(send.id, shown=9))
+    assert [type(e) for e in h.events[events:]] == [p.UsageUpdated]
+    cut = h.worker.history[-1]
+    assert (cut.id, cut.content, cut.status) == (whole.id, "Saw alpha", "cut")
+    assert cut.completion_tokens < whole.completion_tokens and cut.tokens < whole.tokens
+    assert h.last(p.UsageUpdated).usage.session_completion == (
+        usage.session_completion - whole.completion_tokens + cut.completion_tokens
+    )
+    await h.request(p.SearchSessions("gamma"))
+    assert h.last(p.SearchResults).total == 0
+    await h.request(p.SearchSessions("alpha"))
+    assert h.last(p.SearchResults).total == 1
+    await h.request(p.Cancel(send.id, shown=3))  # once only: it is no longer the whole reply
+    assert h.worker.history[-1] == cut
+    session_id = h.last(p.SessionLoaded).session.id
+    await h.close()
+    h = await started(settings, session_id=session_id)
+    reopened = h.last(p.SessionLoaded).messages
+    assert reopened[-1] == cut
+    await h.close()
+    with Profile.open(Path(settings.data_dir), "default") as profile:
+        info = profile.sessions.get(session_id)
+    assert info is not None and info.tokens == sum(m.tokens for m in reopened)
+
+
+async def test_cancel_after_the_reply_keeps_it_when_all_was_shown(settings, fake_openai):
+    h = await started(settings)
+    send = p.SendMessage("hi")
+    await h.request(send)
+    whole = h.last(p.ReplyDone).message
+    events = len(h.events)
+    await h.request(p.Cancel(send.id, shown=len(whole.content)))
+    await h.request(p.Cancel(send.id))  # -1: nothing to cut
+    assert h.events[events:] == [] and h.worker.history[-1] == whole
+    await h.close()
+
+
 async def test_not_configured_keeps_the_message(settings):
     h = await started(replace(settings, api_key="", base_url="https://api.openai.com/v1"))
     assert not h.last(p.SessionLoaded).configured

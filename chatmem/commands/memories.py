@@ -24,6 +24,7 @@ from chatmem.commands.common import (
 )
 from chatmem.domain.browse import Finder, form_values, group_of, parse_filter, record
 from chatmem.domain.memories import FORM, REQUIRED, Memory
+from chatmem.store.memories import memory_doc
 from chatmem.store.transfer import to_json
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def doc(memory: Memory) -> dict[str, Any]:
     """The whole record, as scripts get it (``memories import`` reads it back)."""
-    return {**memory.to_doc(), "text": memory.text()}
+    return {**memory_doc(memory), "text": memory.text()}
 
 
 def _json(data: object) -> None:

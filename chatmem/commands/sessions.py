@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatmem.commands.common import (
     USAGE,
@@ -25,6 +24,14 @@ if TYPE_CHECKING:
     from chatmem.store.profile import Profile
 
 LISTING = "chatmem sessions list"
+# What `sessions list --json` prints of each session, in this order: the command's output
+# format, not whatever fields the record has.
+LISTED = ("id", "title", "created", "message_count", "updated", "tokens")
+
+
+def listed(info: SessionInfo) -> dict[str, Any]:
+    """A session as ``sessions list --json`` prints it."""
+    return {key: getattr(info, key) for key in LISTED}
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -51,7 +58,7 @@ def list_sessions(args: argparse.Namespace, settings: Settings) -> int:
     with reading(settings) as profile:
         sessions = profile.sessions.list() if profile is not None else []
     if args.json:
-        print(json.dumps([asdict(s) for s in sessions], ensure_ascii=False, indent=1))
+        print(json.dumps([listed(s) for s in sessions], ensure_ascii=False, indent=1))
         return 0
     if not sessions:
         return 0

@@ -139,20 +139,6 @@ class Memory:
             history=(*self.history, old),
         )
 
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "fields": self.fields,
-            "created": self.created,
-            "updated": self.updated,
-            "session_id": self.session_id,
-            "message_ids": list(self.message_ids),
-            "pinned": self.pinned,
-            "superseded_by": self.superseded_by,
-            "history": [{"at": v.at, "by": v.by, "fields": v.fields} for v in self.history],
-        }
-
 
 class InvalidMemory(ValueError):
     """A candidate memory of an unknown kind or without its main field."""

@@ -87,6 +87,7 @@ class TurnStore(Protocol):
     def previous(self, turn: Turn) -> Turn | None: ...
     def add(self, turn: Turn, text: str) -> None: ...
     def add_many(self, session_id: str, turns: list[tuple[Turn, str]], seen: int) -> None: ...
+    def replace(self, turn: Turn, text: str) -> None: ...
     def sessions(self) -> dict[str, int]: ...
     def remove_session(self, session_id: str) -> list[str]: ...
     def scores(
@@ -140,6 +141,11 @@ class Turns:
     def add_many(self, session_id: str, turns: list[tuple[Turn, str]], seen: int) -> None:
         for turn, text in turns:
             self.add(turn, text)
+
+    def replace(self, turn: Turn, text: str) -> None:
+        """A turn kept with new text, in its place."""
+        self._turns[turn.id] = turn
+        self.index.add(turn.id, text)
 
     def sessions(self) -> dict[str, int]:
         """How many messages of each session were indexed before this run: none in memory."""
@@ -249,6 +255,17 @@ class Recall:
                 self.turns.add(turn, text)
         else:
             self.turns.add_many(session_id, batch, seen)
+
+    def replace_turn(self, message: ChatMessage) -> None:
+        """A message indexed before is indexed by its new text (a reply cut afterwards)."""
+        turn = self.turns.get(message.id)
+        if turn is None or not message.content:
+            return
+        previous = self.turns.previous(turn)
+        context = previous.content if previous is not None else ""
+        text = message.content
+        new = Turn(turn.id, turn.session_id, turn.role, text, turn.created, turn.speaker)
+        self.turns.replace(new, f"{turn.speaker} {text} {text} {context}")
 
     def remove_session(self, session_id: str) -> list[str]:
         """Forget a session's messages; their ids."""

@@ -1,13 +1,22 @@
-"""The chat turn's records and rules: folding old turns into the summary, how an exchange
-ended and the reply it leaves, the usage the sidebar shows, the session's title."""
+"""The chat service — the profile open, the session the chat shows, the model it is asked
+with — and the chat's records and rules: folding old turns into the summary, how an exchange
+ended and the reply it leaves, the usage the sidebar shows, the session's title. The turn
+itself is ``chatmem.services.turn``."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from chatmem.config import Settings
 from chatmem.domain.context import (
     FOLD_TOKENS,
     TITLE_TOKENS,
@@ -22,12 +31,17 @@ from chatmem.domain.context import (
     with_memory,
     with_summary,
 )
-from chatmem.domain.sessions import ChatMessage
+from chatmem.domain.sessions import ChatMessage, SessionInfo
 from chatmem.domain.tokens import REPLY_PRIMING, TokenCounter
 from chatmem.domain.usage import Usage
-from chatmem.llm.models import ModelInfo
-from chatmem.services.line import Unusable, ask, asking
-from chatmem.services.sessions import clean_title
+from chatmem.llm.models import ModelInfo, ModelTable, served_window
+from chatmem.llm.tokenize import ServerCounter
+from chatmem.logs import register_secret
+from chatmem.prompts import load_prompt
+from chatmem.services.line import Line, Unusable, ask, asking
+from chatmem.services.memories import Changed
+from chatmem.services.profiles import OpenProfile
+from chatmem.services.sessions import clean_title, fallback_title
 from chatmem.store.sessions import SessionStore
 
 if TYPE_CHECKING:
@@ -36,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPARK_TURNS = 40  # turns in the sidebar's sparkline
+PROMPTS = ("extract", "summarize", "fold", "title")  # the background tasks' instructions
 
 
 @dataclass(frozen=True)
@@ -211,3 +226,223 @@ async def fold(
         summary, folded = new, folded + len(chunk)
         store.set_summary(session_id, summary, folded)
         yield Folded(folded, summary)
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class Totals:
+    """The session's tokens so far: prompt and completion."""
+
+    prompt: int = 0
+    completion: int = 0
+
+
+# ---------------------------------------------------------------- the service
+
+
+@dataclass
+class ChatService:
+    """The chat's current state: the profile open, the session shown and its messages, the
+    model it is asked with and how its tokens are counted (a ``turn.Turn`` answers on it).
+    ``window``: the look-up of the server's window a reply waits for."""
+
+    line: Line
+    clock: Callable[[], float] = time.time
+    settings: Settings = field(default_factory=Settings)
+    opened: OpenProfile | None = None
+    session: SessionInfo | None = None
+    history: list[ChatMessage] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+    model: ModelInfo | None = None
+    counter: ServerCounter | None = None
+    llm: LLM | None = None
+    system: str = ""
+    prompts: dict[str, str] = field(default_factory=dict)
+    recalled: str = ""  # memory text of the latest request: the next one is about as big
+    recalled_ids: set[str] = field(default_factory=set)  # the memories in it
+    window: asyncio.Task | None = None
+
+    def configure(self, settings: Settings, models_file: Path, prompts_dir: Path) -> LLM | None:
+        """Ask with these settings from now on; the client made for the old ones, if any, is
+        returned for the caller to close (the new one is made on first use)."""
+        for secret in (settings.api_key, urlsplit(settings.base_url).password):
+            if secret:
+                register_secret(secret)  # never in a log line or a message
+        self.settings = settings
+        self.line.width = settings.effective_concurrency
+        self.model = ModelTable(settings, models_file).lookup(settings.effective_model)
+        model, counter = self.model.name, self.counter
+        if counter is None or (counter.model, counter.base_url) != (model, settings.base_url):
+            self.counter = ServerCounter(model, settings.base_url, not settings.is_openai)
+        self.system = load_prompt("system", prompts_dir)
+        self.prompts = {name: load_prompt(name, prompts_dir) for name in PROMPTS}
+        old, self.llm = self.llm, None
+        return old
+
+    def client(self) -> LLM:
+        if self.llm is None:
+            from chatmem.llm.client import LLM  # openai is slow to import: not before it is needed
+
+            self.llm = LLM(self.settings)
+        return self.llm
+
+    def open(self, session: SessionInfo) -> list[ChatMessage]:
+        """Make ``session`` current; its messages."""
+        self.session = session
+        self.history = self.store().messages(session.id)
+        self.totals = Totals(
+            sum(m.prompt_tokens for m in self.history),
+            sum(m.completion_tokens for m in self.history),
+        )
+        return self.history
+
+    def switched(self, opened: OpenProfile) -> None:
+        """Another profile is open: nothing recalled from it yet."""
+        self.opened = opened
+        self.recalled, self.recalled_ids = "", set()
+
+    def renamed(self, info: SessionInfo) -> None:
+        if self.session is not None and info.id == self.session.id:
+            self.session = info
+
+    def usage(self, last: tuple[int, int] = (0, 0)) -> Usage:
+        """The sidebar's figures (``last``: the latest exchange's prompt and completion)."""
+        summary, folded = ("", 0)
+        if self.opened is not None and self.session is not None:
+            summary, folded = self.store().summary(self.session.id)
+        context = Context(self.system, summary, folded, self.history, self.recalled)
+        totals = (self.totals.prompt, self.totals.completion)
+        return usage_of(
+            context, self.model_info(), self.token_counter(), totals, last, self.settings.configured
+        )
+
+    def fitting(self) -> tuple[ServerCounter, int]:
+        """What background requests are fitted with: the counter and the window."""
+        return self.token_counter(), self.model_info().context_window
+
+    def window_unknown(self) -> bool:
+        """A local server is asked the window it really runs the model with (a table or a
+        guess knows only what the model could take); the setting, when given, wins."""
+        settings = self.settings
+        return settings.configured and not settings.is_openai and not settings.context_window
+
+    async def learn_window(self, timeout: float) -> bool:
+        """Ask the server its window; True if it said one and the model now has it (not if
+        the settings changed meanwhile)."""
+        from chatmem.llm.client import make_client
+
+        settings, model = self.settings, self.model_info()
+        async with make_client(settings, timeout=timeout) as client:
+            window = await served_window(client, settings.base_url, model.name)
+        if not window or self.model is not model:
+            return False
+        output = min(model.max_output_tokens, window // 4)
+        self.model = replace(model, context_window=window, max_output_tokens=output, assumed=False)
+        return True
+
+    def cut_shown(self, reply_id: str, shown: int) -> Usage | None:
+        """A reply stopped after it was whole (the UI was still drawing it): the first
+        ``shown`` characters are kept, as of a reply stopped then, if it is still the last
+        message and longer; the usage then."""
+        reply = self.history[-1] if self.history else None
+        if reply is None or reply.id != reply_id or len(reply.content) <= shown:
+            return None
+        text = reply.content[:shown]
+        counter = self.token_counter()
+        cut = replace(
+            reply,
+            content=text,
+            status="cut",
+            tokens=counter.count_message(text),
+            completion_tokens=counter.count(text),
+        )
+        opened = self.profile()
+        opened.profile.sessions.update(self.current().id, cut)
+        opened.memory.replace_turn(cut)
+        self.history[-1] = cut
+        self.totals.completion += cut.completion_tokens - reply.completion_tokens
+        return self.usage((cut.prompt_tokens, cut.completion_tokens))
+
+    async def extract(self, user: ChatMessage, reply: ChatMessage) -> list[Changed]:
+        """What the exchange taught: the memories changed."""
+        return await self.profile().memory.extract(
+            self.client(),
+            self.model_info().name,
+            self.prompts["extract"],
+            (user, reply),
+            self.current().id,
+            self.fitting(),
+        )
+
+    async def title(self, user: ChatMessage, reply: ChatMessage) -> SessionInfo | None:
+        """Name the session after its first exchange (the fallback stays if the model
+        fails, or the user renamed it meanwhile); the session renamed."""
+        session = self.current()
+        title = await title_for(
+            self.client(),
+            self.model_info().name,
+            self.prompts["title"],
+            (user, reply),
+            self.token_counter(),
+        )
+        opened = self.opened
+        stored = opened.profile.sessions.get(session.id) if opened is not None else None
+        if not title or stored is None or stored.title != fallback_title(user.content):
+            return None
+        assert opened is not None
+        info = opened.sessions.rename(session.id, title)
+        self.renamed(info)
+        return info
+
+    async def journal(self, session: SessionInfo) -> list[Changed] | None:
+        """The session's journal entry written or carried on: the memories changed (None:
+        not now, the model is not set or could not write it)."""
+        if not self.settings.configured:
+            return None
+        return await self.profile().memory.summarize(
+            self.client(),
+            self.model_info().name,
+            self.prompts["summarize"],
+            session,
+            self.fitting(),
+        )
+
+    async def journal_waiting(self, told: Callable[[list[Changed]], None]) -> None:
+        """Sessions that ended while the model was slow or down get their entry now, each
+        ``told`` as it is written."""
+        memory = self.profile().memory
+        await memory.ready()  # the memories are read in a thread: not here
+        for session in memory.unjournaled(self.session.id if self.session else ""):
+            job = functools.partial(self.journal_told, session, told)
+            if not await self.line.run("journal", job):
+                break
+
+    async def journal_told(
+        self, session: SessionInfo, told: Callable[[list[Changed]], None]
+    ) -> bool:
+        done = await self.journal(session)
+        if done is not None:
+            told(done)
+        return done is not None
+
+    def profile(self) -> OpenProfile:
+        assert self.opened is not None
+        return self.opened
+
+    def store(self) -> SessionStore:
+        return self.profile().profile.sessions
+
+    def current(self) -> SessionInfo:
+        assert self.session is not None
+        return self.session
+
+    def model_info(self) -> ModelInfo:
+        assert self.model is not None
+        return self.model
+
+    def token_counter(self) -> ServerCounter:
+        assert self.counter is not None
+        return self.counter

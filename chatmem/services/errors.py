@@ -4,6 +4,8 @@ headless commands print it."""
 
 from __future__ import annotations
 
+from chatmem.domain.errors import ErrorInfo
+
 
 class ServiceError(Exception):
     """A request refused or not done; nothing was changed."""
@@ -57,3 +59,12 @@ class NotSaved(ServiceError):
         super().__init__(f"Could not write {path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+class NotSent(ServiceError):
+    """A message refused before it was stored (too long, a read-only profile, a full disk):
+    ``error`` says why, as the chat shows it."""
+
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__(f"{error.title}: {error.message}")
+        self.error = error

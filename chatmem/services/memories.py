@@ -212,6 +212,10 @@ class MemoryService:
         self.recall.add_turn(session_id, message)
         self._changed()
 
+    def replace_turn(self, message: ChatMessage) -> None:
+        self.recall.replace_turn(message)
+        self._changed()
+
     def remove_session(self, session_id: str) -> None:
         """A deleted session's messages leave the indexes, and their vectors the store."""
         removed = self.recall.remove_session(session_id)

@@ -12,7 +12,7 @@ from chatmem.services.errors import ServiceError
 from chatmem.services.memories import MemoryService, open_profile
 from chatmem.services.sessions import SessionService
 from chatmem.store.atomic import StoreError, disk_problem
-from chatmem.store.profile import Profile
+from chatmem.store.profile import Profile, ReadOnly
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,15 @@ class Unopenable(ServiceError):
         self.reason = (
             f"The profile cannot be written: {problem}." if isinstance(exc, OSError) else problem
         )
+
+
+def storage_problem(exc: OSError | StoreError, readonly: str = "") -> str:
+    """Why a write failed, for the user (``readonly``: why the profile is open read-only)."""
+    if isinstance(exc, ReadOnly) and readonly:
+        return f"Nothing can be saved: {readonly}"
+    if isinstance(exc, OSError):
+        return f"Could not save: {disk_problem(exc)}."
+    return str(exc)
 
 
 @dataclass

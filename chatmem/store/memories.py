@@ -1,5 +1,8 @@
 """Memories on disk: a sharded TinyDB table, all loaded once into the worker's memory (at
-first use, which the worker makes in a thread of its own while it opens the session)."""
+first use, which the worker makes in a thread of its own while it opens the session).
+
+The document of a memory is declared here (``memory_doc``), so that a field added to the
+record does not change the files; a change to it is a schema step (``SCHEMA``)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from chatmem.domain.memories import Memory
 from chatmem.domain.records import RecordProblem
@@ -17,6 +21,32 @@ from chatmem.store.shards import ShardedTable
 log = logging.getLogger(__name__)
 
 SCHEMA = 1
+# The keys of a memory's document, in the order they are written.
+MEMORY_FIELDS = (
+    "id",
+    "kind",
+    "fields",
+    "created",
+    "updated",
+    "session_id",
+    "message_ids",
+    "pinned",
+    "superseded_by",
+    "history",
+)
+
+
+def memory_doc(memory: Memory) -> dict[str, Any]:
+    """A memory as the memory files (and an export of memories) hold it."""
+    doc = {key: getattr(memory, key) for key in MEMORY_FIELDS}
+    doc["message_ids"] = list(memory.message_ids)
+    doc["history"] = [{"at": v.at, "by": v.by, "fields": v.fields} for v in memory.history]
+    return doc
+
+
+def memory_from_doc(doc: Any, where: str) -> Memory:
+    """A stored memory document, checked (``RecordProblem`` if damaged)."""
+    return records.memory(doc, where, trusted=True)
 
 
 class MemoryStore:
@@ -50,7 +80,7 @@ class MemoryStore:
         damaged: Counter[str] = Counter()
         for shard, doc in self.table.load():
             try:
-                memory = records.memory(doc, f"{shard} memory", trusted=True)
+                memory = memory_from_doc(doc, f"{shard} memory")
             except RecordProblem as exc:
                 damaged[shard] += 1
                 log.warning("%s", exc)
@@ -74,13 +104,13 @@ class MemoryStore:
     def put(self, memory: Memory) -> None:
         """Insert or replace one memory (one shard file is rewritten)."""
         memories = self.memories  # the files are read before one is written
-        self.table.put(memory.to_doc())
+        self.table.put(memory_doc(memory))
         memories[memory.id] = memory
 
     def put_many(self, memories: list[Memory]) -> None:
         """Insert in bulk: one write per shard touched (imports, benchmarks)."""
         loaded = self.memories
-        self.table.put_many([m.to_doc() for m in memories])
+        self.table.put_many([memory_doc(m) for m in memories])
         loaded.update((m.id, m) for m in memories)
 
     def delete(self, memory_id: str) -> Memory | None:

@@ -359,6 +359,11 @@ class DiskTurns:
             self._put(turn, text)
             self._seen(turn.session_id, 1)
 
+    def replace(self, turn: Turn, text: str) -> None:
+        """Store and index a message anew (the session's count stays)."""
+        with self.index.transaction():
+            self._put(turn, text)
+
     def add_many(self, session_id: str, turns: list[tuple[Turn, str]], seen: int) -> None:
         """Store and index a session's next messages in one transaction, with how many of
         the session's messages are indexed then (empty ones count: they are not indexed)."""

@@ -318,6 +318,11 @@ class SessionStore:
         entry = self._session(session_id)
         position = entry.index[message.id]
         entry.db.table("messages").update(message_doc(message), doc_ids=[entry.doc_ids[position]])
+        if message.tokens != entry.messages[position].tokens:
+            info = self._info[session_id]
+            tokens = info.tokens - entry.messages[position].tokens + message.tokens
+            self._info[session_id] = replace(info, tokens=tokens)
+            self._dirty.add(session_id)
         entry.messages[position] = message
 
     def get_message(self, session_id: str, message_id: str) -> ChatMessage | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from chatmem.domain.memories import Memory
 from chatmem.domain.records import RecordProblem, load_json
 from chatmem.domain.records import memory as records
-from chatmem.store.memories import MemoryStore
+from chatmem.store.memories import MemoryStore, memory_doc
 
 FORMAT = "chatmem-memories"
 VERSION = 1
@@ -21,7 +21,7 @@ class TransferProblem(RecordProblem):
 
 
 def to_json(memories: Iterable[Memory]) -> str:
-    data = {"format": FORMAT, "version": VERSION, "memories": [m.to_doc() for m in memories]}
+    data = {"format": FORMAT, "version": VERSION, "memories": [memory_doc(m) for m in memories]}
     return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""The worker in the caller's event loop: for tests and the headless CLI."""
+"""The worker in the caller's event loop: the app's tests run it so (``tests/harness.py``)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,11 @@ class Worker(Protocol):
     """What these handlers need of the worker (``chatmem.worker.core.Worker``)."""
 
     emit: Callable[[p.Event], None]
-    clock: Callable[[], float]
-    recalled_ids: set[str]  # the memories that went into the last request
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def recalled_ids(self) -> set[str]: ...  # the memories that went into the last request
 
     def memory_service(self) -> MemoryService: ...
     def session_service(self) -> SessionService: ...
