@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +15,11 @@ ADDABLE = ("person", "event", "fact")  # journal entries are written from their 
 ID: dict[str, Any] = {"metavar": "ID", "help": "its id (or the start of it)"}
 
 
-def parser(memory_fields: bool = True) -> argparse.ArgumentParser:
+def parser(memory_fields: bool = True, commands: bool = True) -> argparse.ArgumentParser:
     """The command line; ``memory_fields``: with the ``--FIELD`` options of ``memories add``
-    and ``edit`` (they import the memory kinds, which opening the app does not need)."""
+    and ``edit`` (they import the memory kinds, which opening the app does not need);
+    ``commands``: with the commands' own arguments (a few ms to build, not needed to parse a
+    command line that names no command)."""
     ap = argparse.ArgumentParser(prog="chatmem", description="A terminal chat that remembers you.")
     ap.add_argument("--version", action="version", version=f"chatmem {__version__}")
     ap.add_argument("--model", help="model name (overrides CHATMEM_MODEL and the config)")
@@ -33,8 +36,6 @@ def parser(memory_fields: bool = True) -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("paths", help="print every path chatmem uses")
     imp = sub.add_parser("import", help="import data from elsewhere", parents=[profile])
-    imp.add_argument("source", choices=["legacy"], help="legacy: the first prototype's files")
-    imp.add_argument("paths", nargs="+", help="memories.json and/or chat.json")
     ask = sub.add_parser(
         "ask",
         parents=[profile, server],
@@ -43,12 +44,16 @@ def parser(memory_fields: bool = True) -> argparse.ArgumentParser:
         "is relevant is recalled into the request, and what it taught is remembered. Exits 1 "
         "with a one-line error on stderr if there is no reply.",
     )
+    memories = sub.add_parser("memories", help="list, show, add, edit, rm, pin, export, import")
+    sessions = sub.add_parser("sessions", help="list, show, export, import, rm")
+    if not commands:
+        return ap
+    imp.add_argument("source", choices=["legacy"], help="legacy: the first prototype's files")
+    imp.add_argument("paths", nargs="+", help="memories.json and/or chat.json")
     ask.add_argument("question", nargs="?", help='the question (none or "-": read from stdin)')
     ask.add_argument("--no-memory", action="store_true", help="recall nothing, learn nothing")
-    memories = sub.add_parser("memories", help="list, show, add, edit, rm, pin, export, import")
     actions = memories.add_subparsers(dest="action", metavar="ACTION", required=True)
     _memories(actions, profile, memory_fields)
-    sessions = sub.add_parser("sessions", help="list, show, export, import, rm")
     _sessions(sessions.add_subparsers(dest="action", metavar="ACTION", required=True), profile)
     return ap
 
@@ -142,14 +147,21 @@ def _sessions(sub: argparse._SubParsersAction, profile: argparse.ArgumentParser)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser(memory_fields="memories" in argv).parse_args(argv)
-    from chatmem.config import load_settings
+    # Starting makes many objects and little garbage: no collection until the app's first
+    # frame (the app turns it back on), ~10% of the start-up's CPU time.
+    gc.disable()
+    try:
+        argv = sys.argv[1:] if argv is None else argv
+        commands = not {"paths", "import", "ask", "memories", "sessions"}.isdisjoint(argv)
+        args = parser(memory_fields="memories" in argv, commands=commands).parse_args(argv)
+        from chatmem.config import load_settings
 
-    flags = {"model": args.model, "base_url": args.base_url, "profile": args.profile}
-    settings, problems = load_settings(flags)
-    if args.command is None:
-        return run_app(settings, problems, args.new)
+        flags = {"model": args.model, "base_url": args.base_url, "profile": args.profile}
+        settings, problems = load_settings(flags)
+        if args.command is None:
+            return run_app(settings, problems, args.new)
+    finally:
+        gc.enable()
     with visible_output(settings.api_key):
         return headless(args, settings, problems)
 
@@ -218,17 +230,15 @@ def dispatch(args: argparse.Namespace, settings, problems: list[str]) -> int:
 
 
 def run_app(settings, problems: list[str], new_session: bool) -> int:
-    from chatmem.ui.link import SubprocessLink, spawn_worker
+    from chatmem.ui.link import SubprocessLink
 
-    link = SubprocessLink(spawn_worker())  # boots while Textual imports and paints
+    link = SubprocessLink()  # its worker is spawned once the first frame is on the screen
 
     from chatmem.logs import setup_logging
     from chatmem.paths import resolve_paths, resource_dir
-    from chatmem.ui.themes import load_themes
 
     paths = resolve_paths()
     setup_logging(paths.log_dir, "chatmem", secrets=[settings.api_key] if settings.api_key else [])
-    themes, theme_problems = load_themes(resource_dir("themes"), paths.themes_dir)
 
     from chatmem.ui.app import ChatmemApp
 
@@ -236,8 +246,8 @@ def run_app(settings, problems: list[str], new_session: bool) -> int:
         settings,
         link=link,
         new_session=new_session,
-        themes=themes,
-        problems=problems + theme_problems,
+        theme_dirs=(resource_dir("themes"), paths.themes_dir),
+        problems=problems,
     )
     app.run()
     return app.return_code or 0

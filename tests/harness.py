@@ -54,6 +54,7 @@ def make_app(settings: Settings, **kwargs):
 
 async def settle(pilot) -> None:
     """Wait until the worker has handled everything and the UI has rendered its events."""
+    await pilot.app.started.wait()  # the worker is started after the first frame
     link = pilot.app.link
     for _ in range(3):
         await link.idle()

@@ -103,6 +103,7 @@ def test_the_installed_package_ships_themes_prompts_and_data():
         "chatmem/prompts/system.md",
         "chatmem/data/models.toml",
         "chatmem/ui/chatmem.tcss",
+        "chatmem/ui/screens.tcss",
     ):
         assert name in files
 

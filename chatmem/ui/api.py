@@ -6,9 +6,11 @@ no screen imports the app module (which opens the screens).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -36,10 +38,42 @@ class AppAPI(App[None]):
         self.link = link
         self.local: p.LocalServerFound | None = None
         self.last_change = ""  # the memory change F4 (u in the browser) takes back
+        # Set when the start-up goes on past the first frame and the keys typed meanwhile:
+        # the worker is started, the footer builds its keys.
+        self.started = asyncio.Event()
+        self._waiting: list[p.Request] = []  # asked before the worker was started
+        self._early_keys: list[events.Key] | None = []  # None once the prompt takes keys
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed before the prompt can take them wait for it, in order."""
+        if self._early_keys is not None and isinstance(event, events.Key):
+            self._early_keys.append(event)
+            return
+        await super().on_event(event)
+
+    async def release_keys(self) -> None:
+        """The prompt has the focus: the keys typed so far go to it (the chat screen calls
+        this as it mounts, to have them in its first frame). An Enter typed before the
+        terminal left line mode arrives as a newline (Ctrl+J): it sends, as it meant."""
+        keys, self._early_keys = self._early_keys or [], None
+        for key in keys:
+            await super().on_event(events.Key("enter", "\r") if key.key == "ctrl+j" else key)
 
     def send(self, request: p.Request) -> None:
-        """Ask the worker; its answer comes back as a ``WorkerEvent``."""
-        self.link.send(request)
+        """Ask the worker; its answer comes back as a ``WorkerEvent``. What is asked before
+        the worker is started (keys typed at once) is sent after its ``Start``."""
+        if self.started.is_set():
+            self.link.send(request)
+        else:
+            self._waiting.append(request)
+
+    def start_worker(self, start: p.Start) -> None:
+        """Send ``start`` first, then what was asked meanwhile."""
+        self.link.send(start)
+        self.started.set()
+        waiting, self._waiting = self._waiting, []
+        for request in waiting:
+            self.link.send(request)
 
     def keys_for(self, screen: Screen) -> dict[str, str]:
         """Binding id → its key as prose names it ("F4", "Ctrl+R"), for the app's bindings

@@ -1,19 +1,21 @@
 """The Textual app: paints at once, starts the worker, renders the worker's events.
 
-Screens are registered by name (``chatmem.ui.registry``): the chat is the base of the one
-mode, the others are installed and made when first shown. The worker's events come in as
+Screens are registered by name (``chatmem.ui.registry``): the chat is the base screen, the
+others are installed and made when first shown. The worker's events come in as
 ``WorkerEvent`` messages; the app keeps what is app-wide (settings, the undoable change,
 notices) and posts each event on to the screens of the stack, which handle what they show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from textual import events
-from textual.app import SystemCommand
+from textual.app import App, SystemCommand
 from textual.screen import Screen
 from textual.theme import Theme
 
@@ -23,6 +25,7 @@ from chatmem.ui import registry
 from chatmem.ui.api import AppAPI, Link
 from chatmem.ui.commands import COMMANDS
 from chatmem.ui.messages import WorkerEvent
+from chatmem.ui.themes import load_themes
 
 if TYPE_CHECKING:
     from chatmem import protocol as p
@@ -30,12 +33,13 @@ if TYPE_CHECKING:
     from chatmem.ui.screens.memories import MemoryBrowser
 
 
+SCREENS_CSS = Path(__file__).with_name("screens.tcss")  # read after the first frame
+
+
 class ChatmemApp(AppAPI):
-    CSS_PATH = "chatmem.tcss"
+    CSS_PATH = "chatmem.tcss"  # the chat's styles
     TITLE = "chatmem"
     SCREENS = {screen.name: screen for screen in registry.SCREENS}
-    MODES = {"chat": "chat"}
-    DEFAULT_MODE = "chat"
 
     def __init__(
         self,
@@ -44,9 +48,12 @@ class ChatmemApp(AppAPI):
         link: Link | None = None,
         new_session: bool = False,
         themes: Iterable[Theme] = (),
+        theme_dirs: Sequence[Path] = (),
         problems: Iterable[str] = (),
         blink: bool = True,
     ) -> None:
+        """``themes`` are registered at once; those in ``theme_dirs`` after the first frame,
+        all but the one to start in (and their problems are told then)."""
         if link is None:
             from chatmem.ui.link import SubprocessLink
 
@@ -56,11 +63,31 @@ class ChatmemApp(AppAPI):
         self.blink = blink
         self._problems = list(problems)
         self._closed = False
-        self._early_keys: list[events.Key] | None = []  # None once the prompt takes keys
+        self._theme_dirs = tuple(theme_dirs)
+        if theme_dirs:
+            first, _ = load_themes(*theme_dirs, only=settings.theme)  # told after the first frame
+            themes = [*themes, *first]
         for theme in themes:
             self.register_theme(theme)
-        if settings.theme in self.available_themes:
-            self.theme = settings.theme
+        if settings.theme in self.available_themes and settings.theme != self.theme:
+            self._first_theme(settings.theme)
+
+    def _first_theme(self, name: str) -> None:
+        """The theme to start in, set as Textual's theme watcher does but without the
+        reparse of every stylesheet the watcher queues (run twice before the first frame):
+        no stylesheet is parsed yet, so new variables are all it needs."""
+        self.set_reactive(App.theme, name)
+        theme = self.current_theme
+        classes = {c: False for c in self.classes if c.startswith("-theme-")}
+        classes |= {f"-theme-{name}": True, "-dark-mode": theme.dark, "-light-mode": not theme.dark}
+        self.update_classes(classes, update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
+
+    def get_default_screen(self) -> Screen:
+        """The chat, at the base of the stack. (Not as a mode's screen: Textual parses every
+        stylesheet again before it shows a mode's first screen.)"""
+        return self.get_screen("chat")
 
     @property
     def chat(self) -> ChatScreen:
@@ -71,32 +98,41 @@ class ChatmemApp(AppAPI):
         return cast("MemoryBrowser", self.get_screen("memories"))
 
     def on_mount(self) -> None:
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def on_chat_screen_ready(self) -> None:
+        """The prompt has the keys typed so far. The rest of the start-up waits until they are
+        on the screen: it is queued behind them at the prompt, then until the screen has
+        painted them."""
+        (self.screen.focused or self.screen).call_later(self.call_after_refresh, self._start_rest)
+
+    def _start_rest(self) -> None:
+        """What the first frame goes without: the worker (imports the protocol), the other
+        screens' styles, the other themes, the notices, the keymap check, the footer's keys."""
         from chatmem import protocol as p
 
+        if not gc.isenabled():  # the command line turned it off for the start-up
+            gc.freeze()  # what the start-up made lives as long as the app: not scanned again
+            gc.enable()
         # the edge where the worker's text (replies, titles, memories, files, server errors)
         # enters the UI: no control sequence passes it
         self.link.start(lambda event: self.post_message(WorkerEvent(clean(event))))
-        self.send(p.Start(self.settings, self.new_session))
+        self.start_worker(p.Start(self.settings, self.new_session))
         if self.settings.keymap:
-            self.set_keymap(self.settings.keymap)
-            self.set_timer(0.3, self._check_keymap)  # after the first paint: it imports screens
+            self.set_timer(0.3, self._check_keymap)  # it imports the screens
+        self.stylesheet.read(SCREENS_CSS)  # the other screens' styles
+        if len(self.screen_stack) > 1:  # a screen opened by a key typed at start: restyled
+            self.refresh_css(animate=False)
+        if self._theme_dirs:
+            themes, problems = load_themes(*self._theme_dirs)
+            for theme in themes:
+                self.register_theme(theme)
+            self._problems += problems
         for problem in self._problems:
             self.notify(visible(problem), severity="warning", timeout=10, markup=False)
-        self.theme_changed_signal.subscribe(self, self._theme_changed)
-
-    async def on_event(self, event: events.Event) -> None:
-        """Keys typed before the prompt can take them wait for it, in order."""
-        if self._early_keys is not None and isinstance(event, events.Key):
-            self._early_keys.append(event)
-            return
-        await super().on_event(event)
-
-    async def on_chat_screen_ready(self) -> None:
-        """The prompt has the focus: the keys typed so far go to it. An Enter typed before
-        the terminal left line mode arrives as a newline (Ctrl+J): it sends, as it meant."""
-        keys, self._early_keys = self._early_keys or [], None
-        for key in keys:
-            await super().on_event(events.Key("enter", "\r") if key.key == "ctrl+j" else key)
+        self.screen.refresh_bindings()  # the footer shows its keys
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if not self.blink and hasattr(event.widget, "cursor_blink"):  # any screen's, the palette's

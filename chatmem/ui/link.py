@@ -1,10 +1,11 @@
 """The UI's end of the worker: a child process spoken to in protocol frames.
 
 Nothing here blocks the event loop: requests are written to a pipe, events are read by a
-task. The process can be spawned before Textual is even imported (``spawn_worker``), so
-the worker boots while the UI paints. If it dies, the link says so with ``WorkerDown``
-(naming the worker's log), starts a new one and starts it where the last one was: the
-session, settings and profile the worker last reported, not the ones first asked for.
+task. The app starts the link (which spawns the process) once its first frame is on the
+screen: a worker booting meanwhile would share the CPU with it. If it dies, the link says
+so with ``WorkerDown`` (naming the worker's log), starts a new one and starts it where the
+last one was: the session, settings and profile the worker last reported, not the ones
+first asked for.
 Should reading its events fail (a frame that does not unpickle, a handler that raises), the
 link says so the same way and starts a new worker rather than go quiet.
 

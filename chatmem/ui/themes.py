@@ -14,14 +14,18 @@ log = logging.getLogger(__name__)
 _FIELDS = {f.name for f in fields(Theme)}
 
 
-def load_themes(*folders: Path) -> tuple[list[Theme], list[str]]:
-    """Every ``*.toml`` theme in ``folders`` (later folders win), and what could not be read."""
+def load_themes(*folders: Path, only: str = "") -> tuple[list[Theme], list[str]]:
+    """Every ``*.toml`` theme in ``folders`` (later folders win), and what could not be read;
+    ``only``: just the theme of that name (the others' colours are not checked)."""
     themes: dict[str, Theme] = {}
     problems: list[str] = []
     for folder in folders:
         for path in sorted(folder.glob("*.toml")) if folder.is_dir() else ():
             try:
-                theme = _theme(tomllib.loads(path.read_text(encoding="utf-8")))
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+                if only and data.get("name") != only:
+                    continue
+                theme = _theme(data)
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, TypeError) as exc:
                 problems.append(f"Theme {path} was not loaded: {exc}")
                 continue

@@ -54,7 +54,7 @@ class ChatScreen(Screen):
         app = getters.app(AppAPI)
 
     class Ready(Message):
-        """The prompt has the focus and takes keys."""
+        """The prompt has the focus and the keys typed before it had."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Stop reply", show=False, id="stop_reply"),
@@ -102,13 +102,14 @@ class ChatScreen(Screen):
             yield PromptInput(id="prompt", placeholder="Message…  (Enter sends, Ctrl+J new line)")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.query_one(Banner).hide()
         self.query_one("#slash-menu").display = False
         self.transcript = self.query_one(Transcript)
         self.watch(self.transcript, "scroll_y", self._maybe_load_more, init=False)
-        self.query_one(PromptInput).focus()
-        self.post_message(self.Ready())  # after the focus: the app hands on the keys typed
+        self.set_focus(self.query_one(PromptInput))  # now: the keys typed so far go to it,
+        await self.app.release_keys()  # in time for the first frame
+        self.post_message(self.Ready())
         self.call_after_refresh(self._mount_rest)
         self.set_timer(0.5, self._warm_up)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 if TYPE_CHECKING:
+    from textual.widgets import Sparkline
+
     from chatmem.protocol import RecallUsed, Usage
 
 GAUGE_WIDTH = 24
@@ -84,7 +86,12 @@ def recall_text(event: RecallUsed, limit: int = 8) -> Content:
 
 
 class Sidebar(Vertical):
+    """Mounted after the first frame: the sparkline (and the statistics module it imports)
+    is imported then."""
+
     def compose(self) -> ComposeResult:
+        from textual.widgets import Sparkline
+
         yield Static("[dim]Starting…[/dim]", id="usage")
         yield Static("", id="spark-label")
         yield Sparkline([], id="spark", summary_function=max)
@@ -94,7 +101,7 @@ class Sidebar(Vertical):
         self.query_one("#usage", Static).update(usage_text(usage))
         turns = list(usage.turn_tokens)
         label = self.query_one("#spark-label", Static)
-        spark = self.query_one("#spark", Sparkline)
+        spark = cast("Sparkline", self.query_one("#spark"))
         label.display = spark.display = len(turns) > 1
         if len(turns) > 1:
             top = max(turns)
