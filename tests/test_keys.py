@@ -54,6 +54,30 @@ async def test_a_burst_typed_at_start_up_runs_the_whole_command(settings):
         assert app.screen is app.chat  # not the help screen the stale menu pointed at
 
 
+async def test_what_is_typed_after_enter_is_the_next_text_never_part_of_the_last(
+    settings, fake_openai
+):
+    fake_openai.script(Reply("a long answer " * 2000, chunks=["a long answer "] * 2000))
+    fake_openai.chunk_delay = 0.01  # still streaming when the next message is entered
+    app = make_app(settings)
+    sent = _recording(app)
+    async with app.run_test(size=SIZE) as pilot:
+        burst(app, TEXT)
+        burst(app, "first question")  # typed before the command above has run
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.screen.streaming is not None:
+                break
+        burst(app, "second question")  # entered while the first one's reply streams …
+        for character in "third":  # … and typed on before it was refused
+            app.post_message(events.Key(_character_to_key(character), character))
+        await settle(pilot)
+        assert [r.text for r in sent if isinstance(r, p.Remember)] == [TEXT.split(" ", 1)[1]]
+        assert [r.text for r in sent if isinstance(r, p.SendMessage)] == ["first question"]
+        assert app.screen.query_one("PromptInput").text == "second question\nthird"
+        await pilot.press("escape")
+
+
 async def test_a_slash_command_typed_whole_and_entered_runs_as_typed(settings):
     app = make_app(settings)
     sent = _recording(app)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "My sister Alice lives in Lisbon and works as a nurse"
+NEXT = "hello there"
 
 
 def environment(fake_url: str) -> dict[str, str]:
@@ -49,7 +50,7 @@ def run_until(master: int, proc: subprocess.Popen, seen: bytes, marker: bytes, t
     return seen
 
 
-def test_a_command_typed_at_once_after_launch_runs_whole(fake_openai):
+def test_a_command_typed_at_once_after_launch_runs_whole_and_what_follows_is_sent(fake_openai):
     env = environment(fake_openai.url)
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
@@ -63,9 +64,11 @@ def test_a_command_typed_at_once_after_launch_runs_whole(fake_openai):
     )
     os.close(slave)
     try:
-        os.write(master, f"/remember {TEXT}\r".encode())  # one burst, before the first frame
+        # one burst, before the first frame: the next message is typed before the command ran
+        os.write(master, f"/remember {TEXT}\r{NEXT}\r".encode())
         seen = run_until(master, proc, b"", b"Remembered", 60)
         assert b"Remembered" in seen, "no memory was stored within 60 s"
+        seen = run_until(master, proc, seen, NEXT.encode(), 30)
         os.write(master, b"\x11")  # Ctrl+Q
         run_until(master, proc, seen, b"\0never", 10)
         assert proc.wait(10) == 0
@@ -83,3 +86,19 @@ def test_a_command_typed_at_once_after_launch_runs_whole(fake_openai):
     )
     notes = [m["fields"].get("note") for m in json.loads(listed.stdout) if m["kind"] == "fact"]
     assert notes == [TEXT]
+    sessions = subprocess.run(
+        [sys.executable, "-m", "chatmem", "sessions", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    latest = json.loads(sessions.stdout)[0]["id"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "chatmem", "sessions", "show", latest],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert NEXT in shown.stdout and TEXT not in shown.stdout  # sent alone, as typed

@@ -142,7 +142,8 @@ class ChatScreen(Screen):
 
         prompt = self.query_one(PromptInput)
         slash = commands.parse(event.text)
-        if slash.unknown:  # nothing is sent; the text stays to be corrected
+        if slash.unknown:  # nothing is sent; the text goes back to be corrected
+            prompt.give_back(event.text)
             self.notify(
                 f"There is no command {slash.unknown}. Type / to see them "
                 "(start with // to send a message that begins with /).",
@@ -151,12 +152,12 @@ class ChatScreen(Screen):
             )
             return
         if slash.command is not None:
-            prompt.clear()
             self._complete([])
             self.app.run_command(slash.command, slash.arg)
             return
         text = event.text.strip()[1:] if event.text.strip().startswith("//") else event.text
         if self.inflight is not None:
+            prompt.give_back(event.text)
             stop = self.keys["stop_reply"]
             self.notify(
                 f"A reply is still coming: wait, or press {stop} to stop it.", severity="warning"
@@ -165,7 +166,6 @@ class ChatScreen(Screen):
         if self.has_newer:  # back to the end of the conversation first, where it goes on
             self.app.send(p.OpenSession(self.session_id))
         self.unsent = text
-        prompt.clear()
         self.app.send(p.SendMessage(text))
 
     # ------------------------------------------------------------ slash-command menu
@@ -208,7 +208,8 @@ class ChatScreen(Screen):
             if event.key == "tab" or (commands.BY_SLASH[name].needs_arg and typed != name):
                 prompt.load_text(f"{name} ")
                 prompt.move_cursor(prompt.document.end)
-            else:
+            else:  # (the text is the menu's, checked above: nothing typed since is lost)
+                prompt.clear()
                 prompt.post_message(PromptInput.Submitted(name))
 
     def action_cancel(self) -> None:
@@ -368,9 +369,8 @@ class ChatScreen(Screen):
         )
 
     def _back_to_editor(self) -> None:
-        prompt = self.query_one(PromptInput)
-        if not prompt.text:
-            prompt.load_text(self.unsent)
+        if self.unsent:
+            self.query_one(PromptInput).give_back(self.unsent)
         self.unsent = ""
 
     def _memory_changed(self, event: p.MemoryChanged) -> None:

@@ -1,5 +1,6 @@
-"""The prompt editor: Enter sends, Ctrl+J (or Shift+Enter, Alt+Enter) starts a new line;
-while the slash-command menu is open, Tab, Up, Down, Enter and Esc belong to the menu."""
+"""The prompt editor: Enter sends (the editor is emptied at once: what is typed next is the
+next message), Ctrl+J (or Shift+Enter, Alt+Enter) starts a new line; while the
+slash-command menu is open, Tab, Up, Down, Enter and Esc belong to the menu."""
 
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ class PromptInput(TextArea):
         if event.key == "enter":
             event.stop()
             event.prevent_default()
-            if self.text.strip():
-                self.post_message(self.Submitted(self.text))
+            if (text := self.text).strip():  # emptied now: keys typed next are new text
+                self.clear()
+                self.post_message(self.Submitted(text))
             return
         if event.key in NEWLINE_KEYS:
             event.stop()
@@ -55,6 +57,14 @@ class PromptInput(TextArea):
             self._replace_via_keyboard("\n", start, end)
             return
         await super()._on_key(event)
+
+    def give_back(self, text: str) -> None:
+        """Put ``text`` (sent, then refused) back, before anything typed since."""
+        if not self.text:
+            self.load_text(text)
+            self.move_cursor(self.document.end)
+        else:
+            self.insert(f"{text}\n", (0, 0))
 
     def _completes(self) -> bool:
         """Whether the text as it is now (not as the menu last saw it) is a command to
