@@ -77,28 +77,17 @@ def test_a_command_typed_at_once_after_launch_runs_whole_and_what_follows_is_sen
             proc.kill()
             proc.wait()
         os.close(master)
-    listed = subprocess.run(
-        [sys.executable, "-m", "chatmem", "memories", "list", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+    listed = json.loads(cli(env, "memories", "list", "--json"))
+    assert [m["fields"].get("note") for m in listed if m["kind"] == "fact"] == [TEXT]
+    latest = json.loads(cli(env, "sessions", "list", "--json"))[0]["id"]
+    shown = cli(env, "sessions", "show", latest)
+    assert NEXT in shown and TEXT not in shown  # sent alone, as typed
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    """What a headless chatmem command prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "chatmem", *args], env=env, capture_output=True, text=True
     )
-    notes = [m["fields"].get("note") for m in json.loads(listed.stdout) if m["kind"] == "fact"]
-    assert notes == [TEXT]
-    sessions = subprocess.run(
-        [sys.executable, "-m", "chatmem", "sessions", "list", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    latest = json.loads(sessions.stdout)[0]["id"]
-    shown = subprocess.run(
-        [sys.executable, "-m", "chatmem", "sessions", "show", latest],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert NEXT in shown.stdout and TEXT not in shown.stdout  # sent alone, as typed
+    assert done.returncode == 0, done.stderr
+    return done.stdout
