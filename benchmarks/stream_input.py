@@ -282,9 +282,6 @@ def main() -> None:
             "TERM": "xterm-256color",
             "COLUMNS": str(COLS),
             "LINES": str(ROWS),
-            "XDG_CONFIG_HOME": f"{tmp}/config",
-            "XDG_DATA_HOME": f"{tmp}/data",
-            "XDG_STATE_HOME": f"{tmp}/state",
             "OPENAI_API_KEY": "sk-bench",
             "CHATMEM_MODEL": "gpt-4o-mini",
             "CHATMEM_OLLAMA_URL": "http://127.0.0.1:9",
@@ -296,14 +293,18 @@ def main() -> None:
             f"{'echo95':>7} {'echomax':>7} {'lost':>4} | {'freeze':>7} | {'esc cut':>7} "
             f"{'esc still':>9}   (ms)"
         )
+        homes = (  # a new home each run: no earlier session to journal at start
+            {f"XDG_{d.upper()}_HOME": f"{tmp}/{n}/{d}" for d in ("config", "data", "state")}
+            for n in itertools.count()
+        )
         for shape in args.shapes.split(","):
             reply = SHAPES[shape]()
             for speed in args.speeds.split(","):
                 delay = 0.0 if speed == "full" else 1 / float(speed)
                 timeout = args.timeout if speed == "full" else args.slow_timeout
-                r = run(argv, env, reply, delay, args.every, None, timeout)
+                r = run(argv, {**env, **next(homes)}, reply, delay, args.every, None, timeout)
                 escape = 0.4 * r["total"] if r["total"] else args.escape_after  # mid-reply
-                e = run(argv, env, reply, delay, args.every, escape, timeout)
+                e = run(argv, {**env, **next(homes)}, reply, delay, args.every, escape, timeout)
                 echoes = sorted(r["echoes"])
                 p50 = statistics.median(echoes) if echoes else None
                 p95 = echoes[int(len(echoes) * 0.95)] if echoes else None
