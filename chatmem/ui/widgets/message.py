@@ -112,11 +112,14 @@ class MessageView:
                 self.header.update(header_text("assistant", 0, "cut", self.keys))
                 self._set_status_class("cut", True)  # the border shows it, not the header
             else:  # the worker had it whole: it keeps what is shown
-                content = self.message.content[: self._fed]
-                self.update(replace(self.message, content=content, status="cut"))
+                self.update(self._as_shown(self.message))
             self._kick()
             self._hurry.set()
         return self._fed
+
+    def _as_shown(self, message: ChatMessage) -> ChatMessage:
+        """``message`` as the user stopped it: the text shown, cut off."""
+        return replace(message, content=message.content[: self._fed], status="cut")
 
     @property
     def rendering(self) -> bool:
@@ -240,7 +243,7 @@ class MessageView:
         queued as the renderer gets to it (never all at once); the stored text is shown."""
         self.streaming = False
         if self._stopped:  # the worker keeps what was shown, if it had more
-            message = replace(message, content=message.content[: self._fed], status="cut")
+            message = self._as_shown(message)
         elif len(message.content) > self._fed + sum(map(len, self._pending)):
             self._pending = [message.content[self._fed :]]
         self.update(message)
