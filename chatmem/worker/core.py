@@ -557,12 +557,10 @@ class Worker:
             self.emit(p.SessionUpdated(info, ""))
 
     def memory_service(self) -> MemoryService:
-        assert self.memory is not None
-        return self.memory
+        return self.chat.profile().memory
 
     def session_service(self) -> SessionService:
-        assert self.sessions is not None
-        return self.sessions
+        return self.chat.profile().sessions
 
     def session_id(self) -> str:
         return self.session.id if self.session is not None else ""
