@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from textual.app import App
-from textual.widgets import Markdown
 
 from chatmem.protocol import ChatMessage
 from chatmem.ui.blocks import GROUP_CHARS
 from chatmem.ui.widgets.message import MessageView
+from chatmem.ui.widgets.text_block import TextBlock
 from chatmem.ui.widgets.transcript import MAX_MOUNTED, Transcript
 from tests.fake_openai import Reply
 from tests.harness import make_app, settle
@@ -30,7 +30,7 @@ async def test_a_long_streamed_reply_is_segmented_folded_and_unfolded(settings, 
         await until_shown(pilot)
         transcript = app.screen.transcript
         reply = transcript.views[-1]
-        segments = [part for part in reply.parts if isinstance(part, Markdown)]
+        segments = [part for part in reply.parts if isinstance(part, TextBlock)]
         assert len(segments) >= len(text) // (2 * GROUP_CHARS)
         assert "\n\n".join(s.source for s in segments).startswith(text[: GROUP_CHARS * 2])
         assert all(s.source.count("```") % 2 == 0 for s in segments)

@@ -26,11 +26,12 @@ DECIDE = 8  # characters of a line that tell what it is (a block start, a fence,
 _FENCE_OPEN = re.compile(r"(`{3,})([^`]*)|(~{3,})(.*)")
 _BLOCK_START = re.compile(r" {0,3}(?:[#>|]|[-*+](?:\s|$)|\d{1,5}[.)](?:\s|$)|[-=_]{3})|\s{4}")
 _LIST_ITEM = re.compile(r"(?:[-*+]|\d{1,5}[.)])\s")
+_TABLE_RULE = re.compile(r" {0,3}\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*")
 
 
 @dataclass
 class Block:
-    kind: str  # "text", "code" or "para"
+    kind: str  # "text", "code", "para" or "table"
     lines: list[str] = field(default_factory=list)  # complete lines
     partial: str = ""  # the line arriving
     info: str = ""  # code: the language named after the fence …
@@ -55,6 +56,23 @@ class Block:
 def _top(line: str) -> bool:
     """A fence at the top level, not one inside a list item."""
     return line[:1] in ("`", "~")
+
+
+def cells(row: str) -> list[str]:
+    """The cells of a table row: split at each ``|`` not escaped, outer pipes dropped."""
+    row = row.strip()
+    row = row.removeprefix("|")
+    if row.endswith("|") and not row.endswith("\\|"):
+        row = row[:-1]
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", row)]
+
+
+def _is_table(header: str, rule: str) -> bool:
+    """Whether ``header`` and ``rule`` start a table (as markdown-it's GFM tables do)."""
+    if "|" not in header or not _TABLE_RULE.fullmatch(rule):
+        return False
+    indent = len(header) - len(header.lstrip(" "))
+    return indent <= 3 and len(cells(header)) == len(cells(rule))
 
 
 def _closes(line: str, fence: str) -> bool:
@@ -145,6 +163,10 @@ class Splitter:
         start = bool(_BLOCK_START.match(head))
         if block is not None and block.fence:
             return block
+        if block is not None and block.kind == "table":  # rows go on until a blank or a block
+            if block.blanks or (start and not head.lstrip(" ").startswith("|")):
+                return self._new_text(line, block)
+            return block
         if block is not None and not block.blanks:
             if block.kind == "para" and start:
                 return self._new_text(line, block)
@@ -210,6 +232,8 @@ class Splitter:
         elif (match := _FENCE_OPEN.fullmatch(head)) and indent <= 3:
             block.fence, block.fence_at = match.group(1) or match.group(3), len(block.lines) - 1
             block.para_plain = False
+        elif len(block.lines) > 1 and _is_table(block.lines[-2], line):
+            self._split_out(block, len(block.lines) - 2, "table")
 
     def _split_out(self, block: Block, at: int, kind: str) -> None:
         """Move lines ``at``… of a text block into a new block of ``kind``."""

@@ -35,7 +35,7 @@ class Transcript(VerticalScroll):
         self.views: list[MessageView] = []  # the messages shown, oldest first
         self.spacer = Static(classes="spacer")
         self._folded: list[tuple[Widget, int]] = []  # hidden parts and the rows each spanned
-        self._fold_width = 0
+        self._fold_width = 0  # the width the folded parts were measured at
         self._refold_pending = False
 
     def compose(self):
@@ -49,7 +49,10 @@ class Transcript(VerticalScroll):
         self.watch(self, "virtual_size", self._schedule_refold, init=False)
 
     def on_resize(self, event: Resize) -> None:
-        if self._folded and event.size.width != self._fold_width:
+        self._unfold_if_wider_or_narrower()
+
+    def _unfold_if_wider_or_narrower(self) -> None:
+        if self._folded and self.scrollable_content_region.width != self._fold_width:
             self._unfold(len(self._folded))  # heights were measured at another width
 
     def _schedule_refold(self) -> None:
@@ -109,6 +112,7 @@ class Transcript(VerticalScroll):
 
     def _refold(self) -> None:
         self._refold_pending = False
+        self._unfold_if_wider_or_narrower()
         scroll_y = self.scroll_y
         screen_rows = max(self.scrollable_content_region.height, 1)
         shown_above = scroll_y - self._spacer_rows()
@@ -122,15 +126,19 @@ class Transcript(VerticalScroll):
         shown = [child for child in self.children[1:] if child.display]
         folding: list[tuple[Widget, int]] = []
         top = self._spacer_rows()
+        width = self.scrollable_content_region.width
         for part, after in pairwise(shown):
             next_top = after.virtual_region.y
             if next_top > limit or next_top < top:  # far enough, or not laid out yet
+                break
+            if part.virtual_region.width != width:  # laid out at another width: later
+                self._schedule_refold()
                 break
             folding.append((part, next_top - top))
             top = next_top
         if not folding:
             return
-        self._fold_width = self.size.width
+        self._fold_width = width
         for part, _ in folding:
             part.display = False
         self._folded += folding
