@@ -22,6 +22,7 @@ from chatmem.logs import setup_logging
 from chatmem.ui.widgets.banner import Banner
 from chatmem.ui.widgets.prompt import PromptInput
 from chatmem.ui.widgets.sidebar import Sidebar
+from chatmem.ui.widgets.text_block import TextBlock
 from tests.fake_openai import Error, FakeOpenAI, Reply
 from tests.harness import make_app, settle
 
@@ -40,10 +41,11 @@ def shown(app) -> str:
 
 
 def texts(app) -> str:
-    """What the widgets of the current screen hold: Markdown sources, static text, titles."""
+    """What the widgets of the current screen hold: Markdown sources (replies' too), static
+    text, titles."""
     parts = [app.screen.title or "", app.screen.sub_title or ""]
     for widget in app.screen.query("*"):
-        if isinstance(widget, Markdown):
+        if isinstance(widget, (Markdown, TextBlock)):
             parts.append(widget.source)
         elif isinstance(widget, Static):
             parts.append(str(widget.render()))

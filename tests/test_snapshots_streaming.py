@@ -22,6 +22,13 @@ SHAPES = {
     ),
     "list": "\n".join(f"{i}. item number {i} with *emphasis*" for i in range(1, 91)),
     "table": "| n | square |\n|---|---|\n" + "\n".join(f"| {i} | {i * i} |" for i in range(60)),
+    "nested": "\n".join(
+        f"- point {i} {'with words that wrap ' * (i % 4)}`code {i}`\n  - sub {i} **bold**"
+        f"\n    1. deep {i}"
+        for i in range(6)
+    )
+    + "\n\n| left | right | centre |\n|:--|--:|:-:|\n"
+    + "\n".join(f"| {i} | {i * 7} | {'long cell ' * (i * 3)}|" for i in range(6)),
     "many": "\n\n".join(
         f"## Part {i}\n\nSome *text* for part {i}.\n\n- one\n- two\n\n```\nx = {i}\n```"
         for i in range(12)

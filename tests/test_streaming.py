@@ -8,8 +8,10 @@ import re
 
 import pytest
 
-from chatmem.ui.blocks import LIST_SPLIT, Splitter
+from chatmem.ui.blocks import LIST_SPLIT, Block, Splitter
 from chatmem.ui.widgets.blocks import CodeBlock, Paragraph
+from chatmem.ui.widgets.table import TableBlock, fit
+from chatmem.ui.widgets.text_block import TextBlock
 from tests.fake_openai import Reply
 from tests.harness import make_app, settle
 
@@ -26,6 +28,18 @@ MANY = "\n\n".join(
     for i in range(60)
 )
 SHAPES = {"code": CODE, "paragraph": PARAGRAPH, "list": LIST, "table": TABLE, "many": MANY}
+
+HOSTILE_CELL = "[bold]not bold[/] and [ alone \x1b[31m red"
+NESTED = (
+    "Intro.\n\n"
+    + "\n".join(
+        f"- point {i} {'with words that wrap ' * (i % 3)}`code {i}`\n  - sub {i}\n  - other {i}"
+        for i in range(40)
+    )
+    + "\n\n| left | right | centre |\n|:--|--:|:-:|\n"
+    + "\n".join(f"| {i} | {i * 7} | " + "long cell " * (i % 9) + "|" for i in range(40))
+    + "\n\nThe end."
+)
 
 
 def blocks(text: str, most: int | None = None) -> list[tuple[str, str, str]]:
@@ -63,7 +77,7 @@ async def until_shown(pilot) -> None:
     await settle(pilot)
     transcript, sizes = pilot.app.screen.transcript, []
     while any(view.rendering for view in transcript.views) or len(set(sizes[-3:])) != 1:
-        await pilot.pause(0.1)  # and laid out: Markdown mounts its blocks in its own time
+        await pilot.pause(0.1)  # and laid out
         sizes.append(transcript.virtual_size)
 
 
@@ -72,9 +86,9 @@ def _screen(app) -> str:
     return re.sub(r"terminal-[0-9a-z-]+", "t", app.export_screenshot())
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", [*SHAPES, "nested"])
 async def test_a_streamed_reply_ends_shown_as_if_given_whole(settings, fake_openai, shape):
-    text = SHAPES[shape]
+    text = {**SHAPES, "nested": NESTED}[shape]
     rng = random.Random(shape)
     cuts = sorted(rng.sample(range(1, len(text)), len(text) // 40))
     chunks = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
@@ -96,7 +110,7 @@ async def test_a_streamed_reply_ends_shown_as_if_given_whole(settings, fake_open
     async with reopened.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+b")
-        await pilot.pause(0.3)
+        await until_shown(pilot)
         assert _screen(reopened) == shown
 
 
@@ -264,3 +278,147 @@ async def test_a_one_megabyte_line_streams_and_quit_still_answers(settings, fake
         await pilot.press("ctrl+q")
         await pilot.pause(0.5)
     assert app.return_code is not None or not app.is_running
+
+
+def _lines(widget) -> list[str]:
+    return [widget.render_line(y).text for y in range(widget.size.height)]
+
+
+async def _streamed(pilot, fake_openai, text: str, step: int):
+    """The reply ``text`` streamed ``step`` characters a chunk, once it is on screen."""
+    fake_openai.script(Reply(text, chunks=[text[i : i + step] for i in range(0, len(text), step)]))
+    await settle(pilot)
+    pilot.app.screen.query_one("PromptInput").insert("go")
+    await pilot.press("enter")
+    await until_shown(pilot)
+    return pilot.app.screen.transcript.views[-1]
+
+
+@pytest.mark.parametrize("shape", ["list", "table", "many"])
+async def test_a_reply_is_a_few_widgets_whatever_its_shape(settings, fake_openai, shape):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await _streamed(pilot, fake_openai, SHAPES[shape], 50)
+        widgets = sum(1 for _ in app.screen.transcript.walk_children())
+        assert widgets <= 3 * len(view.parts)  # a Markdown widget tree is dozens
+        if shape == "table":
+            assert [type(part) for part in view.parts[1:]] == [TableBlock]
+
+
+MARKDOWN_SAMPLES = [
+    "# Title\n\nSome *text* that is long enough to wrap around the width twice, maybe more.\n\n"
+    "## Sub\n\n- one\n- two `code`\n  - nested a\n  - nested b\n- three\n\n1. first\n"
+    "2. second\n\n> a quote that is long enough to wrap at this width for sure\n> more\n\n"
+    "---\n\n### H3\n\ntext after\n",
+    "Intro:\n\n```python\ndef f(x):\n    return x\n```\n\n- item with para\n\n  second para\n"
+    "- next\n\n#### H4\n##### H5\n###### H6\n",
+    "10. ten\n11. eleven\n\n> quote\n> > nested\n\n- a\n  ```\n  code in list\n  ```\n"
+    "\n**bold** _it_ ~~s~~ [link](http://x) `code` and a long line that wraps " + "word " * 20,
+]
+
+
+def _rows(svg: str) -> list[str]:
+    """The text of a screenshot, a line a row (styles aside)."""
+    rows: dict[float, dict[int, str]] = {}
+    for x, y, text in re.findall(r'<text [^>]*x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)<', svg):
+        row = rows.setdefault(float(y), {})
+        for offset, char in enumerate(text.replace("&#160;", " ")):
+            row[round(float(x) / 12.2) + offset] = char  # (12.2: a cell's width in the SVG)
+    lines = ["".join(row.get(x, " ") for x in range(max(row) + 1)) for row in rows.values()]
+    return [line.rstrip() for line in lines]
+
+
+@pytest.mark.parametrize("sample", range(len(MARKDOWN_SAMPLES)))
+async def test_a_text_block_is_laid_out_as_textual_markdown_lays_it_out(sample):
+    from textual.app import App
+    from textual.widgets import Markdown
+
+    source = MARKDOWN_SAMPLES[sample]
+    block = Block("text", lines=source.split("\n"), closed=True)
+    screens = []
+    for widget in (Markdown(source), TextBlock(block)):
+        app = App()
+        async with app.run_test(size=(50, 60)) as pilot:
+            widget.styles.padding = (0, 1)
+            await app.mount(widget)
+            await pilot.pause(0.2)
+            screens.append(_rows(app.export_screenshot()))
+    assert screens[0] == screens[1]
+
+
+def test_tables_are_blocks_of_their_own_from_their_header_on():
+    text = "Here:\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\nAfter.\n"
+    assert [kind for kind, _, _ in blocks(text)] == ["text", "table", "text"]
+    assert blocks(text)[1][2] == "| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |"
+    for most in (1, 3, 7):
+        assert blocks(text, most) == blocks(text)
+    assert [kind for kind, _, _ in blocks("```\nx\n```\n|---|\n\n|---|\n")] == ["text"]
+    assert [kind for kind, _, _ in blocks("a | b\n--- | ---\n1 | 2\n# Title\n")] == [
+        "table",
+        "text",
+    ]
+    assert [kind for kind, _, _ in blocks("| a | b |\n|---|\n")] == ["text"]  # not a table
+    assert [kind for kind, _, _ in blocks("Title\n---\n")] == ["text"]  # a heading
+
+
+def test_table_columns_fit_the_room_by_cutting_the_widest():
+    assert fit([3, 5], 20) == [3, 5]
+    widths = fit([2, 50, 30], 40)
+    assert sum(widths) == 40 and widths[0] == 2 and widths[1] >= widths[2]
+    assert fit([10, 10], 1) == [1, 1]
+
+
+async def test_a_table_draws_cells_as_typed_aligned_and_wrapped():
+    from textual.app import App
+
+    from chatmem.text import visible
+
+    text = "| n | square | note |\n|---|--:|:-:|\n" + "\n".join(
+        f"| {i} | {i * i} | {visible(HOSTILE_CELL)} |" for i in range(5)
+    )
+    text += "\n| x | y | " + "word " * 40 + "|"
+    splitter = Splitter()
+    splitter.feed(text)
+    block = splitter.blocks[-1]
+    table = TableBlock(block, deadline=0.0)  # one row a step: every deadline has passed
+    assert table.behind
+    async with App().run_test(size=(60, 30)) as pilot:
+        await pilot.app.mount(table)
+        while table.behind:
+            table.take(block, deadline=0.0)
+        splitter.finish()  # the last row, without its newline, once the reply is complete
+        table.take(block)
+        await pilot.pause()
+        lines = _lines(table)
+    assert lines[0].split() == ["n", "│", "square", "│", "note"]
+    assert lines[2].startswith(" 0 │      0 │ ")  # right-aligned as its rule says
+    assert "[bold]not bold[/] and [ alone ␛[31m red" in lines[2]  # text, never markup
+    assert not any("\x1b" in line for line in lines)
+    words = [line.split("│")[2] for line in lines[7:-1]]
+    assert len(words) > 1 and " ".join(words).split() == ["word"] * 40  # wrapped in its column
+    assert all(len(line.rstrip()) <= 60 for line in lines)
+
+
+async def test_list_items_and_cells_of_outside_text_are_shown_as_typed(settings, fake_openai):
+    text = f"- {HOSTILE_CELL}\n- second `[b]` item\n\n| a |\n|---|\n| {HOSTILE_CELL} |\n"
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        view = await _streamed(pilot, fake_openai, text, 4)
+        shown = "\n".join(line for part in view.parts[1:] for line in _lines(part))
+    assert shown.count("[bold]not bold[/] and [ alone ␛[31m red") == 2
+    assert "second [b] item" in shown and "\x1b" not in shown
+
+
+async def test_a_reply_widened_shows_as_a_reopened_one(settings, fake_openai):
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await _streamed(pilot, fake_openai, NESTED, 50)
+        await pilot.press("ctrl+b")  # the sidebar goes: the transcript is wider
+        await until_shown(pilot)
+        wider = _screen(app)
+    reopened = make_app(settings)
+    async with reopened.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+b")
+        await until_shown(pilot)
+        assert _screen(reopened) == wider

@@ -15,6 +15,7 @@ import re
 import time
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from rich._wrap import divide_line
 from textual.containers import Vertical
 from textual.content import Content
@@ -22,7 +23,7 @@ from textual.geometry import Size
 from textual.highlight import guess_language, highlight
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from chatmem.ui.blocks import Block
 
@@ -31,6 +32,16 @@ PIECE = 1024  # paragraph characters parsed together …
 HARD_PIECE = 4 * PIECE  # … or cut anyway, in a word, when no space comes
 _SPACE = re.compile(r"\s")
 _STYLES = {"strong": "bold", "em": "italic", "s": "strike", "link": "underline"}
+PARSER = MarkdownIt("gfm-like")  # one for all: making one costs 30 times a short parse
+
+
+def relayout(widget: Widget) -> None:
+    """Lay ``widget`` out again: its height changed. Textual keys a widget's size on a count
+    that ``refresh(layout=True)`` bumps only when no layout is pending, so a block changed
+    twice before it is laid out could keep the height measured in between (a reply's end
+    left unshown); the count is bumped here each time."""
+    widget._layout_updates += 1
+    widget.refresh(layout=True)
 
 
 def _added(block: Block, cursor: tuple[int, int]) -> tuple[str, tuple[int, int]]:
@@ -41,21 +52,6 @@ def _added(block: Block, cursor: tuple[int, int]) -> tuple[str, tuple[int, int]]
         return "", cursor
     text = "\n".join([rows[line][column:], *rows[line + 1 :]])
     return text, (len(rows) - 1, len(rows[-1]))
-
-
-class TextBlock(Markdown):
-    """A short run of Markdown blocks, rendered whole."""
-
-    kind = "text"
-
-    def __init__(self, block: Block, classes: str = "") -> None:
-        super().__init__(block.source, classes=classes)
-        self.take(block)
-
-    def take(self, block: Block) -> list[Widget]:
-        """Note whether a list goes on below (the text itself is rendered by ``update``)."""
-        self.set_class(block.continued, "-continued")
-        return []
 
 
 class CodeBlock(Widget):
@@ -123,6 +119,7 @@ class CodeBlock(Widget):
                 new.append(self._plain)
             else:
                 plain.update(Content("\n".join(rest)))
+                relayout(plain)
         elif plain is not None:
             plain.update(Content())
             plain.remove()
@@ -136,6 +133,7 @@ class CodeBlock(Widget):
             self._live = Static(content)
         else:
             self._live.update(content)
+            relayout(self._live)
         return self._live
 
     def _highlight(self, lines: list[str]) -> Content:
@@ -144,9 +142,14 @@ class CodeBlock(Widget):
 
 def inline(text: str) -> Content:
     """Markdown inline text (emphasis, code, links) as styled Content, never as markup."""
+    return styled(PARSER.parseInline(text)[0].children or [])
+
+
+def styled(tokens: list[Token]) -> Content:
+    """Parsed inline Markdown as styled Content (its text is never read as markup)."""
     parts: list[tuple[str, str] | str] = []
     styles: list[str] = []
-    for token in MarkdownIt("gfm-like").parseInline(text)[0].children or []:
+    for token in tokens:
         kind = token.type
         if kind.endswith("_open") and kind[:-5] in _STYLES:
             styles.append(_STYLES[kind[:-5]])
@@ -211,7 +214,7 @@ class Paragraph(Widget):
                 self._wrap(self._pieces[-1])
         if self._width:
             self._wrap_live()
-        self.refresh(layout=True)
+        relayout(self)
         return []
 
     def _wrap(self, content: Content) -> None:
@@ -245,5 +248,5 @@ class Paragraph(Widget):
         if y >= len(rows) + len(self._live):
             return Strip.blank(self.content_size.width, style.rich_style)
         line = rows[y] if y < len(rows) else self._live[y - len(rows)]
-        strip = Strip(line.render_segments(style))
+        strip = Strip(line.render_segments(style)).simplify()  # (pieces joined in a line)
         return strip.extend_cell_length(self.content_size.width, style.rich_style)

@@ -20,8 +20,10 @@ from textual.widgets import Static
 
 from chatmem.protocol import ChatMessage
 from chatmem.ui.blocks import Block, Splitter
-from chatmem.ui.widgets.blocks import CodeBlock, Paragraph, TextBlock
+from chatmem.ui.widgets.blocks import CodeBlock, Paragraph
 from chatmem.ui.widgets.prompt import PromptInput
+from chatmem.ui.widgets.table import TableBlock
+from chatmem.ui.widgets.text_block import TextBlock
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant"}
 FRAME = 1 / 20  # seconds between two renders of a streaming reply at least: text arriving
@@ -92,6 +94,8 @@ class MessageView:
             return CodeBlock(block, deadline=deadline)
         if block.kind == "para":
             return Paragraph(block, deadline=deadline)
+        if block.kind == "table":
+            return TableBlock(block, deadline=deadline)
         return TextBlock(block)
 
     def write(self, fragment: str) -> None:
@@ -210,15 +214,10 @@ class MessageView:
                 self._splitter.dirty = min(self._splitter.dirty, self.parts.index(body) - 1)
                 self._wake.set()  # not yet: a slow block renders at most every SLOW * its cost
                 return
-            body.take(block)
-            source, shown = block.source, body.source
-            if source == shown:
-                return
-            if shown and source.startswith(shown) and not _in_table(shown):
-                await body.append(source[len(shown) :])  # Markdown parses from its last block on
-            else:
-                await body.update(source)
-            self._due[id(body)] = now + SLOW * (time.perf_counter() - now)
+            changed = block.source != body.source
+            body.take(block)  # (also when only ``continued`` changed)
+            if changed:
+                self._due[id(body)] = now + SLOW * (time.perf_counter() - now)
         elif isinstance(body, CodeBlock):
             await body.grow(block, deadline, hurry=self._stopped or not self.streaming)
         else:
@@ -266,10 +265,3 @@ class MessageView:
         if self._renderer is not None:
             self._renderer.cancel()
             self._renderer = None
-
-
-def _in_table(shown: str) -> bool:
-    """Whether ``shown`` may end inside a table: Markdown.append cannot grow a table (a row
-    appended to a header still alone parses as a paragraph), so such a block is rendered whole."""
-    last = shown.rstrip("\n").rpartition("\n")[2]
-    return last.lstrip().startswith("|")

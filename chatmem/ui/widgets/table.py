@@ -18,7 +18,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from chatmem.ui.blocks import Block, cells
-from chatmem.ui.widgets.blocks import inline
+from chatmem.ui.widgets.blocks import inline, relayout
 
 SEPARATOR = " │ "
 EDGE = 1  # blank columns either side of the table
@@ -102,7 +102,7 @@ class TableBlock(Widget):
         if added:
             if self._width:
                 self._lay_out(self._width)
-            self.refresh(layout=True)
+            relayout(self)
         return []
 
     def _parse(self, line: str) -> None:
