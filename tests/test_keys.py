@@ -139,3 +139,18 @@ async def test_the_hints_name_the_keys_the_keymap_gave(settings):
         await pilot.press("g")  # the key the hint names does what it says
         await settle(pilot)
         assert app.screen is app.chat and app.chat.session_id == "s-lisbon"
+
+
+async def test_editing_keys_act_in_order_with_the_characters_typed_around_them(settings):
+    """Backspace, arrows and the other editing keys are the editor's bindings: handled where
+    a key bubbles up, after the characters typed just behind them had they not been taken
+    at once (a fast Backspace then a letter rubbed out the letter)."""
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        keys = [("a", "a"), ("b", "b"), ("backspace", "\x7f"), ("c", "c"), ("left", None)]
+        keys += [("d", "d"), ("home", None), ("e", "e"), ("end", None), ("f", "f")]
+        for key, character in keys:
+            app.post_message(events.Key(key, character))
+        await settle(pilot)
+        assert app.screen.query_one("PromptInput").text == "eadcf"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from textual import events
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -14,6 +15,14 @@ from chatmem.ui.commands import completions
 
 NEWLINE_KEYS = {"ctrl+j", "shift+enter", "alt+enter"}
 MENU_KEYS = {"tab", "up", "down", "enter", "escape"}
+# The editor's own keys (Backspace, arrows, …), done as they come: left to Textual, a
+# binding runs once its key has bubbled up to the app, after the characters typed behind it.
+EDITING = {
+    key.strip(): binding.action
+    for binding in TextArea.BINDINGS
+    if isinstance(binding, Binding)
+    for key in binding.key.split(",")
+}
 
 
 class PromptInput(TextArea):
@@ -55,6 +64,11 @@ class PromptInput(TextArea):
             event.prevent_default()
             start, end = self.selection
             self._replace_via_keyboard("\n", start, end)
+            return
+        if (action := EDITING.get(event.key)) is not None:
+            event.stop()
+            event.prevent_default()
+            await self.run_action(action)
             return
         await super()._on_key(event)
 
