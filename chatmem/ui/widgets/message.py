@@ -70,33 +70,35 @@ class MessageView:
         self._renderer: asyncio.Task | None = None
         self._due: dict[int, float] = {}  # id of a slow text block → when it may render again
         m = message
-        self.header = Static(header_text(m.role, m.tokens, m.status, keys, streaming))
+        text = header_text(m.role, m.tokens, m.status, keys, streaming)
+        self.header = Static(text, classes=self._classes("-header"))
         bodies: list[Widget]
         if m.role != "assistant":
-            bodies = [Static(Text(m.content))]
+            bodies = [Static(Text(m.content), classes=self._classes("-last"))]
         else:
             if not streaming:
                 self._splitter.feed(m.content)
                 self._splitter.finish()
             self._splitter.clean()
             bodies = [self._body(block) for block in self._splitter.blocks]
-            bodies = bodies or [TextBlock(Block("text"))]
+            bodies = bodies or [TextBlock(Block("text"), classes=self._classes())]
         self.parts: list[Widget] = [self.header, *bodies]
-        self.header.add_class("-header")
-        if m.role == "user":  # (a class changed on a reply's block restyles all inside it)
-            bodies[-1].add_class("-last")
-        for part in self.parts:
-            part.add_class("message", f"-{m.role}")
-        self._set_status_class(m.status, True)
+
+    def _classes(self, *more: str) -> str:
+        """A part's classes, given as it is made (each class added later restyles it)."""
+        status = "cut" if self._stopped else self.message.status
+        marks = [f"-{status}"] if status != "ok" else []
+        return " ".join(["message", f"-{self.message.role}", *more, *marks])
 
     def _body(self, block: Block, deadline: float | None = None) -> Widget:
+        classes = self._classes()
         if block.kind == "code":
-            return CodeBlock(block, deadline=deadline)
+            return CodeBlock(block, classes=classes, deadline=deadline)
         if block.kind == "para":
-            return Paragraph(block, deadline=deadline)
+            return Paragraph(block, classes=classes, deadline=deadline)
         if block.kind == "table":
-            return TableBlock(block, deadline=deadline)
-        return TextBlock(block)
+            return TableBlock(block, classes=classes, deadline=deadline)
+        return TextBlock(block, classes=classes)
 
     def write(self, fragment: str) -> None:
         """Queue streamed text; it is rendered with whatever else arrives within a frame."""
@@ -225,9 +227,6 @@ class MessageView:
 
     async def _place(self, body: Widget, old: Widget | None) -> None:
         """Mount a new body after the last (or in place of ``old``)."""
-        body.add_class("message", f"-{self.message.role}")
-        status = "cut" if self._stopped else self.message.status
-        body.set_class(status != "ok", f"-{status}")
         last = self.parts[-1]
         if old is None:
             self.parts.append(body)

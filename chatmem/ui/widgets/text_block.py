@@ -238,7 +238,7 @@ class TextBlock(Widget):
     kind = "text"
 
     def __init__(self, block: Block, classes: str = "") -> None:
-        super().__init__(classes=classes)
+        super().__init__(classes=f"{classes} -continued" if block.continued else classes)
         self.source = ""
         self._boxes: list[Box] = []
         self._laid: tuple[tuple[int, bool], Content] = ((-1, False), Content())
@@ -246,7 +246,8 @@ class TextBlock(Widget):
 
     def take(self, block: Block) -> list[Widget]:
         """Show the block's text as it is now (nothing to mount)."""
-        self.set_class(block.continued, "-continued")
+        if block.continued != self.has_class("-continued"):
+            self.set_class(block.continued, "-continued")
         if block.source != self.source:
             self.source = block.source
             self._boxes = parse(self.source)
