@@ -399,13 +399,16 @@ async def test_a_table_draws_cells_as_typed_aligned_and_wrapped():
     assert all(len(line.rstrip()) <= 60 for line in lines)
 
 
-async def test_list_items_and_cells_of_outside_text_are_shown_as_typed(settings, fake_openai):
-    text = f"- {HOSTILE_CELL}\n- second `[b]` item\n\n| a |\n|---|\n| {HOSTILE_CELL} |\n"
+async def test_text_items_and_cells_of_outside_text_are_shown_as_typed(settings, fake_openai):
+    text = (
+        f"# {HOSTILE_CELL}\n\n> {HOSTILE_CELL}\n\n- {HOSTILE_CELL}\n- second `[b]` item\n\n"
+        f"| a |\n|---|\n| {HOSTILE_CELL} |\n"
+    )
     app = make_app(settings)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(160, 40)) as pilot:
         view = await _streamed(pilot, fake_openai, text, 4)
         shown = "\n".join(line for part in view.parts[1:] for line in _lines(part))
-    assert shown.count("[bold]not bold[/] and [ alone ␛[31m red") == 2
+    assert shown.count("[bold]not bold[/] and [ alone ␛[31m red") == 4
     assert "second [b] item" in shown and "\x1b" not in shown
 
 
