@@ -86,6 +86,16 @@ def _screen(app) -> str:
     return re.sub(r"terminal-[0-9a-z-]+", "t", app.export_screenshot())
 
 
+async def _reopened_wider(settings) -> str:
+    """The screen of the conversation reopened, the sidebar hidden (the transcript wider)."""
+    reopened = make_app(settings)
+    async with reopened.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+b")
+        await until_shown(pilot)
+        return _screen(reopened)
+
+
 @pytest.mark.parametrize("shape", [*SHAPES, "nested"])
 async def test_a_streamed_reply_ends_shown_as_if_given_whole(settings, fake_openai, shape):
     text = {**SHAPES, "nested": NESTED}[shape]
@@ -106,12 +116,7 @@ async def test_a_streamed_reply_ends_shown_as_if_given_whole(settings, fake_open
         if shape == "paragraph":
             assert any(isinstance(part, Paragraph) for part in view.parts)
         shown = _screen(streamed)
-    reopened = make_app(settings)
-    async with reopened.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+b")
-        await until_shown(pilot)
-        assert _screen(reopened) == shown
+    assert await _reopened_wider(settings) == shown
 
 
 async def test_escape_stops_the_reply_at_once_and_keeps_what_arrived(settings, fake_openai):
@@ -313,7 +318,9 @@ MARKDOWN_SAMPLES = [
     "Intro:\n\n```python\ndef f(x):\n    return x\n```\n\n- item with para\n\n  second para\n"
     "- next\n\n#### H4\n##### H5\n###### H6\n",
     "10. ten\n11. eleven\n\n> quote\n> > nested\n\n- a\n  ```\n  code in list\n  ```\n"
-    "\n**bold** _it_ ~~s~~ [link](http://x) `code` and a long line that wraps " + "word " * 20,
+    "\n**bold** _it_ ~~s~~ [link](http://x) `code` and a long line that wraps "
+    + "word " * 20
+    + "\\\na hard break, and another  \nthen the end",
 ]
 
 
@@ -419,9 +426,4 @@ async def test_a_reply_widened_shows_as_a_reopened_one(settings, fake_openai):
         await pilot.press("ctrl+b")  # the sidebar goes: the transcript is wider
         await until_shown(pilot)
         wider = _screen(app)
-    reopened = make_app(settings)
-    async with reopened.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("ctrl+b")
-        await until_shown(pilot)
-        assert _screen(reopened) == wider
+    assert await _reopened_wider(settings) == wider

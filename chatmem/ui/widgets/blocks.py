@@ -145,8 +145,9 @@ def inline(text: str) -> Content:
     return styled(PARSER.parseInline(text)[0].children or [])
 
 
-def styled(tokens: list[Token]) -> Content:
-    """Parsed inline Markdown as styled Content (its text is never read as markup)."""
+def styled(tokens: list[Token], hardbreak: str = " ") -> Content:
+    """Parsed inline Markdown as styled Content (its text is never read as markup); a hard
+    line break is ``hardbreak`` (a long paragraph, wrapped a piece at a time, has none)."""
     parts: list[tuple[str, str] | str] = []
     styles: list[str] = []
     for token in tokens:
@@ -155,8 +156,10 @@ def styled(tokens: list[Token]) -> Content:
             styles.append(_STYLES[kind[:-5]])
         elif kind.endswith("_close") and kind[:-6] in _STYLES:
             styles.remove(_STYLES[kind[:-6]])
-        elif kind in ("softbreak", "hardbreak"):
+        elif kind == "softbreak":
             parts.append(" ")
+        elif kind == "hardbreak":
+            parts.append(hardbreak)
         elif kind == "code_inline":
             parts.append((token.content, "bold"))
         elif token.content:

@@ -76,7 +76,7 @@ def parse(source: str) -> list[Box]:
             if box.kind == "numbers":
                 _number(box)
         elif kind == "inline":
-            stack[-1].content = styled(token.children or [])
+            stack[-1].content = styled(token.children or [], hardbreak="\n")
         elif kind in ("fence", "code_block"):
             stack[-1].children.append(Box("code", _code(token)))
         elif kind == "hr":
@@ -178,6 +178,13 @@ def _draw_item(item: Box, width: int) -> list[Content]:
     return [Content.styled(item.symbol, ".text--bullet") + rows[0], *(indent + r for r in rows[1:])]
 
 
+_HEADINGS = "\n".join(  # as Textual's Markdown styles them
+    f"& > .text--h{n} {{ color: $markdown-h{n}-color; background: $markdown-h{n}-background;"
+    f" text-style: $markdown-h{n}-text-style; }}"
+    for n in range(1, 7)
+)
+
+
 class TextBlock(Widget):
     """A short run of Markdown blocks, laid out again only when its text or width changes."""
 
@@ -186,36 +193,7 @@ class TextBlock(Widget):
         height: auto;
         text-wrap: nowrap;
         text-overflow: clip;
-        & > .text--h1 {
-            color: $markdown-h1-color;
-            background: $markdown-h1-background;
-            text-style: $markdown-h1-text-style;
-        }
-        & > .text--h2 {
-            color: $markdown-h2-color;
-            background: $markdown-h2-background;
-            text-style: $markdown-h2-text-style;
-        }
-        & > .text--h3 {
-            color: $markdown-h3-color;
-            background: $markdown-h3-background;
-            text-style: $markdown-h3-text-style;
-        }
-        & > .text--h4 {
-            color: $markdown-h4-color;
-            background: $markdown-h4-background;
-            text-style: $markdown-h4-text-style;
-        }
-        & > .text--h5 {
-            color: $markdown-h5-color;
-            background: $markdown-h5-background;
-            text-style: $markdown-h5-text-style;
-        }
-        & > .text--h6 {
-            color: $markdown-h6-color;
-            background: $markdown-h6-background;
-            text-style: $markdown-h6-text-style;
-        }
+        HEADINGS
         & > .text--rule { color: $secondary; }
         & > .text--quote { background: $boost; }
         & > .text--quote-edge { color: $text-primary 50%; }
@@ -225,7 +203,7 @@ class TextBlock(Widget):
         & > .text--code { color: rgb(210,210,210); background: black 10%; }
         &:light > .text--code { background: white 30%; }
     }
-    """
+    """.replace("HEADINGS", _HEADINGS)
     COMPONENT_CLASSES = {
         *(f"text--h{level}" for level in range(1, 7)),
         "text--rule",
