@@ -130,12 +130,12 @@ def lay_out(boxes: list[Box], width: int, where: str = "top", last: bool = True)
         elif box.kind in ("bullets", "numbers") and where != "list":
             margin = 1 if last or index < len(boxes) - 1 else 0
         lines += [Content()] * (above if index == 0 else max(below, above))
-        lines += _draw(box, width, where)
+        lines += _draw(box, width)
         below = margin
     return lines + [Content()] * below
 
 
-def _draw(box: Box, width: int, where: str) -> list[Content]:
+def _draw(box: Box, width: int) -> list[Content]:
     kind = box.kind
     if kind in ("para", "plain"):
         return [row for line in box.content.split("\n") for row in wrap(line, width)]
