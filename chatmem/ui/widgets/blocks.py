@@ -44,6 +44,15 @@ def relayout(widget: Widget) -> None:
     widget.refresh(layout=True)
 
 
+def wrap(content: Content, width: int) -> list[Content]:
+    """``content`` cut into lines of ``width`` cells, at spaces where it can be (one empty
+    line when it is empty)."""
+    if not content:
+        return [Content()]
+    offsets = divide_line(content.plain, max(width, 1), fold=True)
+    return [line.rstrip() for line in content.divide(offsets)]
+
+
 def _added(block: Block, cursor: tuple[int, int]) -> tuple[str, tuple[int, int]]:
     """The text of ``block`` after ``cursor`` (a line and a column), and the new cursor."""
     line, column = cursor
@@ -232,8 +241,7 @@ class Paragraph(Widget):
     def _wrap_live(self) -> None:
         shown = self._pending and not self.behind  # (a backlog shows once it is parsed)
         tail = self._tail + inline(self._pending) if shown else self._tail
-        offsets = divide_line(tail.plain, self._width, fold=True)
-        self._live = [line.rstrip() for line in tail.divide(offsets)] if tail else []
+        self._live = wrap(tail, self._width) if tail else []
 
     def _rewrap(self, width: int) -> None:
         self._width, self._rows, self._tail = width, [], Content()

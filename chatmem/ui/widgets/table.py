@@ -11,14 +11,13 @@ from __future__ import annotations
 import bisect
 import time
 
-from rich._wrap import divide_line
 from textual.content import Content
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
 from chatmem.ui.blocks import Block, cells
-from chatmem.ui.widgets.blocks import inline, relayout
+from chatmem.ui.widgets.blocks import inline, relayout, wrap
 
 SEPARATOR = " │ "
 EDGE = 1  # blank columns either side of the table
@@ -133,9 +132,7 @@ class TableBlock(Widget):
 
     @staticmethod
     def _height(cell: Content, width: int) -> int:
-        if cell.cell_length <= width:
-            return 1
-        return len(divide_line(cell.plain, width, fold=True)) + 1
+        return 1 if cell.cell_length <= width else len(wrap(cell, width))
 
     def _draw(self, index: int) -> list[Strip]:
         """The lines of row ``index`` (the header with its rule under it)."""
@@ -144,9 +141,7 @@ class TableBlock(Widget):
         row, widths = self._rows[index], self._widths
         columns = []
         for cell, width, align in zip(row, widths, self._aligns, strict=True):
-            offsets = divide_line(cell.plain, width, fold=True)
-            parts = [part.rstrip() for part in cell.divide(offsets)] if cell else [Content()]
-            columns.append([_pad(part, width, align) for part in parts])
+            columns.append([_pad(part, width, align) for part in wrap(cell, width)])
         height = max(map(len, columns), default=1)
         style = self.visual_style
         header = self.get_visual_style("table--header") if index == 0 else None

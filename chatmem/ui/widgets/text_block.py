@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from markdown_it.token import Token
-from rich._wrap import divide_line
 from textual.content import Content
 from textual.geometry import Size
 from textual.highlight import highlight
 from textual.widget import Widget
 
 from chatmem.ui.blocks import Block
-from chatmem.ui.widgets.blocks import PARSER, relayout, styled
+from chatmem.ui.widgets.blocks import PARSER, relayout, styled, wrap
 
 BULLETS = ["• ", "▪ ", "‣ ", "⭑ ", "◦ "]  # by depth, as Textual's Markdown has them
 MARGINS = {  # (above, below), as Textual's Markdown has them
@@ -106,14 +105,6 @@ def _number(box: Box) -> None:
 def _code(token: Token) -> Content:
     language = token.info.split()[0] if token.info.strip() else None
     return highlight(token.content.rstrip(), language=language)
-
-
-def wrap(content: Content, width: int) -> list[Content]:
-    """``content`` cut into lines of ``width`` cells, at spaces where it can be."""
-    if not content:
-        return [Content()]
-    offsets = divide_line(content.plain, max(width, 1), fold=True)
-    return [line.rstrip() for line in content.divide(offsets)]
 
 
 def lay_out(boxes: list[Box], width: int, where: str = "top", last: bool = True) -> list[Content]:

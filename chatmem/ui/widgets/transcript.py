@@ -49,9 +49,9 @@ class Transcript(VerticalScroll):
         self.watch(self, "virtual_size", self._schedule_refold, init=False)
 
     def on_resize(self, event: Resize) -> None:
-        self._unfold_if_wider_or_narrower()
+        self._unfold_if_resized()
 
-    def _unfold_if_wider_or_narrower(self) -> None:
+    def _unfold_if_resized(self) -> None:
         if self._folded and self.scrollable_content_region.width != self._fold_width:
             self._unfold(len(self._folded))  # heights were measured at another width
 
@@ -112,7 +112,7 @@ class Transcript(VerticalScroll):
 
     def _refold(self) -> None:
         self._refold_pending = False
-        self._unfold_if_wider_or_narrower()
+        self._unfold_if_resized()
         scroll_y = self.scroll_y
         screen_rows = max(self.scrollable_content_region.height, 1)
         shown_above = scroll_y - self._spacer_rows()
